@@ -1,0 +1,99 @@
+/*
+ * macula-c: shared definitions (export macro, error codes, version).
+ *
+ * Every public symbol of the library starts with `macula_` (functions,
+ * types) or `MACULA_` (macros, enum constants). Internal symbols use the
+ * `macula__` prefix and are hidden in the shared library.
+ *
+ * Error convention: functions that can fail return `int`, 0 on success and
+ * a negative `macula_err` value on failure; constructors return NULL and,
+ * when the caller passes a non-NULL `int *err`, store the reason there.
+ * `macula_strerror()` turns any code into a readable sentence and
+ * `macula_err_name()` into a stable short name (the one the CLI prints).
+ */
+#ifndef MACULA_COMMON_H
+#define MACULA_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MACULA_BUILDING) && defined(__GNUC__)
+#define MACULA_API __attribute__((visibility("default")))
+#else
+#define MACULA_API
+#endif
+
+#define MACULA_VERSION_MAJOR 0
+#define MACULA_VERSION_MINOR 1
+#define MACULA_VERSION_PATCH 0
+#define MACULA_VERSION_STRING "0.1.0"
+/* The Macula release whose wire format this library speaks. */
+#define MACULA_WIRE_COMPAT_STRING "macula 4.3.0 (frame version 2)"
+
+/*
+ * Error codes. Values are stable ABI: new codes are only ever appended.
+ * Grouped by layer so that a code tells where a failure came from.
+ */
+typedef enum macula_err {
+    MACULA_OK = 0,
+
+    /* general */
+    MACULA_ERR_INVALID_ARG = -1,   /* a parameter or option is invalid */
+    MACULA_ERR_NOMEM = -2,         /* out of memory */
+    MACULA_ERR_IO = -3,            /* an OS call failed (see errno) */
+    MACULA_ERR_INTERNAL = -4,      /* a library invariant broke */
+    MACULA_ERR_UNSUPPORTED = -5,   /* valid request the library cannot do */
+    MACULA_ERR_LIMIT = -6,         /* a configured cap would be exceeded */
+
+    /* codec / frames (PROTOCOL.md §2) */
+    MACULA_ERR_NEED_MORE = -20,          /* incomplete input: need more bytes */
+    MACULA_ERR_FRAME_TOO_LARGE = -21,    /* declared length > 16,777,215 */
+    MACULA_ERR_BAD_FRAME = -22,          /* body is not an acceptable frame */
+    MACULA_ERR_SIGNATURE_INVALID = -23,  /* signature does not verify */
+    MACULA_ERR_CBOR_DEPTH = -24,         /* nesting deeper than the cap */
+    MACULA_ERR_CBOR_TYPE = -25,          /* value kind not allowed here */
+    MACULA_ERR_CBOR_DUPLICATE_KEY = -26, /* a map repeats a key */
+    MACULA_ERR_NOT_FOUND = -27,          /* field absent / wrong kind */
+
+    /* identity (PROTOCOL.md §1) */
+    MACULA_ERR_KEYFILE_MISSING = -40, /* key file does not exist */
+    MACULA_ERR_KEYFILE_SIZE = -41,    /* key file is not 78 bytes */
+    MACULA_ERR_KEYFILE_MAGIC = -42,   /* key file lacks "macula-v2-key\0" */
+    MACULA_ERR_KEYFILE_MISMATCH = -43,/* stored public key != seed's key */
+    MACULA_ERR_CRYPTO = -44,          /* crypto library failure */
+
+    /* transport (QUIC) */
+    MACULA_ERR_RESOLVE = -60,          /* host name did not resolve */
+    MACULA_ERR_TIMEOUT = -61,          /* a deadline passed */
+    MACULA_ERR_TLS = -62,              /* TLS handshake failed */
+    MACULA_ERR_PIN_MISMATCH = -63,     /* peer key is not the pinned key */
+    MACULA_ERR_ALPN = -64,             /* no common ALPN */
+    MACULA_ERR_QUIC = -65,             /* QUIC protocol error */
+    MACULA_ERR_CONN_CLOSED = -66,      /* connection is closed */
+    MACULA_ERR_STREAM_CLOSED = -67,    /* stream is closed / reset */
+    MACULA_ERR_WOULD_BLOCK = -68,      /* send queue full, try later */
+    MACULA_ERR_REFUSED = -69,          /* peer refused (port closed, ...) */
+
+    /* runtime / peering */
+    MACULA_ERR_STALE_HANDLE = -80, /* handle refers to an ended worker */
+    MACULA_ERR_STATE = -81,        /* call not valid in the current state */
+    MACULA_ERR_SHUTDOWN = -82,     /* runtime is shutting down */
+    MACULA_ERR_QUEUE_FULL = -83    /* command or mailbox queue is full */
+} macula_err;
+
+/* A readable sentence for `err` (never NULL; unknown codes say so). */
+MACULA_API const char *macula_strerror(int err);
+/* A stable short name: "ok", "bad_frame", "frame_too_large", ... */
+MACULA_API const char *macula_err_name(int err);
+
+/* Library version string, e.g. "0.1.0". */
+MACULA_API const char *macula_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MACULA_COMMON_H */

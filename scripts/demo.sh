@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: set-up on a fresh Debian 12 machine, then a real two-peer
+# exchange on loopback (`macula demo`).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh"
+exec "$root/build/bin/macula" demo "$@"

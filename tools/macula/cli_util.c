@@ -1,0 +1,242 @@
+/* Helpers shared by the command groups: hex arguments, JSON, numbers. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Hex text larger than this is refused: a frame is at most 16 MiB, so its
+ * hex is at most ~32 MiB plus whitespace. */
+#define CLI_MAX_HEX_TEXT (80u * 1024 * 1024)
+
+void cli_errorf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("macula: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static char *slurp(FILE *f, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return NULL;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= CLI_MAX_HEX_TEXT) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                free(buf);
+                return NULL;
+            }
+            break;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+static int hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static int decode_hex_text(const char *text, size_t len, const char *what, uint8_t **out, size_t *out_len)
+{
+    uint8_t *buf = malloc(len / 2 + 1);
+    if (!buf) {
+        cli_errorf("%s: out of memory", what);
+        return -1;
+    }
+    size_t n = 0;
+    int hi = -1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (isspace(c))
+            continue;
+        int v = hex_value(c);
+        if (v < 0) {
+            cli_errorf("%s: not hex (character %zu is '%c')", what, i + 1, isprint(c) ? c : '?');
+            free(buf);
+            return -1;
+        }
+        if (hi < 0) {
+            hi = v;
+        } else {
+            buf[n++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (hi >= 0) {
+        cli_errorf("%s: odd number of hex digits", what);
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = n;
+    return 0;
+}
+
+int cli_read_hex_arg(const char *arg, const char *what, uint8_t **out, size_t *out_len)
+{
+    if (!arg) {
+        cli_errorf("%s: missing", what);
+        return -1;
+    }
+    if (arg[0] != '@' && strcmp(arg, "-") != 0)
+        return decode_hex_text(arg, strlen(arg), what, out, out_len);
+
+    FILE *f = stdin;
+    if (arg[0] == '@') {
+        f = fopen(arg + 1, "rb");
+        if (!f) {
+            cli_errorf("%s: cannot open %s: %s", what, arg + 1, strerror(errno));
+            return -1;
+        }
+    }
+    size_t len = 0;
+    char *text = slurp(f, &len);
+    int saved = errno;
+    if (f != stdin)
+        fclose(f);
+    if (!text) {
+        cli_errorf("%s: cannot read %s: %s", what, arg[0] == '@' ? arg + 1 : "stdin", strerror(saved));
+        return -1;
+    }
+    int rc = decode_hex_text(text, len, what, out, out_len);
+    free(text);
+    return rc;
+}
+
+int cli_read_hex_fixed(const char *arg, const char *what, uint8_t *out, size_t len)
+{
+    uint8_t *buf;
+    size_t n;
+    if (cli_read_hex_arg(arg, what, &buf, &n) != 0)
+        return -1;
+    if (n != len) {
+        cli_errorf("%s: expected %zu bytes (%zu hex digits), got %zu bytes", what, len, 2 * len, n);
+        free(buf);
+        return -1;
+    }
+    memcpy(out, buf, len);
+    free(buf);
+    return 0;
+}
+
+static const char hex_digits[] = "0123456789abcdef";
+
+void cli_print_hex(FILE *f, const uint8_t *p, size_t len)
+{
+    char chunk[512];
+    size_t used = 0;
+    for (size_t i = 0; i < len; i++) {
+        chunk[used++] = hex_digits[p[i] >> 4];
+        chunk[used++] = hex_digits[p[i] & 15];
+        if (used == sizeof chunk) {
+            fwrite(chunk, 1, used, f);
+            used = 0;
+        }
+    }
+    fwrite(chunk, 1, used, f);
+}
+
+char *cli_hex_string(const uint8_t *p, size_t len)
+{
+    char *s = malloc(2 * len + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        s[2 * i] = hex_digits[p[i] >> 4];
+        s[2 * i + 1] = hex_digits[p[i] & 15];
+    }
+    s[2 * len] = 0;
+    return s;
+}
+
+void cli_json_string(FILE *f, const char *s, size_t len)
+{
+    fputc('"', f);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"': fputs("\\\"", f); break;
+        case '\\': fputs("\\\\", f); break;
+        case '\n': fputs("\\n", f); break;
+        case '\r': fputs("\\r", f); break;
+        case '\t': fputs("\\t", f); break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                fprintf(f, "\\u%04x", c);
+            else
+                fputc(c, f);
+        }
+    }
+    fputc('"', f);
+}
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (!s || !*s || !isdigit((unsigned char)s[0]))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_split_host_port(const char *s, char **host, uint16_t *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hlen = (size_t)(colon - s);
+    }
+    uint64_t p;
+    if (hlen == 0 || cli_parse_u64(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    *host = strndup(h, hlen);
+    if (!*host)
+        return -1;
+    *port = (uint16_t)p;
+    return 0;
+}
