@@ -90,6 +90,10 @@ MACULA_API const char *macula_strerror(int err);
 /* A stable short name: "ok", "bad_frame", "frame_too_large", ... */
 MACULA_API const char *macula_err_name(int err);
 
+/* Releases memory the library handed out (encoded buffers, diag strings,
+ * PEM text). NULL is fine. */
+MACULA_API void macula_free(void *p);
+
 /* Library version string, e.g. "0.1.0". */
 MACULA_API const char *macula_version(void);
 

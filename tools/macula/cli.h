@@ -17,7 +17,7 @@ enum {
 typedef int (*cli_command_fn)(int argc, char **argv);
 
 int cli_key(int argc, char **argv);
-int cli_key_cert(int argc, char **argv); /* cli_quic.c */
+int cli_key_cert(int argc, char **argv); /* cli_key_cert.c */
 int cli_frame(int argc, char **argv);
 int cli_quic(int argc, char **argv);
 int cli_listen(int argc, char **argv);

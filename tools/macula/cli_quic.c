@@ -1,9 +1,9 @@
-/* Placeholder until the QUIC layer lands (issue 3). */
+/* Placeholder until the QUIC layer (issue 3) lands. */
 #include "cli.h"
-int cli_key_cert(int argc, char **argv)
+int cli_quic(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    cli_errorf("key cert: not built yet");
+    cli_errorf("this command is not built yet");
     return CLI_EXIT_USAGE;
 }

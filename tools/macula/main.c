@@ -12,8 +12,13 @@ struct cli_group {
 };
 
 static const struct cli_group groups[] = {
-    {"key", cli_key, "make, derive and inspect identity key files"},
+    {"key", cli_key, "make, derive and inspect identity key files; make certificates"},
     {"frame", cli_frame, "decode, verify, re-sign and parse wire frames"},
+    {"quic", cli_quic, "netcat over Macula's QUIC: serve (echo) and dial"},
+    {"listen", cli_listen, "accept Macula peers and print their events"},
+    {"dial", cli_dial, "connect to a Macula peer, send frames, print what comes back"},
+    {"demo", cli_demo, "two peers on loopback: handshake, frames both ways, GOODBYE"},
+    {"bench", cli_bench, "peering benchmarks (figures, not tests)"},
 };
 
 static void usage(FILE *f)

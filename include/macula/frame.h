@@ -1,0 +1,157 @@
+/*
+ * macula-c: Macula frames (PROTOCOL.md §2): one CBOR map with text keys,
+ * signed with Ed25519 and sent as a 4-byte big-endian length + the CBOR.
+ *
+ * Ownership: constructors and decoders return a frame owned by the caller,
+ * released with macula_frame_free(). Values put into a frame become the
+ * frame's (also when the call fails). Getters return borrowed pointers
+ * valid until the frame is changed or freed. Encoded buffers and diag
+ * strings are malloc'd; release them with macula_free().
+ *
+ * Thread-safety: a frame may be read (encoded, verified, printed) from
+ * several threads at once; changing or signing it needs exclusive access.
+ * A stream parser belongs to one thread at a time.
+ */
+#ifndef MACULA_FRAME_H
+#define MACULA_FRAME_H
+
+#include "macula/common.h"
+#include "macula/identity.h"
+#include "macula/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MACULA_FRAME_VERSION 2
+#define MACULA_FRAME_MAX_BODY 16777215u /* 0xFFFFFF */
+#define MACULA_FRAME_HEADER_LEN 4
+#define MACULA_FRAME_ID_LEN 16
+#define MACULA_REALM_LEN 32
+/* "macula-v2-frame\0": prepended to the unsigned CBOR before signing. */
+#define MACULA_SIGNATURE_DOMAIN "macula-v2-frame"
+#define MACULA_SIGNATURE_DOMAIN_LEN 16
+
+typedef struct macula_frame macula_frame;
+
+/* --- construction --- */
+/* A frame with no fields at all. */
+MACULA_API macula_frame *macula_frame_new_empty(int *err);
+/* A frame with the common header (§2.4): version 2, frame_type, a fresh
+ * UUIDv7 frame_id, sent_at_ms = now, capabilities 0, realm, call_id and
+ * source_route null. */
+MACULA_API macula_frame *macula_frame_new(const char *frame_type, int *err);
+/* Wraps a map whose keys are all text (ownership passes, also on error). */
+MACULA_API macula_frame *macula_frame_from_map(macula_value *map, int *err);
+MACULA_API macula_frame *macula_frame_clone(const macula_frame *f, int *err);
+MACULA_API void macula_frame_free(macula_frame *f);
+
+/* CONNECT (§2.5): header with `capabilities`, node_id = own key,
+ * station_id (NULL = own key), realms (n_realms * 32 bytes), addresses [],
+ * site null, puzzle_evidence, endorsements []. Unsigned. */
+MACULA_API macula_frame *macula_frame_connect(const macula_identity *id, const uint8_t *station_id,
+                                              const uint8_t *realms, size_t n_realms,
+                                              uint64_t capabilities, int *err);
+/* HELLO (§2.5): accepted as "true"/"false", refusal_code < 0 means null. */
+MACULA_API macula_frame *macula_frame_hello(const macula_identity *id, const uint8_t *station_id,
+                                            const uint8_t *realms, size_t n_realms,
+                                            uint64_t capabilities, int accepted, int64_t refusal_code,
+                                            uint64_t negotiated_capabilities, int *err);
+/* GOODBYE (§2.5): reason text; detail bytes or NULL for null. */
+MACULA_API macula_frame *macula_frame_goodbye(const char *reason, const uint8_t *detail,
+                                              size_t detail_len, int *err);
+
+/* --- fields --- */
+/* The root map (borrowed). */
+MACULA_API const macula_value *macula_frame_map(const macula_frame *f);
+MACULA_API const macula_value *macula_frame_get(const macula_frame *f, const char *key);
+/* Puts key = val (replacing); ownership of val passes. */
+MACULA_API int macula_frame_put(macula_frame *f, const char *key, macula_value *val);
+MACULA_API int macula_frame_put_uint(macula_frame *f, const char *key, uint64_t v);
+MACULA_API int macula_frame_put_bytes(macula_frame *f, const char *key, const void *data, size_t len);
+MACULA_API int macula_frame_put_text(macula_frame *f, const char *key, const char *text);
+MACULA_API int macula_frame_put_null(macula_frame *f, const char *key);
+MACULA_API int macula_frame_remove(macula_frame *f, const char *key);
+/* Typed getters: 0, MACULA_ERR_NOT_FOUND (absent) or MACULA_ERR_CBOR_TYPE. */
+MACULA_API int macula_frame_get_uint(const macula_frame *f, const char *key, uint64_t *out);
+MACULA_API int macula_frame_get_bytes(const macula_frame *f, const char *key, const uint8_t **data,
+                                      size_t *len);
+MACULA_API int macula_frame_get_text(const macula_frame *f, const char *key, const char **s, size_t *len);
+/* The frame_type text as a C string, or NULL when absent / not text. */
+MACULA_API const char *macula_frame_type(const macula_frame *f);
+
+/* Sets frame_id to a fresh UUIDv7 and sent_at_ms to now. */
+MACULA_API int macula_frame_stamp(macula_frame *f);
+/* A UUIDv7 for `unix_ms` (48-bit ms, version 7, random, variant 10). */
+MACULA_API void macula_uuidv7(uint64_t unix_ms, uint8_t out[MACULA_FRAME_ID_LEN]);
+/* Wall-clock Unix time in milliseconds. */
+MACULA_API uint64_t macula_unix_ms(void);
+
+/* --- signatures (§2.6) --- */
+/* 1 when the frame has a `signature` entry (of any kind), else 0. */
+MACULA_API int macula_frame_is_signed(const macula_frame *f);
+/* Replaces any signature with Ed25519(seed, domain ++ canonical CBOR of the
+ * frame without `signature`). Deterministic. */
+MACULA_API int macula_frame_sign(macula_frame *f, const macula_identity *id);
+/* 0 when valid; MACULA_ERR_BAD_FRAME when the signature is missing or not
+ * 64 bytes (or pubkey is NULL); MACULA_ERR_SIGNATURE_INVALID otherwise.
+ * The signed bytes are re-created canonically, so a frame received in
+ * non-canonical form still verifies. */
+MACULA_API int macula_frame_verify(const macula_frame *f, const uint8_t pubkey[MACULA_PUBKEY_LEN]);
+
+/* --- wire --- */
+/* 4-byte length + canonical CBOR into a malloc'd buffer; release with
+ * macula_free. MACULA_ERR_FRAME_TOO_LARGE when the body exceeds the cap. */
+MACULA_API int macula_frame_encode(const macula_frame *f, uint8_t **wire, size_t *wire_len);
+/* Size that macula_frame_encode would produce (length prefix included). */
+MACULA_API size_t macula_frame_wire_size(const macula_frame *f);
+/*
+ * Decodes one frame from the start of `buf` (the reference's decode/1):
+ *   0                         *out = frame, *consumed = 4 + body length
+ *   MACULA_ERR_NEED_MORE      *need = how many more bytes are required
+ *   MACULA_ERR_FRAME_TOO_LARGE declared length > MACULA_FRAME_MAX_BODY
+ *                             (reported from the 4 header bytes alone)
+ *   MACULA_ERR_BAD_FRAME      the body is not an acceptable CBOR map
+ *                             (*consumed = 4 + body length: what to skip)
+ *   MACULA_ERR_NOMEM
+ * `consumed` and `need` may be NULL.
+ */
+MACULA_API int macula_frame_decode(const uint8_t *buf, size_t len, macula_frame **out, size_t *consumed,
+                                   size_t *need);
+/* Decodes a body without the length prefix. */
+MACULA_API int macula_frame_decode_body(const uint8_t *body, size_t len, macula_frame **out);
+
+/* Diagnostic notation of the whole frame (signature included) in stored
+ * order, one line, like the vectors' `diag`. malloc'd; macula_free. */
+MACULA_API char *macula_frame_diag(const macula_frame *f);
+
+/* --- stream parser --- */
+/* Turns a byte stream into frames, keeping the incomplete tail. Unlike the
+ * reference (which stalls forever on the first bad frame), a frame whose
+ * body does not decode is stepped over and reported. The buffered bytes
+ * never exceed one maximal frame plus what was fed since the last call to
+ * next(). */
+typedef struct macula_stream_parser macula_stream_parser;
+
+MACULA_API macula_stream_parser *macula_stream_parser_new(int *err);
+MACULA_API void macula_stream_parser_free(macula_stream_parser *p);
+/* Appends bytes (copied). MACULA_ERR_FRAME_TOO_LARGE once the parser has
+ * met an oversize length (sticky: the stream cannot be resynchronised). */
+MACULA_API int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size_t len);
+/*
+ * Next complete frame:
+ *   0                          *out = frame (caller owns), *wire_len set
+ *   MACULA_ERR_NEED_MORE       no complete frame buffered
+ *   MACULA_ERR_BAD_FRAME       a frame of *wire_len bytes was stepped over
+ *   MACULA_ERR_FRAME_TOO_LARGE fatal; the rest of the stream is unusable
+ *   MACULA_ERR_NOMEM
+ * `wire_len` may be NULL.
+ */
+MACULA_API int macula_stream_parser_next(macula_stream_parser *p, macula_frame **out, size_t *wire_len);
+/* The bytes buffered but not yet returned (borrowed until the next call). */
+MACULA_API const uint8_t *macula_stream_parser_tail(const macula_stream_parser *p, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MACULA_FRAME_H */

@@ -1,0 +1,87 @@
+/*
+ * macula-c: the runtime. One event loop (epoll, a timer heap and a
+ * cross-thread command queue) that drives every QUIC endpoint, connection
+ * and peering worker created on it.
+ *
+ * Threads: the loop runs on exactly one thread at a time, the "loop
+ * thread": the thread inside macula_runtime_run(), the internal thread
+ * started by macula_runtime_start(), or whichever thread calls
+ * macula_runtime_process() when the runtime is embedded in another loop.
+ * Every callback the library makes (events, diagnostics) runs on the loop
+ * thread. Functions documented "any thread" may be called concurrently
+ * from any thread; all others are loop-thread only.
+ *
+ * Ownership: the creator owns the runtime and frees it with
+ * macula_runtime_free() from a thread that is not the loop thread (or
+ * after run() returned).
+ */
+#ifndef MACULA_RUNTIME_H
+#define MACULA_RUNTIME_H
+
+#include "macula/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct macula_runtime macula_runtime;
+
+/* A structured diagnostic: an event name ("frame_dropped",
+ * "handshake_timeout", "unexpected_event", ...) and key/value fields, all
+ * borrowed for the duration of the call. Called on the loop thread. */
+typedef struct macula_diag_field {
+    const char *key;
+    const char *value;
+} macula_diag_field;
+typedef void (*macula_diag_fn)(void *user, const char *event, const macula_diag_field *fields, size_t n_fields);
+
+typedef struct macula_runtime_options {
+    /* Upper bound for a graceful shutdown (GOODBYE + drain). Default 5000. */
+    uint32_t shutdown_timeout_ms;
+    /* Commands queued from other threads beyond this are refused with
+     * MACULA_ERR_QUEUE_FULL. Default 1,048,576. */
+    size_t command_queue_cap;
+    /* Optional diagnostics hook. */
+    macula_diag_fn diag;
+    void *diag_user;
+} macula_runtime_options;
+
+/* Fills `o` with the defaults. */
+MACULA_API void macula_runtime_options_init(macula_runtime_options *o);
+
+/* `opts` may be NULL (defaults); it is copied. */
+MACULA_API macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err);
+
+/* Runs the loop on the calling thread until the runtime has stopped
+ * (macula_runtime_stop() and the graceful shutdown finished). */
+MACULA_API int macula_runtime_run(macula_runtime *rt);
+/* Runs the loop on an internal thread; returns at once. */
+MACULA_API int macula_runtime_start(macula_runtime *rt);
+/* Any thread. Begins a graceful shutdown: every connected peer gets a
+ * GOODBYE and drains, every QUIC connection closes, then the loop ends.
+ * It finishes within shutdown_timeout_ms. Idempotent. */
+MACULA_API int macula_runtime_stop(macula_runtime *rt);
+/* Any thread but the loop thread: waits until the internal thread started
+ * by macula_runtime_start() has ended. */
+MACULA_API int macula_runtime_join(macula_runtime *rt);
+/* Stops (if needed), joins, releases everything. Not on the loop thread. */
+MACULA_API void macula_runtime_free(macula_runtime *rt);
+
+/* --- embedding in another event loop --- */
+/* A file descriptor that becomes readable when the runtime has work. */
+MACULA_API int macula_runtime_fd(const macula_runtime *rt);
+/* Does all work that is ready, without blocking. Returns 1 while the
+ * runtime is alive, 0 once it has stopped, or a negative error. */
+MACULA_API int macula_runtime_process(macula_runtime *rt);
+/* Milliseconds until the next timer (0 = work is ready, -1 = none). */
+MACULA_API int macula_runtime_next_timeout_ms(const macula_runtime *rt);
+
+/* Any thread: run fn(arg) on the loop thread soon. */
+MACULA_API int macula_runtime_post(macula_runtime *rt, void (*fn)(void *arg), void *arg);
+/* 1 when called on the loop thread. */
+MACULA_API int macula_runtime_on_loop_thread(const macula_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MACULA_RUNTIME_H */
