@@ -58,7 +58,13 @@ typedef enum macula_quic_event_type {
     /* A send that returned MACULA_ERR_WOULD_BLOCK may be retried. */
     MACULA_QUIC_EV_SEND_READY,
     /* The connection has ended; see `close`. Last event. */
-    MACULA_QUIC_EV_CLOSED
+    MACULA_QUIC_EV_CLOSED,
+    /* Both directions of `stream_id` are over: the peer finished (or reset)
+     * its side and everything we sent on it, FIN included, was
+     * acknowledged (or we reset it). Added with the implementation: it is
+     * how a sender learns that its last bytes arrived before it closes the
+     * connection (`macula quic dial` exits on it). */
+    MACULA_QUIC_EV_STREAM_CLOSED
 } macula_quic_event_type;
 
 typedef enum macula_quic_close_cause {

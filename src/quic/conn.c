@@ -206,8 +206,23 @@ static int cb_stream_close(ngtcp2_conn *q, uint32_t flags, int64_t stream_id, ui
     if ((flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) && !(s && s->local_reset))
         report_reset(c, s, stream_id, app_error_code);
     c->stats.packets_lost += ngtcp2_conn_get_stream_loss_count(q, stream_id);
-    if (s)
-        macula__stream_free(c, s);
+    macula_quic_event ev = {0};
+    ev.type = MACULA_QUIC_EV_STREAM_CLOSED;
+    ev.conn = c;
+    ev.stream_id = stream_id;
+    macula__conn_emit(c, &ev, s);
+    if (s) {
+        if (s->read_paused) {
+            /* Its held events still need the pause: keep the record (without
+             * its send queue) until the owner resumes reading. */
+            s->gone = 1;
+            s->reset = 1;
+            macula__sb_free(&s->sb);
+            macula__sb_init(&s->sb);
+        } else {
+            macula__stream_free(c, s);
+        }
+    }
     if (!ngtcp2_conn_is_local_stream(q, stream_id)) {
         if (ngtcp2_is_bidi_stream(stream_id))
             ngtcp2_conn_extend_max_streams_bidi(q, 1);
@@ -448,6 +463,14 @@ void macula__conn_terminate(macula_quic_conn *c, macula_quic_close_cause cause, 
         macula__timer_cancel(c->loop, &c->expiry);
     else
         macula__timer_arm(c->loop, &c->expiry, now + (linger ? linger : 1000000000ull));
+    if (!c->visible && c->close.cause != MACULA_QUIC_CLOSE_LOCAL) {
+        /* A server connection that never reached its owner: say why. */
+        char peer[64] = "";
+        macula__sockaddr_string((const struct sockaddr *)&c->remote, peer, sizeof peer);
+        macula__runtime_diag(c->rt, "quic_handshake_failed", "peer", peer, "cause",
+                             macula_quic_close_cause_name(c->close.cause), "error", macula_err_name(c->close.err),
+                             "reason", c->close_reason, NULL);
+    }
     macula_quic_event ev = {0};
     ev.type = MACULA_QUIC_EV_CLOSED;
     ev.conn = c;
@@ -490,8 +513,8 @@ static void peer_closed(macula_quic_conn *c)
         int alert = (int)(ccerr.error_code & 0xff);
         set_close(c, handshaking ? MACULA_QUIC_CLOSE_HANDSHAKE_FAILED : MACULA_QUIC_CLOSE_PEER,
                   alert == 120 ? MACULA_ERR_ALPN : MACULA_ERR_TLS, 0, ccerr.error_code, alert,
-                  "peer sent TLS alert %d (%s)%s%s", alert, macula__tls_alert_name(alert), rlen ? ": " : "",
-                  reason);
+                  "%speer sent TLS alert %d (%s)%s%s", alert == 120 ? "no common ALPN protocol: " : "", alert,
+                  macula__tls_alert_name(alert), rlen ? ": " : "", reason);
     } else if (!app && handshaking && !c->is_server && ccerr.error_code == NGTCP2_CONNECTION_REFUSED) {
         set_close(c, MACULA_QUIC_CLOSE_DIAL_FAILED, MACULA_ERR_REFUSED, 0, ccerr.error_code, -1,
                   "server refused the connection%s%s", rlen ? ": " : "", reason);

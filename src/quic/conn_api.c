@@ -127,7 +127,7 @@ int macula_quic_conn_reset_stream(macula_quic_conn *c, int64_t stream_id, uint64
     quic_stream *s = macula__stream_find(c, stream_id);
     if (!s)
         return MACULA_ERR_STREAM_CLOSED;
-    if (s->local_reset)
+    if (s->local_reset || s->gone)
         return 0;
     s->local_reset = 1;
     s->reset = 1;
@@ -151,6 +151,8 @@ int macula_quic_conn_pause_reading(macula_quic_conn *c, int64_t stream_id, int p
             macula__conn_kick(c);
     }
     s->read_paused = paused != 0;
+    if (!s->read_paused && s->gone)
+        macula__stream_free(c, s); /* ngtcp2 closed it while it was paused */
     return 0;
 }
 

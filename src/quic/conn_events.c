@@ -9,7 +9,8 @@
 
 static int stream_scoped(const macula_quic_event *ev)
 {
-    return ev->type == MACULA_QUIC_EV_STREAM_DATA || ev->type == MACULA_QUIC_EV_STREAM_RESET;
+    return ev->type == MACULA_QUIC_EV_STREAM_DATA || ev->type == MACULA_QUIC_EV_STREAM_RESET ||
+           ev->type == MACULA_QUIC_EV_STREAM_CLOSED;
 }
 
 static void call_owner(macula_quic_conn *c, const macula_quic_event *ev)

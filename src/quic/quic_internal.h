@@ -64,6 +64,7 @@ struct quic_stream {
     int read_paused;
     int reset;           /* reset locally or by the peer: no more sending */
     int local_reset;     /* macula_quic_conn_reset_stream() was called */
+    int gone;            /* ngtcp2 closed it; kept only for a pause */
     int reset_reported;
     unsigned skip_gen;   /* write pass in which ngtcp2 said "blocked" */
 };

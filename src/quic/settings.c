@@ -95,7 +95,7 @@ const char *macula__tls_alert_name(int alert)
 {
     if (alert < 0 || alert > 255)
         return "none";
-    const char *name = gnutls_alert_get_strname((gnutls_alert_description_t)alert);
+    const char *name = gnutls_alert_get_name((gnutls_alert_description_t)alert);
     return name ? name : "unknown alert";
 }
 
