@@ -666,21 +666,16 @@ static void arm_expiry(macula_quic_conn *c)
         macula__timer_arm(c->loop, &c->expiry, exp);
 }
 
-/* Writes up to one send quantum of packets (ngtcp2 paces the rest through
- * its expiry), batching them into one GSO send. */
-static void conn_write(macula_quic_conn *c)
+/* Writes packets in bursts of one send quantum, each burst one GSO send.
+ * ngtcp2 paces: it refuses (returns 0) once the next packet is due more
+ * than its pacing allowance ahead, and its expiry then says when to go on.
+ * Bursts continue while it accepts, up to a bound that keeps other
+ * connections served. */
+#define WRITE_MAX_BURSTS 16
+
+static size_t write_burst(macula_quic_conn *c, size_t max_pkts, size_t max_udp, uint64_t now, int *failed)
 {
-    if (!c->q || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
-        return;
-    uint64_t now = now_ns(c);
     macula__udp_socket *sock = &c->ep->sock;
-    size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
-    size_t quantum = ngtcp2_conn_get_send_quantum(c->q);
-    size_t max_pkts = quantum / max_udp;
-    if (max_pkts < 1)
-        max_pkts = 1;
-    if (max_pkts > MACULA__UDP_MAX_SEGMENTS)
-        max_pkts = MACULA__UDP_MAX_SEGMENTS;
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
@@ -729,7 +724,8 @@ static void conn_write(macula_quic_conn *c)
             }
             macula__udp_tx_flush(sock);
             handle_error(c, (int)n);
-            return;
+            *failed = 1;
+            return pkts;
         }
         account(c, s, ndatalen, fin_asked);
         if (n == 0)
@@ -740,6 +736,28 @@ static void conn_write(macula_quic_conn *c)
     }
     macula__udp_tx_flush(sock);
     ngtcp2_conn_update_pkt_tx_time(c->q, now);
+    return pkts;
+}
+
+static void conn_write(macula_quic_conn *c)
+{
+    if (!c->q || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
+        return;
+    uint64_t now = now_ns(c);
+    for (int burst = 0; burst < WRITE_MAX_BURSTS; burst++) {
+        size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
+        size_t max_pkts = ngtcp2_conn_get_send_quantum(c->q) / max_udp;
+        if (max_pkts < 1)
+            max_pkts = 1;
+        if (max_pkts > MACULA__UDP_MAX_SEGMENTS)
+            max_pkts = MACULA__UDP_MAX_SEGMENTS;
+        int failed = 0;
+        size_t sent = write_burst(c, max_pkts, max_udp, now, &failed);
+        if (failed)
+            return;
+        if (sent < max_pkts)
+            break; /* nothing more, congestion or pacing: the expiry resumes */
+    }
     arm_expiry(c);
 }
 

@@ -67,6 +67,7 @@ struct quic_stream {
     int gone;            /* ngtcp2 closed it; kept only for a pause */
     int reset_reported;
     unsigned skip_gen;   /* write pass in which ngtcp2 said "blocked" */
+    size_t queued_events; /* its events waiting in the connection's queue */
 };
 
 struct quic_event_item {
@@ -99,6 +100,7 @@ struct macula_quic_conn {
     macula_quic_handler handler;
     void *user;
     quic_event_item *evq_head, *evq_tail;
+    size_t evq_len;
     int in_handler;
     int delivering;
     int close_queued;     /* CLOSED is in the queue: the owner API is inert */
