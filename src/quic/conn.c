@@ -735,7 +735,12 @@ static size_t write_burst(macula_quic_conn *c, size_t max_pkts, size_t max_udp, 
         pkts++;
     }
     macula__udp_tx_flush(sock);
-    ngtcp2_conn_update_pkt_tx_time(c->q, now);
+    /* Pacing starts once the handshake is complete: before an RTT sample
+     * ngtcp2 paces with the 333 ms initial RTT, which would hold the
+     * client's Finished back ~25 ms behind its first Initial. The handshake
+     * sends a few small, amplification-limited flights anyway. */
+    if (ngtcp2_conn_get_handshake_completed(c->q))
+        ngtcp2_conn_update_pkt_tx_time(c->q, now);
     return pkts;
 }
 
@@ -786,6 +791,9 @@ void macula__conn_process(macula_quic_conn *c)
             set_close(c, MACULA_QUIC_CLOSE_LOCAL, 0, 1, c->close_req_code, -1, "%s", c->close_req_reason);
             macula__conn_terminate(c, MACULA_QUIC_CLOSE_LOCAL, 0, TERM_DROP);
         } else {
+            /* Send what is due first (e.g. the client's handshake Finished,
+             * so that the server learns of the connection it is closing). */
+            conn_write(c);
             local_close(c);
         }
     }

@@ -206,7 +206,14 @@ struct echo_client {
     int stop_when_closed;
     int keep_open; /* don't close after the echo's FIN */
     int would_block_seen;
+    macula__timer stop_timer; /* stops the runtime a little after CLOSED */
 };
+
+static void client_stop_cb(void *arg)
+{
+    struct echo_client *cl = arg;
+    macula_runtime_stop(cl->rt);
+}
 
 static void client_pump(struct echo_client *cl)
 {
@@ -258,8 +265,12 @@ static void client_handler(void *user, const macula_quic_event *ev)
         cl->close = ev->close;
         snprintf(cl->reason, sizeof cl->reason, "%s", ev->close.reason);
         cl->close.reason = cl->reason;
-        if (cl->stop_when_closed)
-            macula_runtime_stop(cl->rt);
+        if (cl->stop_when_closed) {
+            /* Give the other side time to see the end too. */
+            macula__loop *loop = macula__runtime_loop(cl->rt);
+            macula__timer_init(&cl->stop_timer, client_stop_cb, cl);
+            macula__timer_arm(loop, &cl->stop_timer, macula__loop_now(loop) + 150000000u);
+        }
         break;
     default:
         break;
