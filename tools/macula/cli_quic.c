@@ -553,15 +553,15 @@ static void *stdin_reader(void *arg)
         }
         ch->off = 0;
         ch->len = 0;
-        while (ch->len < DIAL_CHUNK) {
-            ssize_t n = read(STDIN_FILENO, ch->data + ch->len, DIAL_CHUNK - ch->len);
+        for (;;) {
+            /* One read: whatever arrived goes out at once (interactive use);
+             * files and busy pipes fill the chunk anyway. */
+            ssize_t n = read(STDIN_FILENO, ch->data, DIAL_CHUNK);
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0)
-                break;
-            ch->len += (size_t)n;
-            if (ch->len >= 16384)
-                break; /* hand over what we have: interactive use stays responsive */
+            if (n > 0)
+                ch->len = (size_t)n;
+            break;
         }
         int eof = ch->len == 0;
         p->d = d;
