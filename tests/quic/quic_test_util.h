@@ -44,6 +44,17 @@ static inline void watchdog_disarm(struct watchdog *w)
 
 static inline uint64_t ms_since(uint64_t t0) { return (macula__clock_now() - t0) / 1000000u; }
 
+/* Drives the runtime from this thread (embedded) until *flag or `ms`. */
+static inline void run_until(macula_runtime *rt, int *flag, unsigned ms)
+{
+    uint64_t end = macula__clock_now() + (uint64_t)ms * 1000000u;
+    while (!*flag && macula__clock_now() < end) {
+        macula_runtime_process(rt);
+        if (macula_runtime_next_timeout_ms(rt) != 0)
+            usleep(200);
+    }
+}
+
 /* --- echo server: writes back every byte, FIN after the peer's FIN --- */
 #define ECHO_MAX_STREAMS 8
 struct echo_stream {

@@ -149,16 +149,6 @@ static void hc_client(void *user, const macula_quic_event *ev)
     }
 }
 
-static void run_until(macula_runtime *rt, int *flag, unsigned ms)
-{
-    uint64_t end = macula__clock_now() + (uint64_t)ms * 1000000u;
-    while (!*flag && macula__clock_now() < end) {
-        macula_runtime_process(rt);
-        if (macula_runtime_next_timeout_ms(rt) != 0)
-            usleep(200);
-    }
-}
-
 static void half_close_or_reset(int reset_mode)
 {
     macula_runtime *rt = macula_runtime_new(NULL, NULL);
