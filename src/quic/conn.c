@@ -865,12 +865,7 @@ void macula__conn_free(macula_quic_conn *c)
             macula__endpoint_remove_cid(c->ep, c, &c->cids[c->n_cids - 1]);
         macula__endpoint_unlink_conn(c->ep, c);
     } else if (c->qrt) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else if (c->qrt->resolving == c)
-            c->qrt->resolving = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
+        macula__quic_rt_unlink_resolving(c->qrt, c);
     }
     free_streams(c);
     while (c->evq_head) {

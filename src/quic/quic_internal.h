@@ -206,6 +206,8 @@ quic_rt *macula__quic_rt_get(macula_runtime *rt, int create);
 void macula__quic_rt_link_endpoint(quic_rt *qrt, macula_quic_endpoint *ep);
 void macula__quic_rt_unlink_endpoint(quic_rt *qrt, macula_quic_endpoint *ep);
 macula_quic_endpoint *macula__quic_rt_client_endpoint(quic_rt *qrt, int family, int *err);
+/* Takes a dial off the list of those still resolving. */
+void macula__quic_rt_unlink_resolving(quic_rt *qrt, macula_quic_conn *c);
 
 /* endpoint.c */
 void macula__endpoint_send(macula_quic_endpoint *ep, const struct sockaddr *to, socklen_t to_len,

@@ -198,11 +198,9 @@ static void test_idle_timeout(void)
     CHECK_EQ_INT(fx.srv.last_cause, MACULA_QUIC_CLOSE_IDLE_TIMEOUT);
 }
 
-static void test_closed_port(void)
+/* A UDP socket bound to a free loopback port; its port in *port. */
+static int bind_loopback(uint16_t *port)
 {
-    struct fixture fx;
-    REQUIRE(fixture_start(&fx, NULL, NULL, 0) == 0);
-    /* A port nobody listens on: bind one, note it, close it. */
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
@@ -210,12 +208,22 @@ static void test_closed_port(void)
     socklen_t len = sizeof sa;
     bind(fd, (struct sockaddr *)&sa, sizeof sa);
     getsockname(fd, (struct sockaddr *)&sa, &len);
-    close(fd);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void test_closed_port(void)
+{
+    struct fixture fx;
+    REQUIRE(fixture_start(&fx, NULL, NULL, 0) == 0);
+    /* A port nobody listens on: bind one, note it, close it. */
+    uint16_t port;
+    close(bind_loopback(&port));
     macula_quic_dial_options o;
     macula_quic_dial_options_init(&o);
     o.timeout_ms = 5000;
     struct echo_client cl;
-    uint64_t ms = run_client(&fx, &cl, "127.0.0.1", ntohs(sa.sin_port), &o);
+    uint64_t ms = run_client(&fx, &cl, "127.0.0.1", port, &o);
     CHECK(!cl.connected);
     CHECK_EQ_INT(cl.close.cause, MACULA_QUIC_CLOSE_DIAL_FAILED);
     CHECK_EQ_INT(cl.close.err, MACULA_ERR_REFUSED);
@@ -229,18 +237,13 @@ static void test_black_hole(void)
     struct fixture fx;
     REQUIRE(fixture_start(&fx, NULL, NULL, 0) == 0);
     /* A bound socket that never reads nor answers. */
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
+    uint16_t port;
+    int fd = bind_loopback(&port);
     macula_quic_dial_options o;
     macula_quic_dial_options_init(&o);
     o.timeout_ms = 800;
     struct echo_client cl;
-    uint64_t ms = run_client(&fx, &cl, "127.0.0.1", ntohs(sa.sin_port), &o);
+    uint64_t ms = run_client(&fx, &cl, "127.0.0.1", port, &o);
     close(fd);
     CHECK(!fx.wd.fired);
     CHECK(!cl.connected);
