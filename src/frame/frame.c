@@ -1,6 +1,7 @@
 /* The frame value: a root map of text keys, with the common header. */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -104,9 +105,38 @@ uint64_t macula_unix_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/*
+ * Random bits for frame ids come from a per-thread pool refilled from the
+ * system generator 1 KiB at a time: one getrandom() per frame would cost
+ * more than the rest of building a frame. After fork() the child empties
+ * its pool (pthread_atfork), so parent and child never hand out the same
+ * bytes.
+ */
+#define RANDOM_POOL 1024
+static _Thread_local struct {
+    uint8_t bytes[RANDOM_POOL];
+    size_t used;
+} pool = {.used = RANDOM_POOL};
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_forget(void) { pool.used = RANDOM_POOL; }
+static void pool_register(void) { pthread_atfork(NULL, NULL, pool_forget); }
+
+static void pool_take(uint8_t *out, size_t n)
+{
+    pthread_once(&pool_once, pool_register);
+    if (pool.used + n > RANDOM_POOL) {
+        randombytes_buf(pool.bytes, RANDOM_POOL);
+        pool.used = 0;
+    }
+    memcpy(out, pool.bytes + pool.used, n);
+    sodium_memzero(pool.bytes + pool.used, n); /* handed out once */
+    pool.used += n;
+}
+
 void macula_uuidv7(uint64_t unix_ms, uint8_t out[MACULA_FRAME_ID_LEN])
 {
-    randombytes_buf(out + 6, MACULA_FRAME_ID_LEN - 6);
+    pool_take(out + 6, MACULA_FRAME_ID_LEN - 6);
     for (int i = 0; i < 6; i++)
         out[i] = (uint8_t)(unix_ms >> (8 * (5 - i)));
     out[6] = (uint8_t)(0x70 | (out[6] & 0x0f)); /* version 7 */
