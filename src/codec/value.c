@@ -21,6 +21,7 @@ static macula_value *string_new(macula_kind kind, const void *data, size_t len)
     if (!v)
         return NULL;
     v->kind = kind;
+    v->is_static = false;
     v->as.str.len = len;
     v->as.str.data = v->inline_data;
     if (len)
@@ -80,7 +81,7 @@ static size_t slots(const macula_value *v)
 
 void macula_value_free(macula_value *v)
 {
-    if (!v)
+    if (!v || v->is_static)
         return;
     if (is_container(v)) {
         size_t n = slots(v);
@@ -152,6 +153,13 @@ static int reserve(macula_value *c, size_t extra)
     c->as.c.items = items;
     c->as.c.cap = cap;
     return MACULA_OK;
+}
+
+int macula__cbor_map_reserve(macula_value *map, size_t entries)
+{
+    if (entries > SIZE_MAX / 4)
+        return MACULA_ERR_NOMEM;
+    return reserve(map, 2 * entries);
 }
 
 int macula_value_array_append(macula_value *array, macula_value *item)

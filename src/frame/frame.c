@@ -8,6 +8,17 @@
 
 #include "frame/frame_internal.h"
 
+static macula_value k_realm = MACULA__STATIC_TEXT("realm"), k_call_id = MACULA__STATIC_TEXT("call_id"),
+                    k_version = MACULA__STATIC_TEXT("version"), k_frame_id = MACULA__STATIC_TEXT("frame_id"),
+                    k_frame_type = MACULA__STATIC_TEXT("frame_type"), k_sent_at_ms = MACULA__STATIC_TEXT("sent_at_ms"),
+                    k_capabilities = MACULA__STATIC_TEXT("capabilities"),
+                    k_source_route = MACULA__STATIC_TEXT("source_route");
+
+/* Room for the header plus the fields of the largest constructor and a
+ * signature, so that building a frame never reallocates its entries. */
+#define FRAME_ENTRIES_HINT 20
+
+
 macula_frame *macula_frame_new_empty(int *err)
 {
     macula_frame *f = malloc(sizeof *f);
@@ -69,17 +80,26 @@ void macula_frame_free(macula_frame *f)
     free(f);
 }
 
-int macula__frame_append(macula_frame *f, const char *key, macula_value *val)
+int macula__frame_append(macula_frame *f, macula_value *key, macula_value *val)
 {
     if (!val)
         return MACULA_ERR_NOMEM;
-    macula_value *k = macula_value_text_cstr(key);
-    if (!k) {
-        macula_value_free(val);
-        return MACULA_ERR_NOMEM;
-    }
-    return macula__cbor_map_append(f->map, k, val);
+    return macula__cbor_map_append(f->map, key, val);
 }
+
+int macula__frame_set(macula_frame *f, macula_value *key, macula_value *val)
+{
+    if (!val)
+        return MACULA_ERR_NOMEM;
+    long i = macula__cbor_map_find(f->map, (const char *)key->as.str.data, key->as.str.len);
+    if (i < 0)
+        return macula__cbor_map_append(f->map, key, val);
+    macula_value_free(f->map->as.c.items[2 * i + 1]);
+    f->map->as.c.items[2 * i + 1] = val;
+    return MACULA_OK;
+}
+
+int macula__frame_reserve(macula_frame *f, size_t entries) { return macula__cbor_map_reserve(f->map, entries); }
 
 void macula__frame_sort(macula_frame *f)
 {
@@ -150,8 +170,8 @@ int macula_frame_stamp(macula_frame *f)
     uint64_t now = macula_unix_ms();
     uint8_t id[MACULA_FRAME_ID_LEN];
     macula_uuidv7(now, id);
-    int rc = macula_frame_put_bytes(f, "frame_id", id, sizeof id);
-    return rc ? rc : macula_frame_put_uint(f, "sent_at_ms", now);
+    int rc = macula__frame_set(f, &k_frame_id, macula_value_bytes(id, sizeof id));
+    return rc ? rc : macula__frame_set(f, &k_sent_at_ms, macula_value_uint(now));
 }
 
 macula_frame *macula_frame_new(const char *frame_type, int *err)
@@ -167,21 +187,23 @@ macula_frame *macula_frame_new(const char *frame_type, int *err)
     uint8_t id[MACULA_FRAME_ID_LEN];
     macula_uuidv7(now, id);
     /* appended in canonical order (shorter keys first) */
-    int rc = macula__frame_append(f, "realm", macula_value_null());
+    int rc = macula__frame_reserve(f, FRAME_ENTRIES_HINT);
     if (!rc)
-        rc = macula__frame_append(f, "call_id", macula_value_null());
+        rc = macula__frame_append(f, &k_realm, macula_value_null());
     if (!rc)
-        rc = macula__frame_append(f, "version", macula_value_uint(MACULA_FRAME_VERSION));
+        rc = macula__frame_append(f, &k_call_id, macula_value_null());
     if (!rc)
-        rc = macula__frame_append(f, "frame_id", macula_value_bytes(id, sizeof id));
+        rc = macula__frame_append(f, &k_version, macula_value_uint(MACULA_FRAME_VERSION));
     if (!rc)
-        rc = macula__frame_append(f, "frame_type", macula_value_text_cstr(frame_type));
+        rc = macula__frame_append(f, &k_frame_id, macula_value_bytes(id, sizeof id));
     if (!rc)
-        rc = macula__frame_append(f, "sent_at_ms", macula_value_uint(now));
+        rc = macula__frame_append(f, &k_frame_type, macula_value_text_cstr(frame_type));
     if (!rc)
-        rc = macula__frame_append(f, "capabilities", macula_value_uint(0));
+        rc = macula__frame_append(f, &k_sent_at_ms, macula_value_uint(now));
     if (!rc)
-        rc = macula__frame_append(f, "source_route", macula_value_null());
+        rc = macula__frame_append(f, &k_capabilities, macula_value_uint(0));
+    if (!rc)
+        rc = macula__frame_append(f, &k_source_route, macula_value_null());
     if (rc) {
         macula_frame_free(f);
         frame_set_err(err, rc);
@@ -211,7 +233,12 @@ int macula_frame_put(macula_frame *f, const char *key, macula_value *val)
         f->map->as.c.items[2 * i + 1] = val;
         return MACULA_OK;
     }
-    return macula__frame_append(f, key, val);
+    macula_value *k = macula_value_text_cstr(key);
+    if (!k) {
+        macula_value_free(val);
+        return MACULA_ERR_NOMEM;
+    }
+    return macula__cbor_map_append(f->map, k, val);
 }
 
 int macula_frame_put_uint(macula_frame *f, const char *key, uint64_t v)
