@@ -56,6 +56,10 @@ struct macula_value {
         .as.str = {sizeof(literal) - 1, (uint8_t *)(literal)}                            \
     }
 
+/* A shared static null node (immutable, never freed): frames hold many
+ * nulls, and this spares an allocation for each. */
+macula_value *macula__cbor_null(void);
+
 /* Kinds that may be map keys: the reference accepts text and integers
  * only, and keeping keys to head-plus-content kinds lets keys be compared
  * in canonical order without encoding them. */

@@ -174,7 +174,7 @@ int macula_frame_stamp(macula_frame *f)
     return rc ? rc : macula__frame_set(f, &k_sent_at_ms, macula_value_uint(now));
 }
 
-macula_frame *macula_frame_new(const char *frame_type, int *err)
+macula_frame *macula__frame_new_header(const char *frame_type, uint64_t capabilities, int *err)
 {
     if (!frame_type) {
         frame_set_err(err, MACULA_ERR_INVALID_ARG);
@@ -189,9 +189,9 @@ macula_frame *macula_frame_new(const char *frame_type, int *err)
     /* appended in canonical order (shorter keys first) */
     int rc = macula__frame_reserve(f, FRAME_ENTRIES_HINT);
     if (!rc)
-        rc = macula__frame_append(f, &k_realm, macula_value_null());
+        rc = macula__frame_append(f, &k_realm, macula__cbor_null());
     if (!rc)
-        rc = macula__frame_append(f, &k_call_id, macula_value_null());
+        rc = macula__frame_append(f, &k_call_id, macula__cbor_null());
     if (!rc)
         rc = macula__frame_append(f, &k_version, macula_value_uint(MACULA_FRAME_VERSION));
     if (!rc)
@@ -201,15 +201,20 @@ macula_frame *macula_frame_new(const char *frame_type, int *err)
     if (!rc)
         rc = macula__frame_append(f, &k_sent_at_ms, macula_value_uint(now));
     if (!rc)
-        rc = macula__frame_append(f, &k_capabilities, macula_value_uint(0));
+        rc = macula__frame_append(f, &k_capabilities, macula_value_uint(capabilities));
     if (!rc)
-        rc = macula__frame_append(f, &k_source_route, macula_value_null());
+        rc = macula__frame_append(f, &k_source_route, macula__cbor_null());
     if (rc) {
         macula_frame_free(f);
         frame_set_err(err, rc);
         return NULL;
     }
     return f;
+}
+
+macula_frame *macula_frame_new(const char *frame_type, int *err)
+{
+    return macula__frame_new_header(frame_type, 0, err);
 }
 
 const macula_value *macula_frame_map(const macula_frame *f) { return f ? f->map : NULL; }

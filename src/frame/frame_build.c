@@ -45,13 +45,11 @@ static macula_frame *handshake_frame(const char *type, const macula_identity *id
         *rc = MACULA_ERR_INVALID_ARG;
         return NULL;
     }
-    macula_frame *f = macula_frame_new(type, rc);
+    macula_frame *f = macula__frame_new_header(type, capabilities, rc);
     if (!f)
         return NULL;
     const uint8_t *pk = macula_identity_public_key(id);
-    *rc = macula_frame_put_uint(f, "capabilities", capabilities);
-    if (!*rc)
-        *rc = macula__frame_append(f, &k_node_id, macula_value_bytes(pk, MACULA_PUBKEY_LEN));
+    *rc = macula__frame_append(f, &k_node_id, macula_value_bytes(pk, MACULA_PUBKEY_LEN));
     if (!*rc)
         *rc = macula__frame_append(f, &k_station_id,
                                    macula_value_bytes(station_id ? station_id : pk, MACULA_PUBKEY_LEN));
@@ -60,7 +58,7 @@ static macula_frame *handshake_frame(const char *type, const macula_identity *id
     if (!*rc)
         *rc = macula__frame_append(f, &k_addresses, macula_value_array());
     if (!*rc)
-        *rc = macula__frame_append(f, &k_site, macula_value_null());
+        *rc = macula__frame_append(f, &k_site, macula__cbor_null());
     if (*rc) {
         macula_frame_free(f);
         return NULL;
@@ -109,7 +107,7 @@ macula_frame *macula_frame_hello(const macula_identity *id, const uint8_t *stati
     }
     rc = macula__frame_append(f, &k_accepted, macula_value_bool(accepted));
     if (!rc)
-        rc = macula__frame_append(f, &k_refusal_code, refusal_code < 0 ? macula_value_null()
+        rc = macula__frame_append(f, &k_refusal_code, refusal_code < 0 ? macula__cbor_null()
                                                                       : macula_value_uint((uint64_t)refusal_code));
     if (!rc)
         rc = macula__frame_append(f, &k_negotiated_capabilities, macula_value_uint(negotiated_capabilities));
@@ -127,7 +125,7 @@ macula_frame *macula_frame_goodbye(const char *reason, const uint8_t *detail, si
         return NULL;
     int rc = macula__frame_append(f, &k_reason, macula_value_text_cstr(reason));
     if (!rc)
-        rc = macula__frame_append(f, &k_detail, detail ? macula_value_bytes(detail, detail_len) : macula_value_null());
+        rc = macula__frame_append(f, &k_detail, detail ? macula_value_bytes(detail, detail_len) : macula__cbor_null());
     return finish(f, rc, err);
 }
 
@@ -151,7 +149,7 @@ macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *rea
     if (!rc && !published_at_ms)
         rc = macula_frame_get_uint(f, "sent_at_ms", &published_at_ms);
     if (!rc) {
-        rc = macula__frame_append(f, &k_payload, payload ? payload : macula_value_null());
+        rc = macula__frame_append(f, &k_payload, payload ? payload : macula__cbor_null());
         payload = NULL;
     }
     if (!rc)
@@ -159,7 +157,7 @@ macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *rea
     if (!rc)
         rc = macula__frame_append(f, &k_topic, macula_value_bytes(topic, topic_len));
     if (!rc)
-        rc = macula__frame_append(f, &k_ttl_ms, ttl_ms < 0 ? macula_value_null() : macula_value_uint((uint64_t)ttl_ms));
+        rc = macula__frame_append(f, &k_ttl_ms, ttl_ms < 0 ? macula__cbor_null() : macula_value_uint((uint64_t)ttl_ms));
     if (!rc)
         rc = macula__frame_append(f, &k_publisher,
                                   macula_value_bytes(macula_identity_public_key(id), MACULA_PUBKEY_LEN));

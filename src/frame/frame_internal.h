@@ -19,6 +19,8 @@ static inline void frame_set_err(int *err, int code)
         *err = code;
 }
 
+/* macula_frame_new with the header's capabilities set. */
+macula_frame *macula__frame_new_header(const char *frame_type, uint64_t capabilities, int *err);
 /* Appends key = val to the frame's map without looking for an existing
  * key (constructors know their keys are new). `key` is a static node
  * (MACULA__STATIC_TEXT). Ownership of val passes; NULL val = NOMEM. */
