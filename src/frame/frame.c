@@ -1,13 +1,14 @@
 /* The frame value: a root map of text keys, with the common header. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <time.h>
 
 #include <sodium.h>
 
 #include "frame/frame_internal.h"
 
+/* Header field names as static key nodes (see MACULA__STATIC_TEXT). */
 static macula_value k_realm = MACULA__STATIC_TEXT("realm"), k_call_id = MACULA__STATIC_TEXT("call_id"),
                     k_version = MACULA__STATIC_TEXT("version"), k_frame_id = MACULA__STATIC_TEXT("frame_id"),
                     k_frame_type = MACULA__STATIC_TEXT("frame_type"), k_sent_at_ms = MACULA__STATIC_TEXT("sent_at_ms"),
@@ -17,7 +18,6 @@ static macula_value k_realm = MACULA__STATIC_TEXT("realm"), k_call_id = MACULA__
 /* Room for the header plus the fields of the largest constructor and a
  * signature, so that building a frame never reallocates its entries. */
 #define FRAME_ENTRIES_HINT 20
-
 
 macula_frame *macula_frame_new_empty(int *err)
 {
