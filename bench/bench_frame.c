@@ -136,8 +136,8 @@ int main(int argc, char **argv)
         {"PUBLISH 150 B", 150, NULL, 0, NULL, 0, {0}, 60, 73},
         {"PUBLISH 4 KiB", 4096, NULL, 0, NULL, 0, {0}, 67, 77},
     };
-    printf("macula-c %s frame codec, median us per operation (%d batches x %d)\n", macula_version(),
-           BENCH_BATCHES, per_batch);
+    printf("macula-c %s frame codec, median us (thread CPU time) per operation (%d batches x %d)\n",
+           macula_version(), BENCH_BATCHES, per_batch);
     printf("%-15s %-22s %6s %9s %9s %7s %9s\n", "frame", "operation", "wire B", "ours us", "Ed25519", "ratio",
            "ref us");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {

@@ -66,7 +66,7 @@ int main(void)
     c.id = id;
     if (!c.key || !id)
         return 1;
-    printf("Ed25519, median us per operation (%d batches x 500)\n", BENCH_BATCHES);
+    printf("Ed25519, median us (thread CPU time) per operation (%d batches x 500)\n", BENCH_BATCHES);
     printf("%8s %12s %12s %12s %12s\n", "msg B", "sodium sign", "ossl sign", "sodium verif", "ossl verif");
     static const size_t sizes[] = {64, 450, 4300};
     for (size_t i = 0; i < 3; i++) {

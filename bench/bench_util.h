@@ -1,5 +1,8 @@
 /* Timing helpers shared by the benchmark programs: the median over
- * batches of the per-operation time, in microseconds. */
+ * batches of the per-operation time, in microseconds. Time is the CPU
+ * time of the calling thread, so that on a machine shared with other jobs
+ * the time they take from the benchmark while it is descheduled does not
+ * count (cache and memory-bus contention still does). */
 #ifndef MACULA_BENCH_UTIL_H
 #define MACULA_BENCH_UTIL_H
 
@@ -11,7 +14,7 @@
 static inline double bench_now_us(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
