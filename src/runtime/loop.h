@@ -87,9 +87,10 @@ int macula__runtime_stopping(const macula_runtime *rt);
  * The variable part alternates key, value, ..., NULL (at most 16 pairs). */
 void macula__runtime_diag(macula_runtime *rt, const char *event, ...);
 
-/* --- per-runtime slots for layers above (e.g. QUIC's shared client
- * endpoints); loop thread only; NULL until set. --- */
-enum { MACULA__SLOT_QUIC_CLIENT4 = 0, MACULA__SLOT_QUIC_CLIENT6 = 1, MACULA__SLOT_COUNT = 8 };
+/* --- per-runtime slots for layers above (QUIC's per-runtime state: shared
+ * client endpoints, pending dials; the peering supervisor); loop thread
+ * only; NULL until set. --- */
+enum { MACULA__SLOT_QUIC = 0, MACULA__SLOT_PEERING = 1, MACULA__SLOT_COUNT = 8 };
 void **macula__runtime_slot(macula_runtime *rt, unsigned index);
 
 /* --- posting from threads that may outlive the runtime ---

@@ -407,7 +407,7 @@ static void test_diag(void)
     CHECK(strcmp(seen.event, "frame_dropped") == 0);
     CHECK_EQ_INT(seen.n, 2);
     CHECK(strcmp(seen.first, "reason=bad_frame") == 0);
-    void **slot = macula__runtime_slot(rt, MACULA__SLOT_QUIC_CLIENT4);
+    void **slot = macula__runtime_slot(rt, MACULA__SLOT_QUIC);
     CHECK(slot && *slot == NULL);
     CHECK(macula__runtime_slot(rt, MACULA__SLOT_COUNT) == NULL);
     macula_runtime_free(rt);
