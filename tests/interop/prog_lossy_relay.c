@@ -66,6 +66,7 @@ static struct {
     socklen_t target_len;
     struct direction dir[2];
     uint64_t send_errors;
+    int last_send_errno;
 } R;
 
 static volatile sig_atomic_t stopping;
@@ -152,8 +153,10 @@ static void transmit(int dirn, int flow, const uint8_t *data, size_t len)
     else
         rc = sendto(R.listen_fd, data, len, 0, (const struct sockaddr *)&R.flows[flow].client,
                     R.flows[flow].client_len);
-    if (rc < 0)
+    if (rc < 0) {
         R.send_errors++; /* a full socket buffer is loss too; the transport copes */
+        R.last_send_errno = errno;
+    }
     else
         R.dir[dirn].sent++;
 }
@@ -353,12 +356,12 @@ int main(int argc, char **argv)
     fprintf(stderr,
             "{\"event\":\"relay_stats\",\"to_target\":{\"in\":%llu,\"sent\":%llu,\"dropped\":%llu,"
             "\"duplicated\":%llu,\"reordered\":%llu},\"to_client\":{\"in\":%llu,\"sent\":%llu,\"dropped\":%llu,"
-            "\"duplicated\":%llu,\"reordered\":%llu},\"send_errors\":%llu,\"flows\":%d}\n",
+            "\"duplicated\":%llu,\"reordered\":%llu},\"send_errors\":%llu,\"last_send_error\":\"%s\",\"flows\":%d}\n",
             (unsigned long long)R.dir[0].in, (unsigned long long)R.dir[0].sent,
             (unsigned long long)R.dir[0].dropped, (unsigned long long)R.dir[0].duplicated,
             (unsigned long long)R.dir[0].reordered, (unsigned long long)R.dir[1].in,
             (unsigned long long)R.dir[1].sent, (unsigned long long)R.dir[1].dropped,
             (unsigned long long)R.dir[1].duplicated, (unsigned long long)R.dir[1].reordered,
-            (unsigned long long)R.send_errors, R.n_flows);
+            (unsigned long long)R.send_errors, R.send_errors ? strerror(R.last_send_errno) : "", R.n_flows);
     return 0;
 }

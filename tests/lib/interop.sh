@@ -21,7 +21,13 @@ trap t_cleanup EXIT
 
 t_fail() {
   echo "FAIL: $*" >&2
-  local f
+  local f pid rc
+  for pid in "${T_PIDS[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rc=0; wait "$pid" 2>/dev/null || rc=$?
+      echo "(background process $pid had ended, status $rc)" >&2
+    fi
+  done
   for f in "$T_DIR"/*.log; do
     [ -e "$f" ] || continue
     echo "--- $(basename "$f") (last 20 lines)" >&2
@@ -37,6 +43,14 @@ t_need_quinn() {
       "../shared/interop/quinn-peer/build.sh into build/quinn-peer; or configure -DMACULA_QUINN_PEER=...)" >&2
     exit 1
   fi
+}
+
+# t_alive PID WHAT: fails unless the background process is still running.
+t_alive() {
+  kill -0 "$1" 2>/dev/null && return 0
+  local rc=0
+  wait "$1" 2>/dev/null || rc=$?
+  t_fail "$2 has exited (status $rc)"
 }
 
 t_need_relay() {
@@ -104,12 +118,13 @@ t_relay() {
   T_RELAY_PORT=$(t_wait_match "$T_DIR/$name.out" '^[0-9]+$')
 }
 
-# t_relay_stats NAME: stops the relay and prints its statistics line.
+# t_relay_stats NAME: stops the relay and sets T_STATS to its statistics
+# line. (Not in a $(...) subshell: only this shell can wait for the relay.)
 t_relay_stats() {
   local name=$1
   kill -TERM "$T_RELAY_PID" 2>/dev/null || true
   wait "$T_RELAY_PID" 2>/dev/null || true
-  grep -m 1 '"event":"relay_stats"' "$T_DIR/$name.log" || t_fail "relay printed no statistics"
+  T_STATS=$(grep -m 1 '"event":"relay_stats"' "$T_DIR/$name.log") || t_fail "relay printed no statistics"
 }
 
 # t_stat JSON DIRECTION FIELD: one counter of a relay_stats line.
