@@ -61,6 +61,16 @@ MACULA_API macula_frame *macula_frame_hello(const macula_identity *id, const uin
 MACULA_API macula_frame *macula_frame_goodbye(const char *reason, const uint8_t *detail,
                                               size_t detail_len, int *err);
 
+/* PUBLISH (the reference's publish/1 field set): header plus realm (32
+ * bytes, or null when `realm` is NULL), topic (bytes), payload (any value;
+ * ownership passes, also on error; NULL means null), seq, ttl_ms (null
+ * when negative), publisher = own key, published_at_ms (0 means the frame's
+ * sent_at_ms). Unsigned. Added for `macula dial --publish` and the
+ * benchmarks; checked against the publish_* vectors. */
+MACULA_API macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *realm, const void *topic,
+                                              size_t topic_len, macula_value *payload, uint64_t seq,
+                                              int64_t ttl_ms, uint64_t published_at_ms, int *err);
+
 /* --- fields --- */
 /* The root map (borrowed). */
 MACULA_API const macula_value *macula_frame_map(const macula_frame *f);
@@ -136,7 +146,10 @@ typedef struct macula_stream_parser macula_stream_parser;
 MACULA_API macula_stream_parser *macula_stream_parser_new(int *err);
 MACULA_API void macula_stream_parser_free(macula_stream_parser *p);
 /* Appends bytes (copied). MACULA_ERR_FRAME_TOO_LARGE once the parser has
- * met an oversize length (sticky: the stream cannot be resynchronised). */
+ * met an oversize length (sticky: the stream cannot be resynchronised);
+ * it is reported as soon as the 4 length bytes are buffered.
+ * MACULA_ERR_LIMIT (nothing appended) when more than two maximal frames
+ * would be buffered, i.e. the caller fed without draining next(). */
 MACULA_API int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size_t len);
 /*
  * Next complete frame:

@@ -39,8 +39,11 @@ typedef enum macula_kind {
     MACULA_KIND_FLOAT = 7  /* always encoded as binary64 (0xfb) */
 } macula_kind;
 
-/* Deepest nesting the decoder accepts (the top-level map is depth 1). */
-#define MACULA_CBOR_MAX_DEPTH 32
+/* Deepest nesting of containers the decoder accepts and the encoder
+ * produces (the top-level map is depth 1; scalars do not count). 64 is
+ * where the reference's strict decoder draws the line (64 nested arrays
+ * decode, 65 are too deep); it was 32 in the first draft of this header. */
+#define MACULA_CBOR_MAX_DEPTH 64
 
 typedef struct macula_value macula_value;
 
@@ -65,7 +68,8 @@ MACULA_API void macula_value_free(macula_value *v);
 MACULA_API int macula_value_array_append(macula_value *array, macula_value *item);
 /* Sets map[key] = val, replacing (and freeing) an entry whose key encodes
  * to the same bytes. New keys are appended (iteration order = insertion
- * order; the encoder sorts). */
+ * order; the encoder sorts). Keys must be text or integers, as the
+ * reference requires: other kinds give MACULA_ERR_CBOR_TYPE. */
 MACULA_API int macula_value_map_put(macula_value *map, macula_value *key, macula_value *val);
 MACULA_API int macula_value_map_put_cstr(macula_value *map, const char *text_key, macula_value *val);
 /* Removes map[text_key]; MACULA_ERR_NOT_FOUND when absent. */
@@ -94,17 +98,21 @@ MACULA_API macula_value *macula_value_map_get_mut(macula_value *map, const char 
 MACULA_API int macula_value_equal(const macula_value *a, const macula_value *b);
 
 /* --- codec --- */
-/* Canonical CBOR of `v` into a malloc'd buffer (release with macula_free). */
+/* Canonical CBOR of `v` into a malloc'd buffer (release with macula_free).
+ * MACULA_ERR_CBOR_DEPTH for a tree nested deeper than MACULA_CBOR_MAX_DEPTH,
+ * MACULA_ERR_CBOR_TYPE for a non-finite float (no peer accepts those). */
 MACULA_API int macula_cbor_encode(const macula_value *v, uint8_t **out, size_t *out_len);
-/* Size of the canonical encoding, without producing it. */
+/* Size of the canonical encoding, without producing it (0 when `v` cannot
+ * be encoded, see above). */
 MACULA_API size_t macula_cbor_encoded_size(const macula_value *v);
 /*
  * Strict decode of exactly one item occupying all `len` bytes.
  * Accepts non-canonical key order and non-minimal heads (as the reference
  * does); rejects tags, indefinite lengths, simple values other than null,
- * half/single floats, bytes left over, nesting deeper than
- * MACULA_CBOR_MAX_DEPTH, duplicate map keys, and negative integers below
- * INT64_MIN. Every declared length is checked against the bytes present
+ * half/single floats, non-finite floats, bytes left over, nesting deeper
+ * than MACULA_CBOR_MAX_DEPTH, duplicate map keys, map keys that are not
+ * text or integers, text that is not valid UTF-8, and negative integers
+ * below INT64_MIN. Every declared length is checked against the bytes present
  * before anything is allocated. Errors: MACULA_ERR_BAD_FRAME (malformed or
  * truncated), MACULA_ERR_CBOR_TYPE, MACULA_ERR_CBOR_DEPTH,
  * MACULA_ERR_CBOR_DUPLICATE_KEY, MACULA_ERR_NOMEM.
@@ -113,7 +121,11 @@ MACULA_API int macula_cbor_decode(const uint8_t *data, size_t len, macula_value 
 
 /* CBOR diagnostic notation in stored order, in the style of the vectors'
  * `diag` fields: {k: v, k: v}, [a, b], h'hex', null, decimal integers,
- * "text" with UTF-8 kept and JSON-style escapes. malloc'd; macula_free. */
+ * "text" with UTF-8 kept and JSON-style escapes (\" \\ \n \r \t, \u00xx
+ * for other control characters and DEL). Floats: the shortest decimal that
+ * reads back to the same double, always with a '.' (1.5, 100.0, 1.0e+300,
+ * -0.0). malloc'd; macula_free. NULL when out of memory or nested deeper
+ * than MACULA_CBOR_MAX_DEPTH. */
 MACULA_API char *macula_value_diag(const macula_value *v);
 
 #ifdef __cplusplus

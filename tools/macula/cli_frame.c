@@ -1,9 +1,225 @@
-/* Placeholder until the frame layer lands (issue 2). */
+/* `macula frame ...`: decode, verify, re-sign and parse wire frames.
+ * Answers go to stdout, one per line, so that scripts can read the last
+ * line; exit 0 = success, 1 = protocol-level answer, 2 = bad usage. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "macula/frame.h"
+
+static int frame_usage(void)
+{
+    fprintf(stderr,
+            "usage: macula frame decode WIRE_HEX\n"
+            "       macula frame verify WIRE_HEX PUBKEY_HEX\n"
+            "       macula frame resign SEED_HEX WIRE_HEX\n"
+            "       macula frame parse-stream HEX\n"
+            "HEX arguments may also be @FILE (hex text in a file) or - (stdin).\n"
+            "decode prints the frame in CBOR diagnostic notation (wire order), then\n"
+            "'rest <hex>' when bytes follow it; failures end with 'more N',\n"
+            "'error frame_too_large' or 'error bad_frame' (exit 1).\n"
+            "parse-stream prints 'frame <type> <wire_len>' per frame, 'bad_frame\n"
+            "<wire_len>' per frame stepped over, and 'tail [<hex>]' last.\n");
+    return CLI_EXIT_USAGE;
+}
+
+/* Prints the protocol-level answer for a failed decode; returns the exit code. */
+static int print_decode_failure(int rc, size_t need)
+{
+    if (rc == MACULA_ERR_NEED_MORE)
+        printf("more %zu\n", need);
+    else if (rc == MACULA_ERR_FRAME_TOO_LARGE || rc == MACULA_ERR_BAD_FRAME)
+        printf("error %s\n", macula_err_name(rc));
+    else
+        cli_errorf("decode failed: %s", macula_strerror(rc));
+    return CLI_EXIT_PROTOCOL;
+}
+
+/* Decodes the first frame of a HEX argument. Returns -1 when done (the
+ * exit code is in *exit_code), else 0 with the frame and buffer. */
+static int decode_arg(const char *arg, uint8_t **wire, size_t *len, macula_frame **f, size_t *consumed,
+                      int *exit_code)
+{
+    if (cli_read_hex_arg(arg, "WIRE_HEX", wire, len) != 0) {
+        *exit_code = CLI_EXIT_USAGE;
+        return -1;
+    }
+    size_t need = 0;
+    int rc = macula_frame_decode(*wire, *len, f, consumed, &need);
+    if (rc != MACULA_OK) {
+        free(*wire);
+        *exit_code = print_decode_failure(rc, need);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_rest(const uint8_t *wire, size_t len, size_t consumed)
+{
+    if (consumed < len) {
+        printf("rest ");
+        cli_print_hex(stdout, wire + consumed, len - consumed);
+        printf("\n");
+    }
+}
+
+static int frame_decode(int argc, char **argv)
+{
+    if (argc != 2)
+        return frame_usage();
+    uint8_t *wire;
+    size_t len, consumed;
+    macula_frame *f;
+    int code;
+    if (decode_arg(argv[1], &wire, &len, &f, &consumed, &code) != 0)
+        return code;
+    char *diag = macula_frame_diag(f);
+    if (!diag) {
+        cli_errorf("out of memory");
+        code = CLI_EXIT_PROTOCOL;
+    } else {
+        printf("%s\n", diag);
+        print_rest(wire, len, consumed);
+        code = CLI_EXIT_OK;
+    }
+    macula_free(diag);
+    macula_frame_free(f);
+    free(wire);
+    return code;
+}
+
+static int frame_verify(int argc, char **argv)
+{
+    if (argc != 3)
+        return frame_usage();
+    uint8_t *pk;
+    size_t pk_len;
+    if (cli_read_hex_arg(argv[2], "PUBKEY_HEX", &pk, &pk_len) != 0)
+        return CLI_EXIT_USAGE;
+    uint8_t *wire;
+    size_t len, consumed;
+    macula_frame *f;
+    int code;
+    if (decode_arg(argv[1], &wire, &len, &f, &consumed, &code) != 0) {
+        free(pk);
+        return code;
+    }
+    /* a key that is not 32 bytes cannot check anything: bad_frame (§2.6) */
+    int rc = pk_len == MACULA_PUBKEY_LEN ? macula_frame_verify(f, pk) : MACULA_ERR_BAD_FRAME;
+    if (rc == MACULA_OK) {
+        printf("ok\n");
+        code = CLI_EXIT_OK;
+    } else {
+        printf("error %s\n", macula_err_name(rc));
+        code = CLI_EXIT_PROTOCOL;
+    }
+    macula_frame_free(f);
+    free(wire);
+    free(pk);
+    return code;
+}
+
+static int frame_resign(int argc, char **argv)
+{
+    if (argc != 3)
+        return frame_usage();
+    uint8_t seed[MACULA_SEED_LEN];
+    if (cli_read_hex_fixed(argv[1], "SEED_HEX", seed, sizeof seed) != 0)
+        return CLI_EXIT_USAGE;
+    int err;
+    macula_identity *id = macula_identity_from_seed(seed, &err);
+    memset(seed, 0, sizeof seed);
+    if (!id) {
+        cli_errorf("cannot derive identity: %s", macula_strerror(err));
+        return CLI_EXIT_PROTOCOL;
+    }
+    uint8_t *wire;
+    size_t len, consumed;
+    macula_frame *f;
+    int code;
+    if (decode_arg(argv[2], &wire, &len, &f, &consumed, &code) != 0) {
+        macula_identity_free(id);
+        return code;
+    }
+    uint8_t *out = NULL;
+    size_t out_len;
+    macula_frame_remove(f, "signature");
+    int rc = macula_frame_sign(f, id);
+    if (rc == MACULA_OK)
+        rc = macula_frame_encode(f, &out, &out_len);
+    if (rc == MACULA_OK) {
+        cli_print_hex(stdout, out, out_len);
+        printf("\n");
+        print_rest(wire, len, consumed);
+        code = CLI_EXIT_OK;
+    } else {
+        printf("error %s\n", macula_err_name(rc));
+        code = CLI_EXIT_PROTOCOL;
+    }
+    macula_free(out);
+    macula_frame_free(f);
+    macula_identity_free(id);
+    free(wire);
+    return code;
+}
+
+static int frame_parse_stream(int argc, char **argv)
+{
+    if (argc != 2)
+        return frame_usage();
+    uint8_t *bytes;
+    size_t len;
+    if (cli_read_hex_arg(argv[1], "HEX", &bytes, &len) != 0)
+        return CLI_EXIT_USAGE;
+    macula_stream_parser *p = macula_stream_parser_new(NULL);
+    if (!p) {
+        free(bytes);
+        cli_errorf("out of memory");
+        return CLI_EXIT_PROTOCOL;
+    }
+    int rc = macula_stream_parser_feed(p, bytes, len);
+    free(bytes);
+    while (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME) {
+        macula_frame *f = NULL;
+        size_t wire_len = 0;
+        rc = macula_stream_parser_next(p, &f, &wire_len);
+        if (rc == MACULA_OK) {
+            const char *type = macula_frame_type(f);
+            printf("frame %s %zu\n", type && *type && !strpbrk(type, " \t\r\n") ? type : "-", wire_len);
+            macula_frame_free(f);
+        } else if (rc == MACULA_ERR_BAD_FRAME) {
+            printf("bad_frame %zu\n", wire_len);
+        }
+    }
+    int code = CLI_EXIT_OK;
+    if (rc == MACULA_ERR_NEED_MORE) {
+        size_t tail_len;
+        const uint8_t *tail = macula_stream_parser_tail(p, &tail_len);
+        printf("tail%s", tail_len ? " " : "");
+        cli_print_hex(stdout, tail, tail_len);
+        printf("\n");
+    } else if (rc == MACULA_ERR_FRAME_TOO_LARGE) {
+        printf("error frame_too_large\n");
+        code = CLI_EXIT_PROTOCOL;
+    } else {
+        cli_errorf("parse-stream failed: %s", macula_strerror(rc));
+        code = CLI_EXIT_PROTOCOL;
+    }
+    macula_stream_parser_free(p);
+    return code;
+}
+
 int cli_frame(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_errorf("frame: not built yet");
-    return CLI_EXIT_USAGE;
+    if (argc < 2)
+        return frame_usage();
+    if (!strcmp(argv[1], "decode"))
+        return frame_decode(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "verify"))
+        return frame_verify(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "resign"))
+        return frame_resign(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "parse-stream"))
+        return frame_parse_stream(argc - 1, argv + 1);
+    return frame_usage();
 }

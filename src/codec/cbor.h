@@ -1,0 +1,83 @@
+/* Internals of the CBOR value tree and codec, shared by the files of
+ * src/codec/ and by the frame layer (which encodes maps with the
+ * `signature` entry left out without copying the tree). */
+#ifndef MACULA_CODEC_CBOR_H
+#define MACULA_CODEC_CBOR_H
+
+#include <stdbool.h>
+
+#include "macula/value.h"
+
+/* CBOR major types (RFC 8949 §3.1). */
+enum {
+    CBOR_MAJOR_UINT = 0,
+    CBOR_MAJOR_NINT = 1,
+    CBOR_MAJOR_BYTES = 2,
+    CBOR_MAJOR_TEXT = 3,
+    CBOR_MAJOR_ARRAY = 4,
+    CBOR_MAJOR_MAP = 5,
+    CBOR_MAJOR_TAG = 6,
+    CBOR_MAJOR_SIMPLE = 7
+};
+#define CBOR_NULL_BYTE 0xf6u
+#define CBOR_FLOAT64_BYTE 0xfbu
+
+/*
+ * One node. Byte and text strings keep their content right after the
+ * node (one allocation), NUL-terminated. A map keeps keys and values
+ * interleaved in `items` (key i at 2i, value i at 2i+1), in stored order.
+ */
+struct macula_value {
+    macula_kind kind;
+    union {
+        uint64_t u; /* UINT: the value; NINT: the CBOR argument n (value = -1 - n) */
+        double f;
+        struct {
+            size_t len;
+            uint8_t *data; /* points into `inline_data` */
+        } str;
+        struct {
+            size_t count; /* items (array) or entries (map) */
+            size_t cap;   /* capacity in slots of `items` */
+            macula_value **items;
+        } c;
+    } as;
+    uint8_t inline_data[];
+};
+
+/* Kinds that may be map keys: the reference accepts text and integers
+ * only, and keeping keys to head-plus-content kinds lets keys be compared
+ * in canonical order without encoding them. */
+static inline bool macula__cbor_key_kind_ok(macula_kind k)
+{
+    return k == MACULA_KIND_TEXT || k == MACULA_KIND_UINT || k == MACULA_KIND_NINT;
+}
+
+/* Order of two keys' canonical encodings (<0, 0, >0). Both must be of a
+ * key kind (see above). */
+int macula__cbor_key_cmp(const macula_value *a, const macula_value *b);
+/* 1 when `key` is the text string `s` of `len` bytes. */
+bool macula__cbor_key_is(const macula_value *key, const char *s, size_t len);
+
+/* Appends a map entry without looking for an equal key (the caller knows
+ * it is new). Ownership of key and val passes, also on failure. */
+int macula__cbor_map_append(macula_value *map, macula_value *key, macula_value *val);
+/* Index of the entry whose key is the text `s`, or -1. */
+long macula__cbor_map_find(const macula_value *map, const char *s, size_t len);
+
+/* Bytes in the head for argument `v`. */
+size_t macula__cbor_head_size(uint64_t v);
+/* Writes a shortest head; returns bytes written. */
+size_t macula__cbor_write_head(uint8_t *p, unsigned major, uint64_t v);
+
+/*
+ * Encoding with one top-level map entry left out (`skip`, a text key, or
+ * NULL for none), so that the signed bytes can be produced without
+ * copying the frame. size: 0, or MACULA_ERR_CBOR_DEPTH (deeper than
+ * MACULA_CBOR_MAX_DEPTH) / MACULA_ERR_CBOR_TYPE (a non-finite float);
+ * encode writes exactly `size` bytes into `out`.
+ */
+int macula__cbor_size_skip(const macula_value *v, const char *skip, size_t *size);
+int macula__cbor_encode_skip(const macula_value *v, const char *skip, uint8_t *out, size_t size);
+
+#endif
