@@ -128,35 +128,45 @@ static int backlog_add(macula__worker *w, worker_backlog_kind kind, int64_t stre
     return 0;
 }
 
-static void replay_backlog(macula__worker *w, uint64_t now)
+/* Replays kept events in order. A replayed CONNECT makes the worker send
+ * HELLO, whose result the shell reports only after executing the action:
+ * replay pauses while a SEND awaits its result and resumes from
+ * on_send_result(). Inputs that arrive while events are still kept join
+ * the end of the backlog, so nothing overtakes them. */
+void worker_replay(macula__worker *w, uint64_t now)
 {
-    worker_backlog *b = w->bl_head;
-    w->bl_head = w->bl_tail = NULL;
-    w->bl_bytes = 0;
-    while (b) {
-        worker_backlog *next = b->next;
-        if (w->state != MACULA_PEER_ENDED) {
-            switch (b->kind) {
-            case BL_STREAM_OPENED:
-                macula__worker_on_stream_opened(w, now, b->stream_id);
-                break;
-            case BL_STREAM_DATA:
-                macula__worker_on_stream_data(w, now, b->stream_id, b->data, b->len, b->fin);
-                break;
-            case BL_STREAM_RESET:
-                macula__worker_on_stream_reset(w, now, b->stream_id, b->code);
-                break;
-            case BL_SEND_READY:
-                macula__worker_on_send_ready(w, now);
-                break;
-            case BL_TRANSPORT_CLOSED:
-                macula__worker_on_transport_closed(w, now, (const char *)b->data);
-                break;
-            }
+    while (w->bl_head && w->started && !w->send_in_flight && w->state != MACULA_PEER_ENDED &&
+           w->state != MACULA_PEER_AWAITING_START) {
+        worker_backlog *b = w->bl_head;
+        w->bl_head = b->next;
+        if (!w->bl_head)
+            w->bl_tail = NULL;
+        w->bl_bytes -= sizeof(worker_backlog) + b->len + 1;
+        w->replaying = 1;
+        switch (b->kind) {
+        case BL_STREAM_OPENED:
+            macula__worker_on_stream_opened(w, now, b->stream_id);
+            break;
+        case BL_STREAM_DATA:
+            macula__worker_on_stream_data(w, now, b->stream_id, b->data, b->len, b->fin);
+            break;
+        case BL_STREAM_RESET:
+            macula__worker_on_stream_reset(w, now, b->stream_id, b->code);
+            break;
+        case BL_TRANSPORT_CLOSED:
+            macula__worker_on_transport_closed(w, now, (const char *)b->data);
+            break;
         }
+        w->replaying = 0;
         free(b);
-        b = next;
     }
+}
+
+/* Whether an input must wait in the backlog: before the start, and while
+ * earlier events are still being replayed. */
+static int must_keep(const macula__worker *w)
+{
+    return w->state == MACULA_PEER_AWAITING_START || (w->bl_head && !w->replaying);
 }
 
 /* --- inputs --- */
@@ -185,7 +195,7 @@ void macula__worker_start(macula__worker *w, uint64_t now)
     }
     w->state = MACULA_PEER_HANDSHAKING;
     worker_arm_timer(w, now + w->handshake_timeout_ns);
-    replay_backlog(w, now);
+    worker_replay(w, now);
 }
 
 void macula__worker_on_dial_succeeded(macula__worker *w, uint64_t now)
@@ -242,7 +252,7 @@ void macula__worker_on_stream_opened(macula__worker *w, uint64_t now, int64_t st
     (void)now;
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
-    if (w->state == MACULA_PEER_AWAITING_START) {
+    if (must_keep(w)) {
         backlog_add(w, BL_STREAM_OPENED, stream_id, 0, NULL, 0, 0);
         return;
     }
@@ -260,7 +270,7 @@ void macula__worker_on_stream_data(macula__worker *w, uint64_t now, int64_t stre
 {
     if (!w || w->state == MACULA_PEER_ENDED || (len && !data))
         return;
-    if (w->state == MACULA_PEER_AWAITING_START) {
+    if (must_keep(w)) {
         backlog_add(w, BL_STREAM_DATA, stream_id, 0, data, len, fin);
         return;
     }
@@ -272,7 +282,7 @@ void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t str
     (void)now;
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
-    if (w->state == MACULA_PEER_AWAITING_START) {
+    if (must_keep(w)) {
         backlog_add(w, BL_STREAM_RESET, stream_id, app_error_code, NULL, 0, 0);
         return;
     }
@@ -307,7 +317,7 @@ void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const c
         return;
     if (!detail)
         detail = "";
-    if (w->state == MACULA_PEER_AWAITING_START) {
+    if (must_keep(w)) {
         backlog_add(w, BL_TRANSPORT_CLOSED, 0, 0, detail, strlen(detail), 0);
         return;
     }

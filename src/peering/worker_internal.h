@@ -38,7 +38,6 @@ typedef enum worker_backlog_kind {
     BL_STREAM_OPENED = 1,
     BL_STREAM_DATA,
     BL_STREAM_RESET,
-    BL_SEND_READY,
     BL_TRANSPORT_CLOSED
 } worker_backlog_kind;
 
@@ -96,6 +95,7 @@ struct macula__worker {
     /* awaiting_start backlog */
     worker_backlog *bl_head, *bl_tail;
     size_t bl_bytes;
+    int replaying; /* an input is being replayed from the backlog */
 
     /* the single timer */
     int timer_armed;
@@ -172,6 +172,9 @@ void worker_pump(macula__worker *w, uint64_t now);
 void worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin);
 
 /* --- worker.c --- */
+/* Replays the events kept before the start (pausing while a SEND awaits
+ * its result). */
+void worker_replay(macula__worker *w, uint64_t now);
 const char *worker_hex(const uint8_t *b, size_t n, char *buf, size_t size);
 
 #endif

@@ -131,6 +131,7 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
          * in our queue and goes out in order: the handshake proceeds. */
         if (kind == OUT_HANDSHAKE && w->hs_send_pending)
             worker_handshake_sent(w, now);
+        worker_replay(w, now);
         return;
     }
     if (rc != 0) {
@@ -150,6 +151,7 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
         worker_handshake_sent(w, now);
     if (w->state != MACULA_PEER_ENDED)
         worker_flush(w);
+    worker_replay(w, now);
 }
 
 void macula__worker_on_send_ready(macula__worker *w, uint64_t now)

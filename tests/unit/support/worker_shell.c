@@ -47,6 +47,8 @@ void ws_free(ws_shell *s)
         macula_frame_free(s->events[i].frame);
     for (size_t i = 0; i < s->n_diags; i++)
         free(s->diags[i]);
+    free(s->events);
+    free(s->diags);
     free(s->out);
     free(s);
 }
@@ -123,6 +125,16 @@ static void record_event(ws_shell *s, macula__worker_action *a)
         problem(s, "too many events for the test shell");
         return;
     }
+    if (s->n_events == s->cap_events) {
+        size_t cap = s->cap_events ? 2 * s->cap_events : 16;
+        ws_event *n = realloc(s->events, cap * sizeof *n);
+        if (!n) {
+            problem(s, "test out of memory");
+            return;
+        }
+        s->events = n;
+        s->cap_events = cap;
+    }
     ws_event *e = &s->events[s->n_events++];
     memset(e, 0, sizeof *e);
     e->type = a->event.type;
@@ -141,6 +153,14 @@ static void record_diag(ws_shell *s, const macula__worker_action *a)
 {
     if (s->n_diags >= WS_MAX_DIAGS)
         return;
+    if (s->n_diags == s->cap_diags) {
+        size_t cap = s->cap_diags ? 2 * s->cap_diags : 16;
+        char **n = realloc(s->diags, cap * sizeof *n);
+        if (!n)
+            return;
+        s->diags = n;
+        s->cap_diags = cap;
+    }
     char line[1024];
     size_t off = (size_t)snprintf(line, sizeof line, "%s", a->diag_name);
     for (size_t i = 0; i < a->n_diag_fields && off < sizeof line; i++)

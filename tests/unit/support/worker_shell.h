@@ -59,10 +59,10 @@ typedef struct ws_shell {
     /* what happened */
     int dials, opens, sends, closes, ends, timer_armed;
     uint64_t timer_deadline;
-    size_t n_events;
-    ws_event events[WS_MAX_EVENTS];
-    size_t n_diags;
-    char *diags[WS_MAX_DIAGS]; /* "name key=value key=value" */
+    size_t n_events, cap_events;
+    ws_event *events; /* grows; at most WS_MAX_EVENTS */
+    size_t n_diags, cap_diags;
+    char **diags; /* "name key=value key=value"; at most WS_MAX_DIAGS */
     uint8_t *out;              /* bytes the transport accepted, in order */
     size_t out_len, out_cap, out_forwarded;
     int send_pending; /* a SEND action awaits its result (checked) */
