@@ -13,3 +13,11 @@ if(MACULA_SANITIZE)
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   target_link_options(macula_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
+# Fuzz build (tests/fuzz): every target gets coverage instrumentation and
+# the sanitizers, so that the library code the fuzzers reach is both
+# guided and checked; the fuzz targets themselves link libFuzzer.
+if(MACULA_FUZZ)
+  target_compile_options(macula_build_flags INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  target_link_options(macula_build_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -3,10 +3,11 @@
  * `diag` fields: {k: v, k: v}, [a, b], h'lowercase hex', null, decimal
  * integers, "text" with UTF-8 kept and JSON-style escapes (\" \\ \n \r \t,
  * \u00xx for other control characters and DEL).
- * Floats: the shortest decimal that reads back to the same binary64 (tried
- * from 1 to 17 significant digits), always with a '.' so that it cannot be
- * taken for an integer: 1.5, 100.0, 1.0e+300, -0.0; Infinity, -Infinity
- * and NaN for the values a finite spelling cannot carry.
+ * Floats: the fewest significant digits (1 to 17) that read back to the
+ * same binary64, in plain notation when the decimal exponent is in
+ * [-4, 16) and in exponent notation otherwise, always with a '.' so that
+ * they cannot be taken for integers: 1.5, 100.0, 0.001, -0.0, 1.0e+300,
+ * 5.0e-324; Infinity, -Infinity and NaN for values no finite spelling has.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -79,24 +80,30 @@ static void put_float(struct sbuf *b, double d)
         sb_str(b, d < 0 ? "-Infinity" : "Infinity");
         return;
     }
-    char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d)
+    /* shortest number of significant digits that reads back exactly */
+    char sci[40];
+    int prec;
+    for (prec = 1; prec < 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+        if (strtod(sci, NULL) == d)
             break;
     }
-    /* make sure it reads as a float: 100 -> 100.0, 1e+300 -> 1.0e+300 */
-    if (!strchr(tmp, '.')) {
-        char *e = strchr(tmp, 'e');
-        char out[48];
-        if (e)
-            snprintf(out, sizeof out, "%.*s.0%s", (int)(e - tmp), tmp, e);
-        else
-            snprintf(out, sizeof out, "%s.0", tmp);
-        sb_str(b, out);
-        return;
+    snprintf(sci, sizeof sci, "%.*e", prec - 1, d);
+    int exp10 = atoi(strchr(sci, 'e') + 1);
+    char out[400];
+    if (exp10 >= -4 && exp10 < 16) {
+        /* plain notation with the same significant digits: 100.0, 0.001 */
+        int decimals = prec - 1 - exp10;
+        snprintf(out, sizeof out, "%.*f", decimals > 0 ? decimals : 0, d);
+        if (!strchr(out, '.'))
+            strcat(out, ".0");
+    } else if (!strchr(sci, '.')) {
+        char *e = strchr(sci, 'e'); /* 1e+300 -> 1.0e+300 */
+        snprintf(out, sizeof out, "%.*s.0%s", (int)(e - sci), sci, e);
+    } else {
+        snprintf(out, sizeof out, "%s", sci);
     }
-    sb_str(b, tmp);
+    sb_str(b, out);
 }
 
 static void put_text(struct sbuf *b, const uint8_t *s, size_t n)

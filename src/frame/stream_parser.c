@@ -106,6 +106,8 @@ int macula_stream_parser_next(macula_stream_parser *p, macula_frame **out, size_
     *out = NULL;
     if (p->fatal)
         return MACULA_ERR_FRAME_TOO_LARGE;
+    if (p->end == p->start)
+        return MACULA_ERR_NEED_MORE; /* also: no buffer yet */
     size_t consumed = 0;
     int rc = macula_frame_decode(p->buf + p->start, p->end - p->start, out, &consumed, NULL);
     switch (rc) {

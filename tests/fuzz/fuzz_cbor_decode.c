@@ -1,0 +1,48 @@
+/* libFuzzer target: the strict CBOR decoder on arbitrary bytes.
+ * Invariants: whatever decodes re-encodes canonically, the canonical bytes
+ * decode to an equal value and encode to themselves (a fixed point), the
+ * encoder's size prediction is exact, and a clone is equal. */
+#include <string.h>
+
+#include "fuzz_check.h"
+#include "macula/value.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    macula_value *v = NULL;
+    int rc = macula_cbor_decode(data, size, &v);
+    if (rc != MACULA_OK) {
+        FUZZ_ASSERT(v == NULL);
+        FUZZ_ASSERT(rc == MACULA_ERR_BAD_FRAME || rc == MACULA_ERR_CBOR_TYPE || rc == MACULA_ERR_CBOR_DEPTH ||
+                    rc == MACULA_ERR_CBOR_DUPLICATE_KEY);
+        return 0;
+    }
+    uint8_t *enc = NULL;
+    size_t enc_len = 0;
+    FUZZ_ASSERT(macula_cbor_encode(v, &enc, &enc_len) == MACULA_OK);
+    FUZZ_ASSERT(enc_len == macula_cbor_encoded_size(v));
+    FUZZ_ASSERT(enc_len <= size); /* canonical form is never longer */
+
+    macula_value *w = NULL;
+    FUZZ_ASSERT(macula_cbor_decode(enc, enc_len, &w) == MACULA_OK);
+    FUZZ_ASSERT(macula_value_equal(v, w));
+    uint8_t *enc2 = NULL;
+    size_t enc2_len = 0;
+    FUZZ_ASSERT(macula_cbor_encode(w, &enc2, &enc2_len) == MACULA_OK);
+    FUZZ_ASSERT(enc2_len == enc_len && memcmp(enc, enc2, enc_len) == 0);
+
+    macula_value *c = macula_value_clone(v);
+    FUZZ_ASSERT(c && macula_value_equal(c, v));
+    char *diag = macula_value_diag(v);
+    FUZZ_ASSERT(diag != NULL);
+
+    macula_free(diag);
+    macula_value_free(c);
+    macula_free(enc2);
+    macula_value_free(w);
+    macula_free(enc);
+    macula_value_free(v);
+    return 0;
+}
