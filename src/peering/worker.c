@@ -290,24 +290,13 @@ void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t str
         unexpected(w, "stream_reset_on_other_stream");
         return;
     }
-    unsigned long long code = (unsigned long long)app_error_code;
-    switch (w->state) {
-    case MACULA_PEER_HANDSHAKING:
-        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "stream reset by the peer (code %llu)", code);
-        break;
-    case MACULA_PEER_CONNECTED:
-        worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "stream reset by the peer (code %llu)", code);
-        break;
-    case MACULA_PEER_DRAINING:
-        if (w->refusing)
-            worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused; stream reset by the peer");
-        else
-            worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "stream reset by the peer (code %llu)", code);
-        break;
-    default:
+    if (w->state == MACULA_PEER_CONNECTING) {
         unexpected(w, "stream_reset");
-        break;
+        return;
     }
+    char detail[64];
+    snprintf(detail, sizeof detail, "stream reset by the peer (code %llu)", (unsigned long long)app_error_code);
+    worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const char *detail)
@@ -322,25 +311,7 @@ void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const c
         return;
     }
     w->transport_open = 0; /* gone: nothing to close any more */
-    switch (w->state) {
-    case MACULA_PEER_CONNECTING:
-        worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail);
-        break;
-    case MACULA_PEER_HANDSHAKING:
-        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "%s", detail);
-        break;
-    case MACULA_PEER_CONNECTED:
-        worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "%s", detail);
-        break;
-    case MACULA_PEER_DRAINING:
-        if (w->refusing)
-            worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused; then %s", detail);
-        else
-            worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "%s", detail);
-        break;
-    default:
-        break;
-    }
+    worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_timer(macula__worker *w, uint64_t now)

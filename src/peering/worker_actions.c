@@ -20,16 +20,12 @@ void macula__worker_action_clear(macula__worker_action *a)
     memset(a, 0, sizeof *a);
 }
 
-int worker_push(macula__worker *w, macula__worker_action *a)
+/* Appends a copy of *a to the queue; -1 when out of memory. */
+static int append(macula__worker *w, const macula__worker_action *a)
 {
     worker_action_node *n = malloc(sizeof *n);
-    if (!n) {
-        if (a->type == MACULA__ACT_EVENT && a->event.type == MACULA_EVENT_FRAME)
-            w->frames_dropped++;
-        macula__worker_action_clear(a);
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing an action");
-        return MACULA_ERR_NOMEM;
-    }
+    if (!n)
+        return -1;
     n->next = NULL;
     n->action = *a;
     if (w->act_tail)
@@ -38,6 +34,42 @@ int worker_push(macula__worker *w, macula__worker_action *a)
         w->act_head = n;
     w->act_tail = n;
     return 0;
+}
+
+int worker_push(macula__worker *w, macula__worker_action *a)
+{
+    if (append(w, a) != 0) {
+        if (a->type == MACULA__ACT_EVENT && a->event.type == MACULA_EVENT_FRAME)
+            w->frames_dropped++;
+        macula__worker_action_clear(a);
+        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing an action");
+        return MACULA_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void worker_peer_gone(macula__worker *w, const char *detail)
+{
+    switch (w->state) {
+    case MACULA_PEER_CONNECTING:
+        worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail);
+        break;
+    case MACULA_PEER_AWAITING_START:
+    case MACULA_PEER_HANDSHAKING:
+        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "%s", detail);
+        break;
+    case MACULA_PEER_CONNECTED:
+        worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "%s", detail);
+        break;
+    case MACULA_PEER_DRAINING:
+        if (w->refusing) /* the refusal is what happened; the close only follows it */
+            worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused the peer; then %s", detail);
+        else
+            worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "%s", detail);
+        break;
+    case MACULA_PEER_ENDED:
+        break;
+    }
 }
 
 void worker_free_actions(macula__worker *w)
@@ -96,18 +128,8 @@ void worker_diag(macula__worker *w, const char *name, ...)
     }
     a.n_diag_fields = n;
     /* A diagnostic never ends a worker: skip it rather than fail. */
-    worker_action_node *node = malloc(sizeof *node);
-    if (!node) {
+    if (append(w, &a) != 0)
         free(block);
-        return;
-    }
-    node->next = NULL;
-    node->action = a;
-    if (w->act_tail)
-        w->act_tail->next = node;
-    else
-        w->act_head = node;
-    w->act_tail = node;
 }
 
 static void fill_event(const macula__worker *w, macula_event *ev, macula_event_type type)

@@ -142,6 +142,10 @@ void worker_cancel_timer(macula__worker *w);
 void worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refusal_code, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
 void worker_free_actions(macula__worker *w);
+/* The transport, the stream or a send failed under us: ends the worker
+ * with the reason that state gives (connect_failed, closed_during_handshake,
+ * peer_closed, peer_closed_during_drain, or refused while refusing). */
+void worker_peer_gone(macula__worker *w, const char *detail);
 
 /* --- worker_outbound.c --- */
 /* Appends an encoded frame (ownership passes) and sends it when possible. */

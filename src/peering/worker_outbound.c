@@ -97,21 +97,17 @@ void worker_free_outbound(macula__worker *w)
     w->out_api_bytes = 0;
 }
 
-/* What a failed send of our own frame means, by what it carried. */
+/* What a failed send means: for our CONNECT / HELLO, that reason;
+ * otherwise the peer (or its stream) is gone. */
 static void send_failed(macula__worker *w, worker_out_kind kind, int rc)
 {
-    const char *why = macula_err_name(rc);
+    char detail[64];
+    snprintf(detail, sizeof detail, "send failed: %s", macula_err_name(rc));
     if (w->state == MACULA_PEER_HANDSHAKING && kind == OUT_HANDSHAKE)
-        worker_end(w, w->is_server ? MACULA_DISC_HELLO_SEND_FAILED : MACULA_DISC_CONNECT_SEND_FAILED, -1,
-                   "send failed: %s", why);
-    else if (w->state == MACULA_PEER_HANDSHAKING)
-        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "send failed: %s", why);
-    else if (w->state == MACULA_PEER_DRAINING && w->refusing)
-        worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused; send failed: %s", why);
-    else if (w->state == MACULA_PEER_DRAINING)
-        worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "send failed: %s", why);
+        worker_end(w, w->is_server ? MACULA_DISC_HELLO_SEND_FAILED : MACULA_DISC_CONNECT_SEND_FAILED, -1, "%s",
+                   detail);
     else
-        worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "send failed: %s", why);
+        worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)

@@ -16,16 +16,6 @@ static ws_shell *client(const uint8_t *expected)
     return ws_new(&cfg, "client");
 }
 
-static uint8_t *vec(const char *name, size_t *len)
-{
-    uint8_t *w = ws_vector_wire(name, len);
-    if (!w) {
-        fprintf(stderr, "vector %s missing\n", name);
-        exit(2);
-    }
-    return w;
-}
-
 /* A HELLO from bob, changed by `edit` (may be NULL) and signed by `signer`
  * (NULL: unsigned). */
 static uint8_t *hello_from_bob(void (*edit)(macula_frame *), const macula_identity *signer, size_t *len)
@@ -34,18 +24,6 @@ static uint8_t *hello_from_bob(void (*edit)(macula_frame *), const macula_identi
     if (edit)
         edit(f);
     return ws_wire(f, signer, len);
-}
-
-static void expect_end(ws_shell *s, macula_disconnect_reason reason)
-{
-    const ws_event *d = ws_disconnected(s);
-    CHECK(d != NULL);
-    if (d && d->reason != reason)
-        fprintf(stderr, "  got %s (%s), want %s\n", macula_disconnect_reason_name(d->reason), d->detail,
-                macula_disconnect_reason_name(reason));
-    CHECK(d && d->reason == reason);
-    CHECK_EQ_INT(s->ends, 1);
-    CHECK_EQ_INT(macula__worker_state(s->w), MACULA_PEER_ENDED);
 }
 
 static void test_start_dials(void)
@@ -70,7 +48,7 @@ static void test_connect_failed(void)
     ws_shell *s = client(NULL);
     ws_start(s);
     ws_dial_failed(s, "dial_failed: resolve_failed");
-    expect_end(s, MACULA_DISC_CONNECT_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CONNECT_FAILED));
     CHECK(strcmp(ws_disconnected(s)->detail, "dial_failed: resolve_failed") == 0);
     CHECK_EQ_INT(s->closes, 0); /* nothing left to close */
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -80,7 +58,7 @@ static void test_connect_failed(void)
     s = client(NULL);
     ws_start(s);
     ws_transport_closed(s, "handshake_failed: tls_error");
-    expect_end(s, MACULA_DISC_CONNECT_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CONNECT_FAILED));
     CHECK(strstr(ws_disconnected(s)->detail, "tls_error") != NULL);
     CHECK_EQ_INT(s->closes, 0);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -134,7 +112,7 @@ static void test_handshake_sends_signed_connect(void)
 static void test_connected_with_reference_hello(void)
 {
     size_t len;
-    uint8_t *hello = vec("hello_accepted", &len);
+    uint8_t *hello = ws_vector("hello_accepted", &len);
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_data(s, hello, len, 0);
@@ -177,7 +155,7 @@ static void test_frames_in_same_read_as_hello(void)
 {
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         size_t len, total = 0;
-        uint8_t *buf = vec("hello_accepted", &len);
+        uint8_t *buf = ws_vector("hello_accepted", &len);
         total = len;
         for (uint64_t i = 0; i < 3; i++) {
             size_t flen;
@@ -210,11 +188,11 @@ static void test_frames_in_same_read_as_hello(void)
 static void test_refused_by_reference_hello(void)
 {
     size_t len;
-    uint8_t *hello = vec("hello_refused", &len);
+    uint8_t *hello = ws_vector("hello_refused", &len);
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_data(s, hello, len, 0);
-    expect_end(s, MACULA_DISC_REFUSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_REFUSED));
     CHECK_EQ_INT(ws_disconnected(s)->refusal_code, 3);
     CHECK_EQ_INT(ws_count(s, MACULA_EVENT_CONNECTED), 0);
     CHECK_EQ_INT(s->closes, 1);
@@ -228,7 +206,7 @@ static void test_refused_by_reference_hello(void)
     s = client(NULL);
     ws_client_up(s);
     ws_data(s, w, len, 0);
-    expect_end(s, MACULA_DISC_REFUSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_REFUSED));
     CHECK_EQ_INT(ws_disconnected(s)->refusal_code, -1);
     CHECK_EQ_INT(ws_finish(s), 0);
     macula_free(w);
@@ -248,7 +226,7 @@ static void hello_fails(void (*edit)(macula_frame *), const macula_identity *sig
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_data(s, w, len, 0);
-    expect_end(s, MACULA_DISC_HELLO_VERIFY_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_HELLO_VERIFY_FAILED));
     const ws_event *d = ws_disconnected(s);
     if (d && !strstr(d->detail, detail))
         fprintf(stderr, "  detail \"%s\" lacks \"%s\"\n", d->detail, detail);
@@ -273,11 +251,11 @@ static void test_hello_verify_failed(void)
 static void test_unexpected_connect_on_client(void)
 {
     size_t len;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_data(s, connect, len, 0);
-    expect_end(s, MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT);
+    CHECK(ws_ended_with(s, MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT));
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
     free(connect);
@@ -289,7 +267,7 @@ static void test_stream_open_and_connect_send_failures(void)
     ws_shell *s = client(NULL);
     s->open_rc = MACULA_ERR_CONN_CLOSED;
     ws_client_up(s);
-    expect_end(s, MACULA_DISC_STREAM_OPEN_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_STREAM_OPEN_FAILED));
     CHECK(strstr(ws_disconnected(s)->detail, "connection_closed") != NULL);
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -298,7 +276,7 @@ static void test_stream_open_and_connect_send_failures(void)
     s = client(NULL);
     s->send_rcs[s->n_send_rcs++] = MACULA_ERR_STREAM_CLOSED;
     ws_client_up(s);
-    expect_end(s, MACULA_DISC_CONNECT_SEND_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CONNECT_SEND_FAILED));
     CHECK(strstr(ws_disconnected(s)->detail, "stream_closed") != NULL);
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
@@ -309,7 +287,7 @@ static void test_stream_open_and_connect_send_failures(void)
 static void test_connect_would_block(void)
 {
     size_t len;
-    uint8_t *hello = vec("hello_accepted", &len);
+    uint8_t *hello = ws_vector("hello_accepted", &len);
     ws_shell *s = client(NULL);
     s->send_rcs[s->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK;
     ws_client_up(s);
@@ -329,7 +307,7 @@ static void test_closed_during_handshake(void)
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_transport_closed(s, "peer: code 0 closed");
-    expect_end(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE));
     CHECK(strcmp(ws_disconnected(s)->detail, "peer: code 0 closed") == 0);
     CHECK_EQ_INT(s->closes, 0); /* already gone */
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -338,7 +316,7 @@ static void test_closed_during_handshake(void)
     s = client(NULL);
     ws_client_up(s);
     ws_reset(s, 42);
-    expect_end(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE));
     CHECK(strstr(ws_disconnected(s)->detail, "42") != NULL);
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -348,7 +326,7 @@ static void test_closed_during_handshake(void)
     s = client(NULL);
     ws_client_up(s);
     ws_data(s, NULL, 0, 1);
-    expect_end(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 }
@@ -365,7 +343,7 @@ static void test_handshake_timeout(void)
     ws_run(s);
     CHECK(s->timer_armed && macula__worker_state(s->w) == MACULA_PEER_HANDSHAKING);
     ws_advance(s, WS_SEC);
-    expect_end(s, MACULA_DISC_HANDSHAKE_TIMEOUT);
+    CHECK(ws_ended_with(s, MACULA_DISC_HANDSHAKE_TIMEOUT));
     CHECK(ws_has_diag(s, "handshake_timeout"));
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -378,7 +356,7 @@ static void test_handshake_timeout(void)
     s = ws_new(&cfg, "client");
     ws_client_up(s);
     ws_advance(s, 2 * WS_SEC);
-    expect_end(s, MACULA_DISC_HANDSHAKE_TIMEOUT);
+    CHECK(ws_ended_with(s, MACULA_DISC_HANDSHAKE_TIMEOUT));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 }
@@ -389,7 +367,7 @@ static void test_close_in_early_states(void)
     ws_shell *s = client(NULL);
     ws_start(s);
     ws_close(s, "bye now");
-    expect_end(s, MACULA_DISC_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED));
     CHECK(strcmp(ws_disconnected(s)->detail, "bye now") == 0);
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -399,7 +377,7 @@ static void test_close_in_early_states(void)
     s = client(NULL);
     ws_client_up(s);
     ws_close(s, NULL);
-    expect_end(s, MACULA_DISC_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED));
     CHECK(strcmp(ws_disconnected(s)->detail, "normal") == 0);
     CHECK_EQ_INT(s->timer_armed, 0);
     CHECK_EQ_INT(s->closes, 1);
@@ -410,7 +388,7 @@ static void test_close_in_early_states(void)
     /* before the start signal: nothing to abort */
     s = client(NULL);
     ws_close(s, "never mind");
-    expect_end(s, MACULA_DISC_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED));
     CHECK_EQ_INT(s->closes, 0);
     CHECK_EQ_INT(s->dials, 0);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -420,11 +398,11 @@ static void test_close_in_early_states(void)
 static void test_peer_identity_mismatch(void)
 {
     size_t len;
-    uint8_t *hello = vec("hello_accepted", &len);
+    uint8_t *hello = ws_vector("hello_accepted", &len);
     ws_shell *s = client(macula_identity_node_id(mallory));
     ws_client_up(s);
     ws_data(s, hello, len, 0);
-    expect_end(s, MACULA_DISC_PEER_IDENTITY_MISMATCH);
+    CHECK(ws_ended_with(s, MACULA_DISC_PEER_IDENTITY_MISMATCH));
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", macula_identity_node_id(bob)[i]);
@@ -448,8 +426,8 @@ static void test_peer_identity_mismatch(void)
 static void test_frames_before_hello_ignored(void)
 {
     size_t hlen, plen, glen;
-    uint8_t *hello = vec("hello_accepted", &hlen);
-    uint8_t *publish = vec("publish_simple", &plen);
+    uint8_t *hello = ws_vector("hello_accepted", &hlen);
+    uint8_t *publish = ws_vector("publish_simple", &plen);
     uint8_t *garbage = tu_unhex("0000000a00112233445566778899", &glen);
     ws_shell *s = client(NULL);
     ws_client_up(s);
@@ -497,7 +475,7 @@ static void test_connected_hostile_lengths(void)
     static const char *lengths[] = {"ffffffff", "01000000"};
     for (size_t i = 0; i < 2; i++) {
         size_t hlen, glen, flen, blen;
-        uint8_t *hello = vec("hello_accepted", &hlen);
+        uint8_t *hello = ws_vector("hello_accepted", &hlen);
         uint8_t *garbage = tu_unhex("0000000a00112233445566778899", &glen);
         uint8_t *frame = ws_numbered_frame(bob, 7, &flen);
         uint8_t *bogus = tu_unhex(lengths[i], &blen);
@@ -510,7 +488,7 @@ static void test_connected_hostile_lengths(void)
         CHECK(ws_has_diag(s, "frame_dropped state=connected reason=bad_frame"));
         for (size_t k = 0; k < blen; k++) /* split: it ends as soon as the 4 bytes are in */
             ws_data(s, bogus + k, 1, 0);
-        expect_end(s, MACULA_DISC_FRAME_TOO_LARGE);
+        CHECK(ws_ended_with(s, MACULA_DISC_FRAME_TOO_LARGE));
         CHECK(strstr(ws_disconnected(s)->detail, i == 0 ? "4294967295" : "16777216") != NULL);
         CHECK_EQ_INT(s->closes, 1);
         CHECK(ws_disconnected(s)->has_node_id);
@@ -527,7 +505,7 @@ static void test_connected_hostile_lengths(void)
 
     /* the largest legal length is not an error: it waits for the body */
     size_t hlen;
-    uint8_t *hello = vec("hello_accepted", &hlen);
+    uint8_t *hello = ws_vector("hello_accepted", &hlen);
     static const uint8_t max_len[] = {0x00, 0xff, 0xff, 0xff, 0xa0};
     ws_shell *s = client(NULL);
     ws_client_up(s);
@@ -546,7 +524,7 @@ static void test_handshaking_too_large(void)
     ws_shell *s = client(NULL);
     ws_client_up(s);
     ws_data(s, bogus, sizeof bogus, 0);
-    expect_end(s, MACULA_DISC_FRAME_TOO_LARGE);
+    CHECK(ws_ended_with(s, MACULA_DISC_FRAME_TOO_LARGE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 }
@@ -600,13 +578,8 @@ static void test_names(void)
 
 int main(void)
 {
-    alice = ws_identity("alice");
-    bob = ws_identity("bob");
-    mallory = ws_identity("mallory");
-    if (!alice || !bob || !mallory) {
-        fprintf(stderr, "identities unavailable (MACULA_VECTORS)\n");
+    if (ws_identities(&alice, &bob, &mallory) != 0)
         return 1;
-    }
     RUN(test_start_dials);
     RUN(test_connect_failed);
     RUN(test_handshake_sends_signed_connect);
@@ -627,8 +600,6 @@ int main(void)
     RUN(test_handshaking_too_large);
     RUN(test_stray_events_are_diagnosed);
     RUN(test_names);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(mallory);
+    ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

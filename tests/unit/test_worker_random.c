@@ -357,13 +357,8 @@ static void one_pair(void)
 
 int main(void)
 {
-    alice = ws_identity("alice");
-    bob = ws_identity("bob");
-    mallory = ws_identity("mallory");
-    if (!alice || !bob || !mallory) {
-        fprintf(stderr, "identities unavailable (MACULA_VECTORS)\n");
+    if (ws_identities(&alice, &bob, &mallory) != 0)
         return 1;
-    }
     const char *seed_env = getenv("MACULA_TEST_SEED");
     uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 0x5eed1234abcdULL;
     rng_state = seed ? seed : 1;
@@ -385,8 +380,6 @@ int main(void)
         fprintf(stderr, "  %-28s %d\n", macula_disconnect_reason_name((macula_disconnect_reason)r), reasons_seen[r]);
     }
     CHECK_EQ_INT(distinct, MACULA_DISC_INTERNAL_ERROR); /* every reason, internal_error by the backlog cap */
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(mallory);
+    ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

@@ -30,27 +30,6 @@ static ws_shell *server_up(void)
     return s;
 }
 
-static uint8_t *vec(const char *name, size_t *len)
-{
-    uint8_t *w = ws_vector_wire(name, len);
-    if (!w) {
-        fprintf(stderr, "vector %s missing\n", name);
-        exit(2);
-    }
-    return w;
-}
-
-static void expect_end(ws_shell *s, macula_disconnect_reason reason)
-{
-    const ws_event *d = ws_disconnected(s);
-    CHECK(d != NULL);
-    if (d && d->reason != reason)
-        fprintf(stderr, "  got %s (%s), want %s\n", macula_disconnect_reason_name(d->reason), d->detail,
-                macula_disconnect_reason_name(reason));
-    CHECK(d && d->reason == reason);
-    CHECK_EQ_INT(s->ends, 1);
-}
-
 /* Checks the HELLO the server sent first. */
 static void check_hello(ws_shell *s, int accepted, int64_t refusal)
 {
@@ -75,7 +54,7 @@ static void check_hello(ws_shell *s, int accepted, int64_t refusal)
 static void test_reference_connect(void)
 {
     size_t len;
-    uint8_t *connect = vec("connect_two_realms", &len);
+    uint8_t *connect = ws_vector("connect_two_realms", &len);
     ws_shell *s = server_up();
     CHECK_EQ_INT(macula__worker_state(s->w), MACULA_PEER_HANDSHAKING);
     CHECK(s->timer_armed && s->timer_deadline == s->now + 30 * WS_SEC);
@@ -109,7 +88,7 @@ static void test_reference_connect(void)
 static void test_events_before_start_replayed(void)
 {
     size_t clen, f1len, f2len;
-    uint8_t *connect = vec("connect_empty_realms", &clen);
+    uint8_t *connect = ws_vector("connect_empty_realms", &clen);
     uint8_t *f1 = ws_numbered_frame(alice, 1, &f1len);
     uint8_t *f2 = ws_numbered_frame(alice, 2, &f2len);
     ws_shell *s = server();
@@ -143,7 +122,7 @@ static void test_events_before_start_replayed(void)
     CHECK_EQ_INT(s->n_events, 0);
     ws_start(s);
     CHECK_EQ_INT(ws_count(s, MACULA_EVENT_CONNECTED), 1); /* the CONNECT came first */
-    expect_end(s, MACULA_DISC_PEER_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_PEER_CLOSED));
     CHECK(strcmp(ws_disconnected(s)->detail, "idle_timeout") == 0);
     CHECK_EQ_INT(s->closes, 0);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -152,7 +131,7 @@ static void test_events_before_start_replayed(void)
     s = server();
     ws_transport_closed(s, "peer closed");
     ws_start(s);
-    expect_end(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 
@@ -161,7 +140,7 @@ static void test_events_before_start_replayed(void)
     ws_stream_opened(s, 0);
     ws_reset(s, 5);
     ws_start(s);
-    expect_end(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED_DURING_HANDSHAKE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
     free(connect);
@@ -178,7 +157,7 @@ static void test_backlog_cap(void)
     uint8_t chunk[1024] = {0};
     for (int i = 0; i < 8 && !s->ends; i++)
         ws_data(s, chunk, sizeof chunk, 0);
-    expect_end(s, MACULA_DISC_INTERNAL_ERROR);
+    CHECK(ws_ended_with(s, MACULA_DISC_INTERNAL_ERROR));
     CHECK(strstr(ws_disconnected(s)->detail, "before the start") != NULL);
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -190,7 +169,7 @@ static void test_close_awaiting_start(void)
     ws_shell *s = server();
     ws_stream_opened(s, 0);
     ws_close(s, "not today");
-    expect_end(s, MACULA_DISC_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CLOSED));
     CHECK(strcmp(ws_disconnected(s)->detail, "not today") == 0);
     CHECK_EQ_INT(s->closes, 1); /* the accepted connection is closed */
     ws_start(s);                /* a late start does nothing */
@@ -202,7 +181,7 @@ static void test_frames_after_connect_in_order(void)
 {
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         size_t clen, total;
-        uint8_t *connect = vec("connect_empty_realms", &clen);
+        uint8_t *connect = ws_vector("connect_empty_realms", &clen);
         uint8_t *buf = malloc(clen + 8 * 512);
         memcpy(buf, connect, clen);
         total = clen;
@@ -265,7 +244,7 @@ static void connect_fails(void (*edit)(macula_frame *), const macula_identity *s
     REQUIRE(w);
     ws_shell *s = server_up();
     ws_data(s, w, len, 0);
-    expect_end(s, MACULA_DISC_CONNECT_VERIFY_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CONNECT_VERIFY_FAILED));
     const ws_event *d = ws_disconnected(s);
     if (d && !strstr(d->detail, detail))
         fprintf(stderr, "  detail \"%s\" lacks \"%s\"\n", d->detail, detail);
@@ -299,7 +278,7 @@ static void test_connect_verify_failed(void)
     REQUIRE(w);
     ws_shell *s = server_up();
     ws_data(s, w, len, 0);
-    expect_end(s, MACULA_DISC_CONNECT_VERIFY_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_CONNECT_VERIFY_FAILED));
     CHECK_EQ_INT(ws_finish(s), 0);
     free(w);
     ws_free(s);
@@ -308,10 +287,10 @@ static void test_connect_verify_failed(void)
 static void test_unexpected_hello_on_server(void)
 {
     size_t len;
-    uint8_t *hello = vec("hello_accepted", &len);
+    uint8_t *hello = ws_vector("hello_accepted", &len);
     ws_shell *s = server_up();
     ws_data(s, hello, len, 0);
-    expect_end(s, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER);
+    CHECK(ws_ended_with(s, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER));
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
     free(hello);
@@ -321,11 +300,11 @@ static void test_unexpected_hello_on_server(void)
 static void test_hello_send_failed(void)
 {
     size_t len;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     ws_shell *s = server_up();
     s->send_rcs[s->n_send_rcs++] = MACULA_ERR_CONN_CLOSED;
     ws_data(s, connect, len, 0);
-    expect_end(s, MACULA_DISC_HELLO_SEND_FAILED);
+    CHECK(ws_ended_with(s, MACULA_DISC_HELLO_SEND_FAILED));
     CHECK(strstr(ws_disconnected(s)->detail, "connection_closed") != NULL);
     CHECK_EQ_INT(ws_count(s, MACULA_EVENT_CONNECTED), 0);
     CHECK_EQ_INT(ws_finish(s), 0);
@@ -338,7 +317,7 @@ static void test_hello_send_failed(void)
 static void test_hello_would_block(void)
 {
     size_t len, flen;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     uint8_t *f = ws_numbered_frame(bob, 1, &flen);
     ws_shell *s = server_up();
     s->send_rcs[s->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK;
@@ -380,7 +359,7 @@ static void test_refusal(void)
         ws_start(s);
         ws_stream_opened(s, 0);
         size_t len;
-        uint8_t *connect = vec("connect_empty_realms", &len);
+        uint8_t *connect = ws_vector("connect_empty_realms", &len);
         ws_data(s, connect, len, 0);
         CHECK_EQ_INT(macula__worker_state(s->w), MACULA_PEER_DRAINING);
         check_hello(s, 0, 7);
@@ -395,7 +374,7 @@ static void test_refusal(void)
             CHECK_EQ_INT(s->ends, 0);
             ws_advance(s, WS_SEC);
         }
-        expect_end(s, MACULA_DISC_REFUSED);
+        CHECK(ws_ended_with(s, MACULA_DISC_REFUSED));
         CHECK_EQ_INT(ws_disconnected(s)->refusal_code, 7);
         CHECK_EQ_INT(ws_count(s, MACULA_EVENT_CONNECTED), 0);
         CHECK_EQ_INT(ws_count(s, MACULA_EVENT_HANDSHAKE_COMPLETE), 0);
@@ -413,7 +392,7 @@ static void test_handshake_timeout(void)
     ws_advance(s, 30 * WS_SEC - 1);
     CHECK_EQ_INT(s->ends, 0);
     ws_advance(s, 1);
-    expect_end(s, MACULA_DISC_HANDSHAKE_TIMEOUT);
+    CHECK(ws_ended_with(s, MACULA_DISC_HANDSHAKE_TIMEOUT));
     CHECK(strstr(ws_disconnected(s)->detail, "CONNECT") != NULL);
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
@@ -422,12 +401,12 @@ static void test_handshake_timeout(void)
 static void test_identity_mismatch(void)
 {
     size_t len;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     ws_shell *s = server_with(macula_identity_node_id(mallory), 1);
     ws_start(s);
     ws_stream_opened(s, 0);
     ws_data(s, connect, len, 0);
-    expect_end(s, MACULA_DISC_PEER_IDENTITY_MISMATCH);
+    CHECK(ws_ended_with(s, MACULA_DISC_PEER_IDENTITY_MISMATCH));
     CHECK_EQ_INT(s->sends, 0);
     CHECK_EQ_INT(ws_finish(s), 0);
     free(connect);
@@ -440,20 +419,20 @@ static void test_hostile_bytes_before_connect(void)
     static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff, 1, 2, 3};
     ws_shell *s = server_up();
     ws_data(s, bogus, sizeof bogus, 0);
-    expect_end(s, MACULA_DISC_FRAME_TOO_LARGE);
+    CHECK(ws_ended_with(s, MACULA_DISC_FRAME_TOO_LARGE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 
     /* text garbage: its first four bytes read as a length over the cap */
     s = server_up();
     ws_data(s, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18, 0);
-    expect_end(s, MACULA_DISC_FRAME_TOO_LARGE);
+    CHECK(ws_ended_with(s, MACULA_DISC_FRAME_TOO_LARGE));
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);
 
     /* small-length garbage is skipped; the CONNECT after it works */
     size_t len, glen;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     uint8_t *garbage = tu_unhex("00000003ffffff0000000100", &glen);
     s = server_up();
     ws_data(s, garbage, glen, 0);
@@ -469,7 +448,7 @@ static void test_hostile_bytes_before_connect(void)
     ws_free(s);
 
     /* a GOODBYE before CONNECT is just an early frame */
-    uint8_t *bye = vec("goodbye_no_detail", &len);
+    uint8_t *bye = ws_vector("goodbye_no_detail", &len);
     s = server_up();
     ws_data(s, bye, len, 0);
     CHECK(ws_has_diag(s, "before_handshake frame_type=goodbye"));
@@ -482,7 +461,7 @@ static void test_hostile_bytes_before_connect(void)
 static void test_streams(void)
 {
     size_t len;
-    uint8_t *connect = vec("connect_empty_realms", &len);
+    uint8_t *connect = ws_vector("connect_empty_realms", &len);
     /* data before the "opened" notice adopts the stream */
     ws_shell *s = server();
     ws_start(s);
@@ -495,7 +474,7 @@ static void test_streams(void)
     CHECK(ws_has_diag(s, "stream_data_on_other_stream"));
     CHECK_EQ_INT(ws_count(s, MACULA_EVENT_FRAME), 0);
     ws_reset(s, 3); /* our stream reset: the peer is gone */
-    expect_end(s, MACULA_DISC_PEER_CLOSED);
+    CHECK(ws_ended_with(s, MACULA_DISC_PEER_CLOSED));
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
     free(connect);
@@ -504,13 +483,8 @@ static void test_streams(void)
 
 int main(void)
 {
-    alice = ws_identity("alice");
-    bob = ws_identity("bob");
-    mallory = ws_identity("mallory");
-    if (!alice || !bob || !mallory) {
-        fprintf(stderr, "identities unavailable (MACULA_VECTORS)\n");
+    if (ws_identities(&alice, &bob, &mallory) != 0)
         return 1;
-    }
     RUN(test_reference_connect);
     RUN(test_events_before_start_replayed);
     RUN(test_backlog_cap);
@@ -525,8 +499,6 @@ int main(void)
     RUN(test_identity_mismatch);
     RUN(test_hostile_bytes_before_connect);
     RUN(test_streams);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(mallory);
+    ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

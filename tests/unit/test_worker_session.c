@@ -7,7 +7,7 @@
 #include "support/worker_shell.h"
 #include "testutil.h"
 
-static macula_identity *alice, *bob;
+static macula_identity *alice, *bob, *mallory;
 
 typedef struct pair {
     ws_shell *c, *s;
@@ -42,17 +42,6 @@ static int pair_finish(pair *p)
     ws_free(p->c);
     ws_free(p->s);
     return problems;
-}
-
-static void expect_end(ws_shell *s, macula_disconnect_reason reason)
-{
-    const ws_event *d = ws_disconnected(s);
-    CHECK(d != NULL);
-    if (d && d->reason != reason)
-        fprintf(stderr, "  %s got %s (%s), want %s\n", s->name, macula_disconnect_reason_name(d->reason),
-                d->detail, macula_disconnect_reason_name(reason));
-    CHECK(d && d->reason == reason);
-    CHECK_EQ_INT(s->ends, 1);
 }
 
 static int send_numbered(ws_shell *s, const macula_identity *id, uint64_t n)
@@ -197,7 +186,7 @@ static void test_goodbye_and_drain(void)
     ws_advance(p.c, 5 * WS_SEC - 1);
     CHECK_EQ_INT(p.c->ends, 0);
     ws_advance(p.c, 1);
-    expect_end(p.c, MACULA_DISC_DRAINED);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_DRAINED));
     CHECK_EQ_INT(p.c->closes, 1);
     CHECK(ws_disconnected(p.c)->has_node_id);
     macula_peer_info ci;
@@ -205,7 +194,7 @@ static void test_goodbye_and_drain(void)
     CHECK_EQ_INT(ci.frames_dropped, 3); /* the refused send and two late frames */
     /* the client's transport is gone: the server hears it while draining */
     ws_transport_closed(p.s, "peer: code 0 closed");
-    expect_end(p.s, MACULA_DISC_PEER_CLOSED_DURING_DRAIN);
+    CHECK(ws_ended_with(p.s, MACULA_DISC_PEER_CLOSED_DURING_DRAIN));
     CHECK_EQ_INT(p.s->closes, 0);
     CHECK_EQ_INT(pair_finish(&p), 0);
 }
@@ -214,14 +203,14 @@ static void test_peer_closed(void)
 {
     pair p = pair_connected(0);
     ws_transport_closed(p.s, "peer: code 0 closed");
-    expect_end(p.s, MACULA_DISC_PEER_CLOSED);
+    CHECK(ws_ended_with(p.s, MACULA_DISC_PEER_CLOSED));
     CHECK(strcmp(ws_disconnected(p.s)->detail, "peer: code 0 closed") == 0);
     CHECK(ws_disconnected(p.s)->has_node_id);
     CHECK_EQ_INT(p.s->closes, 0);
     /* a failed send while connected means the peer is gone too */
     p.c->send_rcs[p.c->n_send_rcs++] = MACULA_ERR_STREAM_CLOSED;
     CHECK_EQ_INT(send_numbered(p.c, alice, 1), 0);
-    expect_end(p.c, MACULA_DISC_PEER_CLOSED);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_PEER_CLOSED));
     CHECK(strstr(ws_disconnected(p.c)->detail, "stream_closed") != NULL);
     CHECK_EQ_INT(p.c->closes, 1);
     CHECK_EQ_INT(pair_finish(&p), 0);
@@ -232,19 +221,19 @@ static void test_peer_closed_during_drain(void)
     pair p = pair_connected(0);
     ws_close(p.c, NULL);
     ws_transport_closed(p.c, "peer: code 0 closed");
-    expect_end(p.c, MACULA_DISC_PEER_CLOSED_DURING_DRAIN);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_PEER_CLOSED_DURING_DRAIN));
     CHECK_EQ_INT(p.c->timer_armed, 0);
     CHECK_EQ_INT(p.c->closes, 0);
     ws_close(p.s, NULL);
     ws_reset(p.s, 0); /* a stream reset while draining counts the same */
-    expect_end(p.s, MACULA_DISC_PEER_CLOSED_DURING_DRAIN);
+    CHECK(ws_ended_with(p.s, MACULA_DISC_PEER_CLOSED_DURING_DRAIN));
     CHECK_EQ_INT(pair_finish(&p), 0);
 
     /* a GOODBYE the transport refuses: the peer is gone */
     p = pair_connected(0);
     p.c->send_rcs[p.c->n_send_rcs++] = MACULA_ERR_CONN_CLOSED;
     ws_close(p.c, NULL);
-    expect_end(p.c, MACULA_DISC_PEER_CLOSED_DURING_DRAIN);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_PEER_CLOSED_DURING_DRAIN));
     CHECK_EQ_INT(pair_finish(&p), 0);
 }
 
@@ -257,7 +246,7 @@ static void test_unsent_at_end_counted(void)
         CHECK_EQ_INT(send_numbered(p.c, alice, i), 0);
     ws_close(p.c, NULL);
     ws_advance(p.c, 5 * WS_SEC);
-    expect_end(p.c, MACULA_DISC_DRAINED);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_DRAINED));
     CHECK(ws_has_diag(p.c, "reason=unsent_at_end frames=5"));
     macula_peer_info ci;
     macula__worker_get_info(p.c->w, &ci);
@@ -281,7 +270,7 @@ static void test_close_from_handler(void)
     const ws_event *bye = ws_last(p.c);
     CHECK(bye && bye->type == MACULA_EVENT_FRAME && strcmp(macula_frame_type(bye->frame), "goodbye") == 0);
     ws_advance(p.s, 5 * WS_SEC);
-    expect_end(p.s, MACULA_DISC_DRAINED);
+    CHECK(ws_ended_with(p.s, MACULA_DISC_DRAINED));
     CHECK_EQ_INT(pair_finish(&p), 0);
 }
 
@@ -302,12 +291,8 @@ static void test_peer_fin_while_connected(void)
 
 int main(void)
 {
-    alice = ws_identity("alice");
-    bob = ws_identity("bob");
-    if (!alice || !bob) {
-        fprintf(stderr, "identities unavailable (MACULA_VECTORS)\n");
+    if (ws_identities(&alice, &bob, &mallory) != 0)
         return 1;
-    }
     RUN(test_handshake_end_to_end);
     RUN(test_frames_both_ways_in_order);
     RUN(test_backpressure_keeps_order);
@@ -318,7 +303,6 @@ int main(void)
     RUN(test_unsent_at_end_counted);
     RUN(test_close_from_handler);
     RUN(test_peer_fin_while_connected);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
+    ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

@@ -376,6 +376,16 @@ size_t ws_sent_count(const ws_shell *s)
     }
 }
 
+int ws_ended_with(const ws_shell *s, macula_disconnect_reason reason)
+{
+    const ws_event *d = ws_disconnected(s);
+    if (d && d->reason == reason && s->ends == 1 && macula__worker_state(s->w) == MACULA_PEER_ENDED)
+        return 1;
+    fprintf(stderr, "  %s: want %s, got %s (%s), ENDED %d times\n", s->name, macula_disconnect_reason_name(reason),
+            d ? macula_disconnect_reason_name(d->reason) : "no DISCONNECTED", d ? d->detail : "", s->ends);
+    return 0;
+}
+
 int ws_finish(ws_shell *s)
 {
     if (!s->ends) {
@@ -445,6 +455,35 @@ uint8_t *ws_vector_wire(const char *name, size_t *len)
     uint8_t *wire = v ? vectors_hex(v, "wire_hex", len) : NULL;
     json_free(root);
     return wire;
+}
+
+uint8_t *ws_vector(const char *name, size_t *len)
+{
+    uint8_t *w = ws_vector_wire(name, len);
+    if (!w) {
+        fprintf(stderr, "vector %s missing (MACULA_VECTORS)\n", name);
+        exit(2);
+    }
+    return w;
+}
+
+int ws_identities(macula_identity **alice, macula_identity **bob, macula_identity **mallory)
+{
+    *alice = ws_identity("alice");
+    *bob = ws_identity("bob");
+    *mallory = ws_identity("mallory");
+    if (*alice && *bob && *mallory)
+        return 0;
+    fprintf(stderr, "identities unavailable (MACULA_VECTORS)\n");
+    ws_identities_free(*alice, *bob, *mallory);
+    return -1;
+}
+
+void ws_identities_free(macula_identity *alice, macula_identity *bob, macula_identity *mallory)
+{
+    macula_identity_free(alice);
+    macula_identity_free(bob);
+    macula_identity_free(mallory);
 }
 
 uint8_t *ws_wire(macula_frame *f, const macula_identity *id, size_t *len)

@@ -109,6 +109,10 @@ int ws_has_diag(const ws_shell *s, const char *needle); /* substring of any diag
 macula_frame *ws_sent_frame(const ws_shell *s, size_t index, size_t *wire_len);
 size_t ws_sent_count(const ws_shell *s);
 
+/* 1 when the worker has ended (ENDED once) with DISCONNECTED(reason);
+ * otherwise prints what happened and returns 0. */
+int ws_ended_with(const ws_shell *s, macula_disconnect_reason reason);
+
 /* Ends the worker if it has not ended (close, then time), checks the
  * terminal promises and returns the number of broken promises. */
 int ws_finish(ws_shell *s);
@@ -116,8 +120,13 @@ int ws_finish(ws_shell *s);
 /* --- identities and frames --- */
 /* "alice" / "bob" from $MACULA_VECTORS, or "mallory" (a fixed seed). */
 macula_identity *ws_identity(const char *name);
+/* Loads alice, bob (vectors) and mallory; 0, or -1 with a message. */
+int ws_identities(macula_identity **alice, macula_identity **bob, macula_identity **mallory);
+void ws_identities_free(macula_identity *alice, macula_identity *bob, macula_identity *mallory);
 /* wire bytes of the named vector (malloc'd), NULL when missing. */
 uint8_t *ws_vector_wire(const char *name, size_t *len);
+/* The same, but a missing vector ends the test program (exit 2). */
+uint8_t *ws_vector(const char *name, size_t *len);
 /* Signs f with id (unless id is NULL), encodes it, frees f. malloc'd wire
  * (free with macula_free), NULL on error. */
 uint8_t *ws_wire(macula_frame *f, const macula_identity *id, size_t *len);
