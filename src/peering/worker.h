@@ -29,6 +29,29 @@
  *  - Inputs that make no sense in a state are ignored with a DIAG action,
  *    never a crash; inputs after ENDED produce no action at all.
  *
+ * Counters (macula__worker_get_info): frames_in / bytes_in count the
+ * peer's handshake frame and every frame delivered as FRAME; frames_out /
+ * bytes_out count frames the transport accepted (CONNECT / HELLO / GOODBYE
+ * included); frames_dropped counts inbound frames that were undecodable,
+ * came before the handshake frame or during the drain, API sends refused
+ * (not connected, queue full), frames still queued when the worker ended,
+ * and what the shell reports with macula__worker_count_dropped().
+ *
+ * What the shell (runtime glue) must do:
+ *  - after every input, poll and execute all actions in order;
+ *  - answer OPEN_STREAM and SEND with on_stream_open_result() /
+ *    on_send_result() right after executing them, before any other input
+ *    (a replay of pre-start events continues from the send result);
+ *  - map QUIC events: CONNECTED (dial) -> on_dial_succeeded, CLOSED while
+ *    dialing -> on_dial_failed or on_transport_closed (same outcome),
+ *    STREAM_OPENED / STREAM_DATA / STREAM_RESET / SEND_READY / CLOSED to
+ *    the inputs of the same name (CLOSED with a readable detail, e.g.
+ *    "peer: code 0 closed"); once the worker has ended, ignore them;
+ *  - keep one timer per worker for ARM_TIMER / CANCEL_TIMER; call
+ *    on_timer() when it fires;
+ *  - add the peer's serial to DIAG fields if it wants them; route EVENT to
+ *    the handler or the accept owner; free the worker after ENDED.
+ *
  * Threads: a worker belongs to one thread (the loop thread) at a time.
  */
 #ifndef MACULA_PEERING_WORKER_H
@@ -92,7 +115,8 @@ typedef enum macula__worker_action_type {
     /* Deliver `event` to the controlling handler, or to the accept owner
      * when to_accept_owner. The handler may take event.frame
      * (macula_event_take_frame); macula__worker_action_clear() frees what
-     * remains. */
+     * remains. event.detail is valid until the action is cleared (the
+     * DISCONNECTED one lives in the worker: until the worker is freed). */
     MACULA__ACT_EVENT,
     /* (Re)arm the worker's single timer for `deadline` (monotonic ns);
      * call on_timer() when it expires. */

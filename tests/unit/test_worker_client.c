@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "peering/handle.h"
 #include "support/worker_shell.h"
 
 static macula_identity *alice, *bob, *mallory;
@@ -561,6 +562,11 @@ static void test_stray_events_are_diagnosed(void)
 
 static void test_names(void)
 {
+    macula_peer p = macula__peer_handle(5, 9);
+    CHECK_EQ_INT(macula_peer_serial(p), 5);
+    CHECK_EQ_INT(macula__peer_slot(p), 9);
+    CHECK(macula__peer_handle(6, 9) != p); /* a reused slot gives another handle */
+    CHECK_EQ_INT(macula_peer_serial(MACULA_PEER_INVALID), 0);
     CHECK(strcmp(macula_peer_state_name(MACULA_PEER_AWAITING_START), "awaiting_start") == 0);
     CHECK(strcmp(macula_peer_state_name(MACULA_PEER_ENDED), "ended") == 0);
     CHECK(strcmp(macula_peer_state_name((macula_peer_state)99), "unknown") == 0);
