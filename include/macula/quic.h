@@ -58,7 +58,13 @@ typedef enum macula_quic_event_type {
     /* A send that returned MACULA_ERR_WOULD_BLOCK may be retried. */
     MACULA_QUIC_EV_SEND_READY,
     /* The connection has ended; see `close`. Last event. */
-    MACULA_QUIC_EV_CLOSED
+    MACULA_QUIC_EV_CLOSED,
+    /* Both directions of `stream_id` are over: the peer finished (or reset)
+     * its side and everything we sent on it, FIN included, was
+     * acknowledged (or we reset it). Added with the implementation: it is
+     * how a sender learns that its last bytes arrived before it closes the
+     * connection (`macula quic dial` exits on it). */
+    MACULA_QUIC_EV_STREAM_CLOSED
 } macula_quic_event_type;
 
 typedef enum macula_quic_close_cause {
@@ -193,6 +199,16 @@ MACULA_API int macula_quic_conn_send(macula_quic_conn *c, int64_t stream_id, con
 MACULA_API size_t macula_quic_conn_send_space(const macula_quic_conn *c, int64_t stream_id);
 /* Half-close: FIN after what is queued. */
 MACULA_API int macula_quic_conn_shutdown_stream(macula_quic_conn *c, int64_t stream_id);
+/* Read-side backpressure (added by the transport's implementer: an owner
+ * that cannot take more data, e.g. an echo whose send queue is full, needs
+ * a way to stop the peer without dropping bytes). While a stream is
+ * paused, its STREAM_DATA (and a later STREAM_RESET) events stay queued in
+ * the connection with their flow-control credit withheld, so the peer
+ * stops at the stream window; resuming delivers them in order, from the
+ * loop, not inside this call. Other streams' and connection events keep
+ * flowing. Pausing is ignored once the connection is closing: everything
+ * queued is delivered before CLOSED. */
+MACULA_API int macula_quic_conn_pause_reading(macula_quic_conn *c, int64_t stream_id, int paused);
 /* Abort both directions of the stream with an application error code. */
 MACULA_API int macula_quic_conn_reset_stream(macula_quic_conn *c, int64_t stream_id, uint64_t app_error_code);
 /* Application close (code 0 and reason "closed" are the Macula defaults;
@@ -214,7 +230,7 @@ typedef struct macula_quic_conn_stats {
     uint64_t bytes_received;
     uint64_t packets_sent;
     uint64_t packets_received;
-    uint64_t packets_lost;
+    uint64_t packets_lost;   /* packets carrying stream data declared lost */
     uint64_t smoothed_rtt_us;
 } macula_quic_conn_stats;
 MACULA_API void macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stats *out);

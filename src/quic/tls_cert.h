@@ -48,4 +48,8 @@ int macula__tls_check_peer(gnutls_session_t session, macula_quic_verify mode, co
                            const char *server_name, uint8_t peer_key[MACULA_PUBKEY_LEN], int *have_peer_key,
                            char *why, size_t why_len);
 
+/* Formats a reason into `why` (when non-NULL and why_len > 0); shared by
+ * the TLS files so that every failure carries readable text. */
+void macula__tls_why(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -1,0 +1,368 @@
+/* The public runtime: lifetime, threads, embedding, posting, graceful
+ * shutdown through registered hooks, and the diagnostics hook. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/runtime_internal.h"
+
+#define DIAG_MAX_FIELDS 16
+
+void macula_runtime_options_init(macula_runtime_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->shutdown_timeout_ms = 5000;
+    o->command_queue_cap = 1048576;
+}
+
+macula__loop *macula__runtime_loop(macula_runtime *rt) { return &rt->loop; }
+
+void **macula__runtime_slot(macula_runtime *rt, unsigned index)
+{
+    return index < MACULA__SLOT_COUNT ? &rt->slots[index] : NULL;
+}
+
+static void shutdown_timer_cb(void *arg);
+
+macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
+{
+    int rc = MACULA_ERR_NOMEM;
+    macula_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        goto fail;
+    if (opts)
+        rt->opts = *opts;
+    else
+        macula_runtime_options_init(&rt->opts);
+    if (rt->opts.command_queue_cap == 0)
+        rt->opts.command_queue_cap = 1048576;
+    rt->post_handle = calloc(1, sizeof *rt->post_handle);
+    if (!rt->post_handle)
+        goto fail_rt;
+    if (pthread_mutex_init(&rt->post_handle->mu, NULL) != 0) {
+        rc = MACULA_ERR_INTERNAL;
+        goto fail_handle;
+    }
+    rt->post_handle->rt = rt;
+    rt->post_handle->refs = 1;
+    rc = macula__loop_init(&rt->loop, rt, rt->opts.command_queue_cap);
+    if (rc != 0)
+        goto fail_mutex;
+    macula__timer_init(&rt->shutdown_timer, shutdown_timer_cb, rt);
+    atomic_init(&rt->loop_thread_set, 0);
+    atomic_init(&rt->stop_requested, 0);
+    atomic_init(&rt->ended, 0);
+    if (err)
+        *err = 0;
+    return rt;
+
+fail_mutex:
+    pthread_mutex_destroy(&rt->post_handle->mu);
+fail_handle:
+    free(rt->post_handle);
+fail_rt:
+    free(rt);
+fail:
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+/* --- shutdown --- */
+
+/* Next hook to begin: not-late hooks most recent first, then late ones. */
+static macula__shutdown_hook *next_hook(macula_runtime *rt)
+{
+    for (int late = 0; late <= 1; late++)
+        for (macula__shutdown_hook *h = rt->hooks; h; h = h->next)
+            if (!h->done && (h->late != 0) == (late != 0))
+                return h;
+    return NULL;
+}
+
+static void finish(macula_runtime *rt)
+{
+    macula__timer_cancel(&rt->loop, &rt->shutdown_timer);
+    atomic_store(&rt->ended, 1);
+}
+
+/* Begins hooks one after the other; a hook that finishes inside begin()
+ * lets the next one begin at once. Re-entrant calls just return. */
+static void advance(macula_runtime *rt)
+{
+    if (!rt->shutdown_begun || rt->advancing || atomic_load(&rt->ended))
+        return;
+    rt->advancing = 1;
+    for (;;) {
+        macula__shutdown_hook *h = next_hook(rt);
+        if (!h) {
+            finish(rt);
+            break;
+        }
+        if (h->begun)
+            break; /* still working */
+        h->begun = 1;
+        h->begin(h->arg, rt->shutdown_deadline);
+    }
+    rt->advancing = 0;
+}
+
+void macula__runtime_begin_shutdown(macula_runtime *rt)
+{
+    if (rt->shutdown_begun)
+        return;
+    rt->shutdown_begun = 1;
+    rt->shutdown_deadline = macula__loop_now(&rt->loop) + (uint64_t)rt->opts.shutdown_timeout_ms * 1000000u;
+    macula__timer_arm(&rt->loop, &rt->shutdown_timer, rt->shutdown_deadline);
+    advance(rt);
+}
+
+static void shutdown_timer_cb(void *arg)
+{
+    macula_runtime *rt = arg;
+    macula__shutdown_hook *h;
+    macula__runtime_diag(rt, "shutdown_deadline", NULL);
+    while ((h = next_hook(rt)) != NULL) {
+        h->done = 1;
+        if (h->force)
+            h->force(h->arg);
+    }
+    finish(rt);
+}
+
+void macula__runtime_add_shutdown_hook(macula_runtime *rt, macula__shutdown_hook *hook)
+{
+    hook->done = 0;
+    hook->begun = 0;
+    hook->next = rt->hooks;
+    rt->hooks = hook;
+    advance(rt);
+}
+
+void macula__runtime_remove_shutdown_hook(macula_runtime *rt, macula__shutdown_hook *hook)
+{
+    for (macula__shutdown_hook **p = &rt->hooks; *p; p = &(*p)->next) {
+        if (*p == hook) {
+            *p = hook->next;
+            hook->next = NULL;
+            break;
+        }
+    }
+    advance(rt);
+}
+
+void macula__runtime_shutdown_done(macula_runtime *rt, macula__shutdown_hook *hook)
+{
+    hook->done = 1;
+    advance(rt);
+}
+
+int macula__runtime_stopping(const macula_runtime *rt) { return atomic_load(&rt->stop_requested); }
+
+int macula_runtime_stop(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    if (atomic_exchange(&rt->stop_requested, 1))
+        return 0;
+    /* Wake the loop; it notices the flag after the iteration. */
+    uint64_t one = 1;
+    while (write(rt->loop.commands.wake_fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* --- running --- */
+
+static void claim_thread(macula_runtime *rt)
+{
+    rt->loop_thread = pthread_self();
+    atomic_store(&rt->loop_thread_set, 1);
+}
+
+static int step(macula_runtime *rt, uint64_t timeout_ns)
+{
+    int rc = macula__loop_iterate(&rt->loop, timeout_ns);
+    if (atomic_load(&rt->stop_requested) && !rt->shutdown_begun)
+        macula__runtime_begin_shutdown(rt);
+    return rc;
+}
+
+int macula_runtime_run(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    claim_thread(rt);
+    int rc = 0;
+    while (!atomic_load(&rt->ended) && rc == 0)
+        rc = step(rt, UINT64_MAX);
+    atomic_store(&rt->loop_thread_set, 0);
+    return rc;
+}
+
+static void *thread_main(void *arg)
+{
+    macula_runtime_run(arg);
+    return NULL;
+}
+
+int macula_runtime_start(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    if (rt->internal_started)
+        return MACULA_ERR_STATE;
+    if (pthread_create(&rt->internal_thread, NULL, thread_main, rt) != 0)
+        return MACULA_ERR_IO;
+    rt->internal_started = 1;
+    return 0;
+}
+
+int macula_runtime_join(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    if (!rt->internal_started || rt->internal_joined)
+        return 0;
+    if (pthread_equal(pthread_self(), rt->internal_thread))
+        return MACULA_ERR_STATE;
+    pthread_join(rt->internal_thread, NULL);
+    rt->internal_joined = 1;
+    return 0;
+}
+
+int macula_runtime_fd(const macula_runtime *rt) { return rt ? rt->loop.epfd : -1; }
+
+int macula_runtime_process(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    if (atomic_load(&rt->ended))
+        return 0;
+    claim_thread(rt);
+    int rc = step(rt, 0);
+    if (rc != 0)
+        return rc;
+    return atomic_load(&rt->ended) ? 0 : 1;
+}
+
+int macula_runtime_next_timeout_ms(const macula_runtime *rt)
+{
+    if (!rt || atomic_load(&rt->ended))
+        return -1;
+    /* Waiting commands make the fd readable, so only timers count here. */
+    const macula__timer *top = macula__timer_heap_top(&rt->loop.timers);
+    if (!top)
+        return -1;
+    uint64_t now = macula__clock_now();
+    if (top->deadline <= now)
+        return 0;
+    uint64_t ms = (top->deadline - now + 999999u) / 1000000u;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+int macula_runtime_post(macula_runtime *rt, void (*fn)(void *arg), void *arg)
+{
+    if (!rt || !fn)
+        return MACULA_ERR_INVALID_ARG;
+    if (atomic_load(&rt->ended))
+        return MACULA_ERR_SHUTDOWN;
+    return macula__command_queue_push(&rt->loop.commands, fn, arg);
+}
+
+int macula_runtime_on_loop_thread(const macula_runtime *rt)
+{
+    return rt && atomic_load(&rt->loop_thread_set) && pthread_equal(pthread_self(), rt->loop_thread);
+}
+
+void macula_runtime_free(macula_runtime *rt)
+{
+    if (!rt)
+        return;
+    if (rt->internal_started) {
+        macula_runtime_stop(rt);
+        macula_runtime_join(rt);
+    } else if (!atomic_load(&rt->ended)) {
+        /* Never run, or embedded: finish the graceful shutdown here. */
+        macula_runtime_stop(rt);
+        claim_thread(rt);
+        while (!atomic_load(&rt->ended))
+            if (step(rt, UINT64_MAX) != 0)
+                break;
+        atomic_store(&rt->loop_thread_set, 0);
+    }
+    claim_thread(rt);
+    macula__shutdown_hook *h;
+    while ((h = rt->hooks) != NULL) {
+        rt->hooks = h->next;
+        h->next = NULL;
+        if (h->release)
+            h->release(h->arg);
+    }
+    atomic_store(&rt->loop_thread_set, 0);
+    macula__post_handle *ph = rt->post_handle;
+    pthread_mutex_lock(&ph->mu);
+    ph->rt = NULL;
+    pthread_mutex_unlock(&ph->mu);
+    macula__post_handle_release(ph);
+    macula__loop_destroy(&rt->loop);
+    free(rt);
+}
+
+/* --- post handles --- */
+
+macula__post_handle *macula__runtime_post_handle(macula_runtime *rt)
+{
+    macula__post_handle *h = rt->post_handle;
+    pthread_mutex_lock(&h->mu);
+    h->refs++;
+    pthread_mutex_unlock(&h->mu);
+    return h;
+}
+
+int macula__post_handle_post(macula__post_handle *h, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&h->mu);
+    int rc = h->rt ? macula_runtime_post(h->rt, fn, arg) : MACULA_ERR_SHUTDOWN;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+void macula__post_handle_release(macula__post_handle *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    unsigned left = --h->refs;
+    pthread_mutex_unlock(&h->mu);
+    if (left == 0) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+    }
+}
+
+/* --- diagnostics --- */
+
+void macula__runtime_diag(macula_runtime *rt, const char *event, ...)
+{
+    if (!rt || !rt->opts.diag)
+        return;
+    macula_diag_field fields[DIAG_MAX_FIELDS];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, event);
+    for (;;) {
+        const char *key = va_arg(ap, const char *);
+        if (!key || n == DIAG_MAX_FIELDS)
+            break;
+        const char *value = va_arg(ap, const char *);
+        fields[n].key = key;
+        fields[n].value = value ? value : "";
+        n++;
+    }
+    va_end(ap);
+    rt->opts.diag(rt->opts.diag_user, event, fields, n);
+}
