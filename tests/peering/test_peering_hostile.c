@@ -187,6 +187,37 @@ static void test_srv_stream_reset(void)
     free(w);
 }
 
+/* A second stream from the peer: an "unexpected_event" diagnostic with the
+ * peer's serial, and the session goes on. */
+static void test_srv_second_stream(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    c.rc.second_stream_on_reply = 1;
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    c.rc.data = w;
+    c.rc.len = len;
+    REQUIRE(raw_client_start(&c.rc, c.rt, macula_listener_port(c.l)) == 0);
+    REQUIRE(pt_wait(&c.rec, 0, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_event e;
+    pt_last(&c.rec, 0, MACULA_EVENT_CONNECTED, &e);
+    char serial[32];
+    snprintf(serial, sizeof serial, "peer=%llu ", (unsigned long long)macula_peer_serial(e.peer));
+    int seen = 0;
+    for (int i = 0; i < 500 && !seen; i++) {
+        seen = pt_has_diag(&c.diags, "unexpected_event", serial);
+        if (!seen)
+            pt_sleep_ms(10);
+    }
+    CHECK(seen);
+    macula_peer_info info;
+    CHECK(macula_peer_get_info(c.rt, e.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_DISCONNECTED), 0);
+    srv_down(&c);
+    free(w);
+}
+
 /* CONNECT, an undecodable frame and two good ones in one write: the server
  * connects, drops the bad one with a diagnostic and delivers the others
  * in order after CONNECTED; a bogus length later ends it. */
@@ -404,6 +435,7 @@ int main(void)
     RUN(test_srv_peer_closed);
     RUN(test_srv_stream_reset);
     RUN(test_srv_frames_after_connect);
+    RUN(test_srv_second_stream);
     RUN(test_cli_tampered_hello);
     RUN(test_cli_unexpected_connect);
     RUN(test_cli_refused);

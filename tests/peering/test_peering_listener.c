@@ -139,6 +139,42 @@ static void test_manual_accept_later(void)
     lc_down(&c);
 }
 
+/* Closed right after accept (awaiting_start / handshaking): DISCONNECTED
+ * (closed, detail = the reason) at once; the client sees the transport go. */
+static void test_close_after_accept(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    macula_peer p = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    macula_peer sp = macula_peer_accept(c.rt, c.pending[0], &c.sopts, NULL, NULL);
+    REQUIRE(sp);
+    CHECK_EQ_INT(macula_peer_close(c.rt, sp, "not_now"), 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_CLOSED, 10000, &d));
+    CHECK(strcmp(d.detail, "not_now") == 0);
+    CHECK_EQ_INT(pt_count(&c.srv, sp, MACULA_EVENT_CONNECTED), 0);
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_CLOSED_DURING_HANDSHAKE, 10000, &d));
+    lc_down(&c);
+}
+
+/* A server worker that expects another node: peer_identity_mismatch. */
+static void test_server_expects_other_node(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    macula_peer p = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    macula_peer_options so = c.sopts;
+    so.expected_node_id = macula_identity_node_id(carol);
+    macula_peer sp = macula_peer_accept(c.rt, c.pending[0], &so, NULL, NULL);
+    REQUIRE(sp);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_PEER_IDENTITY_MISMATCH, 10000, &d));
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_CLOSED_DURING_HANDSHAKE, 10000, &d));
+    lc_down(&c);
+}
+
 static void test_manual_refuse(void)
 {
     lcase c;
@@ -321,6 +357,8 @@ int main(void)
     bob = macula_identity_generate(NULL);
     carol = macula_identity_generate(NULL);
     RUN(test_manual_accept_later);
+    RUN(test_close_after_accept);
+    RUN(test_server_expects_other_node);
     RUN(test_manual_refuse);
     RUN(test_max_handshaking_manual);
     RUN(test_max_handshaking_auto);

@@ -4,6 +4,8 @@
  * peer_closed_during_drain), stale handles, close in early states, sends
  * refused at once (too large, queue full, not connected), and option
  * checks that name the field. */
+#include <poll.h>
+
 #include "peering_test_util.h"
 
 #define FRAMES_EACH_WAY 300
@@ -13,7 +15,7 @@ static const uint8_t realm_a[32] = {1, 2, 3};
 static uint8_t realms_b[64];
 
 /* --- a server that can close its peer on GOODBYE --- */
-static int close_on_goodbye;
+static atomic_int close_on_goodbye;
 static void server_hook(pt_recorder *r, macula_event *ev)
 {
     if (close_on_goodbye && ev->type == MACULA_EVENT_FRAME && ev->frame &&
@@ -276,6 +278,53 @@ static void test_send_refusals(void)
     setup_down(&s);
 }
 
+/* The client's runtime embedded in this thread's own poll loop
+ * (macula_runtime_fd / next_timeout_ms / process): the same session. */
+static int embedded_until(macula_runtime *rt, pt_recorder *r, macula_peer p, macula_event_type type, unsigned ms)
+{
+    uint64_t end = pt_now_ms() + ms;
+    while (pt_count(r, p, type) == 0) {
+        if (pt_now_ms() > end)
+            return 0;
+        int t = macula_runtime_next_timeout_ms(rt);
+        struct pollfd pfd = {macula_runtime_fd(rt), POLLIN, 0};
+        poll(&pfd, 1, t < 0 || t > 50 ? 50 : t);
+        if (macula_runtime_process(rt) < 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_embedded_client(void)
+{
+    setup s;
+    REQUIRE(setup_up(&s, 5000) == 0);
+    macula_runtime *emb = macula_runtime_new(NULL, NULL);
+    REQUIRE(emb);
+    pt_recorder cli;
+    pt_recorder_init(&cli, emb);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &cli, s.port);
+    o.drain_timeout_ms = 200;
+    macula_peer c = pt_connect(emb, &o);
+    REQUIRE(c);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_CONNECTED, 10000));
+    CHECK_EQ_INT(macula_peer_send_frame(emb, c, pt_numbered(0, 0, 10)), 0);
+    CHECK(embedded_until(emb, &s.srv, 0, MACULA_EVENT_FRAME, 10000)); /* (the client's loop must run) */
+    pt_event se;
+    pt_last(&s.srv, 0, MACULA_EVENT_CONNECTED, &se);
+    CHECK_EQ_INT(macula_peer_send_frame(s.rt, se.peer, pt_numbered(0, 0, 10)), 0);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_FRAME, 10000));
+    macula_peer_close(emb, c, NULL);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_DISCONNECTED, 10000));
+    pt_event d;
+    CHECK(pt_last(&cli, c, MACULA_EVENT_DISCONNECTED, &d) && d.reason == MACULA_DISC_DRAINED);
+    macula_runtime_free(emb);
+    CHECK_EQ_INT(pt_check_promises(&cli, 1), 0);
+    pt_recorder_free(&cli);
+    setup_down(&s);
+}
+
 static void noop_handler(void *user, macula_event *ev)
 {
     (void)user;
@@ -349,6 +398,7 @@ int main(void)
     RUN(test_peer_closed_during_drain);
     RUN(test_close_early);
     RUN(test_send_refusals);
+    RUN(test_embedded_client);
     RUN(test_invalid_options);
     macula_identity_free(alice);
     macula_identity_free(bob);

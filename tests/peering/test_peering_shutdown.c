@@ -12,7 +12,7 @@
 static macula_identity *alice, *bob;
 
 /* The far side closes its peer when a GOODBYE arrives. */
-static int answer_goodbye;
+static atomic_int answer_goodbye;
 static void far_hook(pt_recorder *r, macula_event *ev)
 {
     if (answer_goodbye && ev->type == MACULA_EVENT_FRAME && ev->frame &&
