@@ -350,12 +350,8 @@ static void test_listener_close(void)
 
 int main(void)
 {
-    alarm(300);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(300, &alice, &bob, &carol, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
-    carol = macula_identity_generate(NULL);
     RUN(test_manual_accept_later);
     RUN(test_close_after_accept);
     RUN(test_server_expects_other_node);
@@ -365,8 +361,5 @@ int main(void)
     RUN(test_close_duplicates);
     RUN(test_admit_refuses);
     RUN(test_listener_close);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(carol);
-    return tu_summary();
+    return pt_end(&alice, &bob, &carol, NULL);
 }

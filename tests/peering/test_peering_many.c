@@ -95,8 +95,7 @@ static void test_500_peers(void)
 
 int main(void)
 {
-    alarm(400);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(400, NULL) != 0)
         return 1;
     RUN(test_500_peers);
     return tu_summary();

@@ -387,11 +387,8 @@ static void test_invalid_options(void)
 
 int main(void)
 {
-    alarm(240);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(240, &alice, &bob, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
     for (int i = 0; i < 64; i++)
         realms_b[i] = (uint8_t)(0xA0 + i);
     RUN(test_session);
@@ -400,7 +397,5 @@ int main(void)
     RUN(test_send_refusals);
     RUN(test_embedded_client);
     RUN(test_invalid_options);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    return tu_summary();
+    return pt_end(&alice, &bob, NULL);
 }
