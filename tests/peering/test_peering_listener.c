@@ -139,6 +139,18 @@ static void test_manual_accept_later(void)
     lc_down(&c);
 }
 
+struct accept_close {
+    lcase *c;
+    macula_peer sp;
+};
+
+static void accept_then_close(void *arg)
+{
+    struct accept_close *ac = arg;
+    ac->sp = macula_peer_accept(ac->c->rt, ac->c->pending[0], &ac->c->sopts, NULL, NULL);
+    macula_peer_close(ac->c->rt, ac->sp, "not_now");
+}
+
 /* Closed right after accept (awaiting_start / handshaking): DISCONNECTED
  * (closed, detail = the reason) at once; the client sees the transport go. */
 static void test_close_after_accept(void)
@@ -147,9 +159,12 @@ static void test_close_after_accept(void)
     REQUIRE(lc_up(&c, 1, 0, 0) == 0);
     macula_peer p = lc_connect(&c, bob);
     REQUIRE(wait_pending(&c, 1));
-    macula_peer sp = macula_peer_accept(c.rt, c.pending[0], &c.sopts, NULL, NULL);
+    /* Both calls from one loop callback: their commands run back to back,
+     * before QUIC hands the connection's queued CONNECT to the worker. */
+    struct accept_close ac = {&c, 0};
+    pt_on_loop(c.rt, accept_then_close, &ac);
+    macula_peer sp = ac.sp;
     REQUIRE(sp);
-    CHECK_EQ_INT(macula_peer_close(c.rt, sp, "not_now"), 0);
     pt_event d;
     CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_CLOSED, 10000, &d));
     CHECK(strcmp(d.detail, "not_now") == 0);
@@ -241,7 +256,15 @@ static void test_max_handshaking_auto(void)
     raw_client rc;
     memset(&rc, 0, sizeof rc);
     REQUIRE(raw_client_start(&rc, c.rt, macula_listener_port(c.l)) == 0);
-    pt_sleep_ms(100); /* the raw connection is accepted: its worker handshakes */
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&rc.mu);
+        int up = rc.connected;
+        pthread_mutex_unlock(&rc.mu);
+        if (up)
+            break;
+        pt_sleep_ms(5);
+    }
+    pt_sleep_ms(200); /* the server has finished its side too: its worker handshakes */
     macula_peer p1 = lc_connect(&c, bob);
     pt_event d;
     CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));

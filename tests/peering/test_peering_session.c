@@ -247,19 +247,32 @@ static void test_send_refusals(void)
 {
     setup s;
     REQUIRE(setup_up(&s, 5000) == 0);
+    /* before connected (a peer that never answers): dropped, diagnosed */
+    uint16_t hole_port = 0;
+    int hole = pt_black_hole(&hole_port);
+    REQUIRE(hole >= 0);
     macula_peer_options o;
+    pt_client_options(&o, bob, &s.cli, hole_port);
+    macula_peer early = pt_connect(s.rt, &o);
+    REQUIRE(early);
+    CHECK_EQ_INT(macula_peer_send_frame(s.rt, early, pt_numbered(0, 999, 0)), 0);
+    macula_peer_info info = {0};
+    for (int i = 0; i < 500 && info.frames_dropped == 0; i++) {
+        pt_sleep_ms(10);
+        macula_peer_get_info(s.rt, early, &info);
+    }
+    CHECK_EQ_INT(info.frames_dropped, 1);
+    CHECK(pt_has_diag(&s.diags, "frame_dropped", "send_before_connected"));
+    macula_peer_close(s.rt, early, NULL);
+    CHECK(pt_disconnected_with(&s.cli, early, MACULA_DISC_CLOSED, 10000, NULL));
+    close(hole);
+
     pt_client_options(&o, bob, &s.cli, s.port);
     o.send_queue_cap = 4096;
     o.drain_timeout_ms = 200;
     macula_peer c = pt_connect(s.rt, &o);
     REQUIRE(c);
-    /* before connected (the dial takes at least a round trip) */
-    CHECK_EQ_INT(macula_peer_send_frame(s.rt, c, pt_numbered(0, 999, 0)), 0);
     REQUIRE(pt_wait(&s.cli, c, MACULA_EVENT_CONNECTED, 1, 10000));
-    pt_sleep_ms(50);
-    CHECK(pt_has_diag(&s.diags, "frame_dropped", "send_before_connected"));
-    macula_peer_info info;
-    CHECK(macula_peer_get_info(s.rt, c, &info) == 0 && info.frames_dropped == 1);
     /* too large to encode: refused here, nothing queued */
     macula_frame *big = macula_frame_new("publish", NULL);
     uint8_t *blob = calloc(1, MACULA_FRAME_MAX_BODY + 1);
