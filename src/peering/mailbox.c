@@ -1,0 +1,217 @@
+/* The mailbox of peering.h: a bounded, thread-safe FIFO of deep-copied
+ * events with an eventfd that is readable exactly while events are queued
+ * (so a program can poll it next to its own descriptors). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peering/mailbox.h"
+
+#define MAILBOX_DEFAULT_MAX ((size_t)1 << 20)
+
+/* A popped event is the first member of its item, so that
+ * macula_event_free() can find the whole allocation. */
+typedef struct mb_item {
+    macula_event ev;
+    struct mb_item *next;
+    char detail[];
+} mb_item;
+
+struct macula_mailbox {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int efd;
+    mb_item *head, *tail;
+    size_t count, max;
+    uint64_t dropped;
+};
+
+macula_frame *macula_event_take_frame(macula_event *ev)
+{
+    if (!ev)
+        return NULL;
+    macula_frame *f = ev->frame;
+    ev->frame = NULL;
+    return f;
+}
+
+void macula_event_free(macula_event *ev)
+{
+    if (!ev)
+        return;
+    mb_item *it = (mb_item *)(void *)ev;
+    macula_frame_free(it->ev.frame);
+    free(it);
+}
+
+macula_mailbox *macula_mailbox_new(size_t max_events, int *err)
+{
+    macula_mailbox *mb = calloc(1, sizeof *mb);
+    if (!mb) {
+        if (err)
+            *err = MACULA_ERR_NOMEM;
+        return NULL;
+    }
+    mb->max = max_events ? max_events : MAILBOX_DEFAULT_MAX;
+    mb->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_condattr_t ca;
+    int ok = mb->efd >= 0 && pthread_condattr_init(&ca) == 0;
+    if (ok) {
+        ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&mb->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+        if (ok && pthread_mutex_init(&mb->mu, NULL) != 0) {
+            pthread_cond_destroy(&mb->cv);
+            ok = 0;
+        }
+    }
+    if (!ok) {
+        if (mb->efd >= 0)
+            close(mb->efd);
+        free(mb);
+        if (err)
+            *err = MACULA_ERR_IO;
+        return NULL;
+    }
+    if (err)
+        *err = MACULA_OK;
+    return mb;
+}
+
+void macula_mailbox_free(macula_mailbox *mb)
+{
+    if (!mb)
+        return;
+    mb_item *it = mb->head;
+    while (it) {
+        mb_item *next = it->next;
+        macula_event_free(&it->ev);
+        it = next;
+    }
+    close(mb->efd);
+    pthread_cond_destroy(&mb->cv);
+    pthread_mutex_destroy(&mb->mu);
+    free(mb);
+}
+
+int macula_mailbox_fd(const macula_mailbox *mb) { return mb ? mb->efd : -1; }
+
+/* The eventfd counter is 1 while events are queued and 0 otherwise; both
+ * changes happen under the lock so that the two never disagree. */
+static void efd_set(macula_mailbox *mb)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = write(mb->efd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
+static void efd_clear(macula_mailbox *mb)
+{
+    uint64_t v;
+    ssize_t n;
+    do
+        n = read(mb->efd, &v, sizeof v);
+    while (n < 0 && errno == EINTR);
+}
+
+int macula__mailbox_push(macula_mailbox *mb, macula_event *ev)
+{
+    if (!mb || !ev)
+        return MACULA_ERR_INVALID_ARG;
+    const char *detail = ev->detail ? ev->detail : "";
+    size_t dlen = strlen(detail);
+    mb_item *it = malloc(sizeof *it + dlen + 1);
+    if (!it)
+        return MACULA_ERR_NOMEM;
+    pthread_mutex_lock(&mb->mu);
+    /* Only FRAME events count against the cap: the others are few (three
+     * per peer) and must never be lost. */
+    if (ev->type == MACULA_EVENT_FRAME && mb->count >= mb->max) {
+        mb->dropped++;
+        pthread_mutex_unlock(&mb->mu);
+        free(it);
+        return MACULA_ERR_QUEUE_FULL;
+    }
+    it->ev = *ev;
+    memcpy(it->detail, detail, dlen + 1);
+    it->ev.detail = it->detail;
+    it->ev.frame = macula_event_take_frame(ev);
+    it->next = NULL;
+    if (mb->tail)
+        mb->tail->next = it;
+    else
+        mb->head = it;
+    mb->tail = it;
+    if (mb->count++ == 0)
+        efd_set(mb);
+    pthread_cond_signal(&mb->cv);
+    pthread_mutex_unlock(&mb->mu);
+    return 0;
+}
+
+void macula_mailbox_handler(void *mailbox, macula_event *ev)
+{
+    /* A drop is counted in the mailbox (macula__mailbox_dropped); the
+     * runtime glue pushes directly to count it per peer as well. */
+    (void)macula__mailbox_push(mailbox, ev);
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+macula_event *macula_mailbox_pop(macula_mailbox *mb, int timeout_ms)
+{
+    if (!mb)
+        return NULL;
+    struct timespec deadline;
+    if (timeout_ms > 0)
+        deadline_after(&deadline, timeout_ms);
+    pthread_mutex_lock(&mb->mu);
+    while (!mb->head && timeout_ms != 0) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&mb->cv, &mb->mu);
+        } else if (pthread_cond_timedwait(&mb->cv, &mb->mu, &deadline) == ETIMEDOUT) {
+            break;
+        }
+    }
+    mb_item *it = mb->head;
+    if (it) {
+        mb->head = it->next;
+        if (!mb->head)
+            mb->tail = NULL;
+        if (--mb->count == 0)
+            efd_clear(mb);
+        it->next = NULL;
+    }
+    pthread_mutex_unlock(&mb->mu);
+    return it ? &it->ev : NULL;
+}
+
+uint64_t macula__mailbox_dropped(macula_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    uint64_t n = mb->dropped;
+    pthread_mutex_unlock(&mb->mu);
+    return n;
+}
+
+size_t macula__mailbox_count(macula_mailbox *mb)
+{
+    pthread_mutex_lock(&mb->mu);
+    size_t n = mb->count;
+    pthread_mutex_unlock(&mb->mu);
+    return n;
+}

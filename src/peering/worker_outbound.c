@@ -1,0 +1,201 @@
+/* The worker's outbound side: an ordered queue of encoded frames with one
+ * SEND in flight at a time, "would block" backpressure, the API send and
+ * signing of the worker's own frames. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peering/worker_internal.h"
+
+int worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len)
+{
+    int rc = macula_frame_sign(f, w->identity);
+    if (rc == 0)
+        rc = macula_frame_encode(f, wire, len);
+    macula_frame_free(f);
+    return rc;
+}
+
+void worker_flush(macula__worker *w)
+{
+    if (w->send_in_flight || w->send_blocked || !w->out_head || !w->has_stream)
+        return;
+    macula__worker_action a;
+    memset(&a, 0, sizeof a);
+    a.type = MACULA__ACT_SEND;
+    a.stream_id = w->stream_id;
+    a.data = w->out_head->bytes;
+    a.len = w->out_head->len;
+    w->send_in_flight = 1;
+    if (worker_push(w, &a) != 0)
+        w->send_in_flight = 0;
+}
+
+int worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
+{
+    worker_out *o = malloc(sizeof *o);
+    if (!o) {
+        free(bytes);
+        return MACULA_ERR_NOMEM;
+    }
+    o->next = NULL;
+    o->kind = kind;
+    o->len = len;
+    o->bytes = bytes;
+    if (w->out_tail)
+        w->out_tail->next = o;
+    else
+        w->out_head = o;
+    w->out_tail = o;
+    if (kind == OUT_API)
+        w->out_api_bytes += len;
+    worker_flush(w);
+    return 0;
+}
+
+static void free_out(worker_out *o)
+{
+    free(o->bytes);
+    free(o);
+}
+
+void worker_drop_outbound(macula__worker *w)
+{
+    worker_out **link = &w->out_head;
+    uint64_t dropped = 0;
+    /* The head stays while a SEND of it is in flight: the shell may still
+     * be reading its bytes. It is freed with the worker. */
+    if (w->send_in_flight && *link)
+        link = &(*link)->next;
+    while (*link) {
+        worker_out *o = *link;
+        *link = o->next;
+        if (o->kind == OUT_API)
+            w->out_api_bytes -= o->len;
+        free_out(o);
+        dropped++;
+    }
+    w->out_tail = NULL;
+    for (worker_out *o = w->out_head; o; o = o->next)
+        w->out_tail = o;
+    if (dropped) {
+        w->frames_dropped += dropped;
+        char n[24];
+        snprintf(n, sizeof n, "%llu", (unsigned long long)dropped);
+        worker_diag(w, "frame_dropped", "reason", "unsent_at_end", "frames", n, (const char *)NULL);
+    }
+}
+
+void worker_free_outbound(macula__worker *w)
+{
+    while (w->out_head) {
+        worker_out *o = w->out_head;
+        w->out_head = o->next;
+        free_out(o);
+    }
+    w->out_tail = NULL;
+    w->out_api_bytes = 0;
+}
+
+/* What a failed send means: for our CONNECT / HELLO, that reason;
+ * otherwise the peer (or its stream) is gone. */
+static void send_failed(macula__worker *w, worker_out_kind kind, int rc)
+{
+    char detail[64];
+    snprintf(detail, sizeof detail, "send failed: %s", macula_err_name(rc));
+    if (w->state == MACULA_PEER_HANDSHAKING && kind == OUT_HANDSHAKE)
+        worker_end(w, w->is_server ? MACULA_DISC_HELLO_SEND_FAILED : MACULA_DISC_CONNECT_SEND_FAILED, -1, "%s",
+                   detail);
+    else
+        worker_peer_gone(w, detail);
+}
+
+void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
+{
+    if (!w || w->state == MACULA_PEER_ENDED)
+        return;
+    if (!w->send_in_flight || !w->out_head) {
+        worker_diag(w, "unexpected_event", "event", "send_result", (const char *)NULL);
+        return;
+    }
+    w->send_in_flight = 0;
+    worker_out *o = w->out_head;
+    worker_out_kind kind = o->kind;
+    if (rc == MACULA_ERR_WOULD_BLOCK) {
+        w->send_blocked = 1;
+        /* A handshake frame that the transport cannot take yet stays first
+         * in our queue and goes out in order: the handshake proceeds. */
+        if (kind == OUT_HANDSHAKE && w->hs_send_pending)
+            worker_handshake_sent(w, now);
+        worker_replay(w, now);
+        return;
+    }
+    if (rc != 0) {
+        send_failed(w, kind, rc);
+        return;
+    }
+    w->out_head = o->next;
+    if (!w->out_head)
+        w->out_tail = NULL;
+    if (kind == OUT_API)
+        w->out_api_bytes -= o->len;
+    w->frames_out++;
+    w->bytes_out += o->len;
+    o->next = NULL;
+    free_out(o);
+    if (kind == OUT_HANDSHAKE && w->hs_send_pending)
+        worker_handshake_sent(w, now);
+    if (w->state != MACULA_PEER_ENDED)
+        worker_flush(w);
+    worker_replay(w, now);
+}
+
+void macula__worker_on_send_ready(macula__worker *w, uint64_t now)
+{
+    (void)now;
+    if (!w || w->state == MACULA_PEER_ENDED)
+        return;
+    w->send_blocked = 0;
+    worker_flush(w);
+}
+
+int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len)
+{
+    (void)now;
+    if (!w) {
+        free(wire);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    if (w->state == MACULA_PEER_ENDED) {
+        free(wire);
+        return MACULA_ERR_STALE_HANDLE;
+    }
+    if (!wire || len == 0) {
+        free(wire);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    char lenbuf[24];
+    snprintf(lenbuf, sizeof lenbuf, "%zu", len);
+    if (w->state != MACULA_PEER_CONNECTED) {
+        free(wire);
+        w->frames_dropped++;
+        worker_diag(w, "frame_dropped", "reason",
+                    w->state == MACULA_PEER_DRAINING ? "send_while_draining" : "send_before_connected",
+                    "wire_len", lenbuf, (const char *)NULL);
+        return MACULA_ERR_STATE;
+    }
+    if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len) {
+        free(wire);
+        w->frames_dropped++;
+        worker_diag(w, "frame_dropped", "reason", "send_queue_full", "wire_len", lenbuf, (const char *)NULL);
+        return MACULA_ERR_QUEUE_FULL;
+    }
+    int rc = worker_queue_out(w, OUT_API, wire, len);
+    if (rc != 0) {
+        w->frames_dropped++;
+        worker_diag(w, "frame_dropped", "reason", "out_of_memory", "wire_len", lenbuf, (const char *)NULL);
+    }
+    return rc;
+}
+
+size_t macula__worker_queued_bytes(const macula__worker *w) { return w ? w->out_api_bytes : 0; }

@@ -1,0 +1,281 @@
+/* The event mailbox of peering.h: deep copies (frame taken, detail
+ * copied), FIFO order, the eventfd readable exactly while events wait,
+ * pop timeouts, the FRAME-only cap, and several producer and consumer
+ * threads at once. */
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "macula/peering.h"
+#include "peering/mailbox.h"
+#include "testutil.h"
+
+static int fd_readable(const macula_mailbox *mb)
+{
+    struct pollfd p = {.fd = macula_mailbox_fd(mb), .events = POLLIN};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static macula_event make_event(macula_event_type type, macula_peer peer, size_t n)
+{
+    macula_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    ev.peer = peer;
+    ev.wire_len = n;
+    ev.detail = "";
+    ev.refusal_code = -1;
+    return ev;
+}
+
+static void test_deep_copy_and_order(void)
+{
+    int err = -1;
+    macula_mailbox *mb = macula_mailbox_new(0, &err);
+    REQUIRE(mb);
+    CHECK_EQ_INT(err, 0);
+    CHECK(macula_mailbox_fd(mb) >= 0);
+    CHECK(!fd_readable(mb));
+    CHECK(macula_mailbox_pop(mb, 0) == NULL);
+
+    macula_event c = make_event(MACULA_EVENT_CONNECTED, 7, 0);
+    c.has_peer_node_id = 1;
+    memset(c.peer_node_id, 0xab, 32);
+    macula_mailbox_handler(mb, &c);
+    CHECK(fd_readable(mb));
+
+    macula_event f = make_event(MACULA_EVENT_FRAME, 7, 123);
+    f.frame = macula_frame_new("publish", NULL);
+    macula_frame *original = f.frame;
+    macula_mailbox_handler(mb, &f);
+    CHECK(f.frame == NULL); /* taken */
+
+    char detail[32];
+    strcpy(detail, "peer: code 0 closed");
+    macula_event d = make_event(MACULA_EVENT_DISCONNECTED, 7, 0);
+    d.reason = MACULA_DISC_PEER_CLOSED;
+    d.detail = detail;
+    macula_mailbox_handler(mb, &d);
+    memset(detail, 'x', sizeof detail - 1); /* the handler's copy must not change */
+    CHECK_EQ_INT(macula__mailbox_count(mb), 3);
+
+    macula_event *e = macula_mailbox_pop(mb, 0);
+    REQUIRE(e);
+    CHECK(e->type == MACULA_EVENT_CONNECTED && e->peer == 7 && e->has_peer_node_id && e->peer_node_id[31] == 0xab);
+    CHECK(strcmp(e->detail, "") == 0);
+    CHECK(macula_event_take_frame(e) == NULL);
+    macula_event_free(e);
+
+    e = macula_mailbox_pop(mb, 0);
+    REQUIRE(e);
+    CHECK(e->type == MACULA_EVENT_FRAME && e->wire_len == 123 && e->frame == original);
+    macula_frame *taken = macula_event_take_frame(e);
+    CHECK(taken == original && e->frame == NULL);
+    macula_event_free(e);
+    CHECK(strcmp(macula_frame_type(taken), "publish") == 0);
+    macula_frame_free(taken);
+
+    CHECK(fd_readable(mb));
+    e = macula_mailbox_pop(mb, -1);
+    REQUIRE(e);
+    CHECK(e->type == MACULA_EVENT_DISCONNECTED && e->reason == MACULA_DISC_PEER_CLOSED);
+    CHECK(strcmp(e->detail, "peer: code 0 closed") == 0);
+    macula_event_free(e);
+    CHECK(!fd_readable(mb)); /* empty again */
+    CHECK(macula_mailbox_pop(mb, 30) == NULL); /* times out */
+    macula_event_free(NULL);
+    CHECK(macula_event_take_frame(NULL) == NULL);
+
+    /* freeing a mailbox frees the events still queued (ASan checks) */
+    f.frame = macula_frame_new("ping", NULL);
+    macula_mailbox_handler(mb, &f);
+    macula_mailbox_handler(mb, &d);
+    macula_mailbox_free(mb);
+}
+
+static void test_cap_drops_frames_only(void)
+{
+    macula_mailbox *mb = macula_mailbox_new(2, NULL);
+    REQUIRE(mb);
+    for (int i = 0; i < 2; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, (size_t)i);
+        f.frame = macula_frame_new("publish", NULL);
+        CHECK_EQ_INT(macula__mailbox_push(mb, &f), 0);
+        CHECK(f.frame == NULL);
+    }
+    macula_event f = make_event(MACULA_EVENT_FRAME, 1, 2);
+    f.frame = macula_frame_new("publish", NULL);
+    CHECK_EQ_INT(macula__mailbox_push(mb, &f), MACULA_ERR_QUEUE_FULL);
+    CHECK(f.frame != NULL); /* not taken: still the caller's */
+    macula_mailbox_handler(mb, &f); /* the handler drops it the same way */
+    CHECK(f.frame != NULL);
+    macula_frame_free(f.frame);
+    CHECK_EQ_INT(macula__mailbox_dropped(mb), 2);
+    /* the others always get in */
+    macula_event d = make_event(MACULA_EVENT_DISCONNECTED, 1, 0);
+    d.reason = MACULA_DISC_DRAINED;
+    CHECK_EQ_INT(macula__mailbox_push(mb, &d), 0);
+    macula_event h = make_event(MACULA_EVENT_HANDSHAKE_COMPLETE, 1, 0);
+    CHECK_EQ_INT(macula__mailbox_push(mb, &h), 0);
+    CHECK_EQ_INT(macula__mailbox_count(mb), 4);
+    size_t n = 0;
+    macula_event *e;
+    while ((e = macula_mailbox_pop(mb, 0)) != NULL) {
+        if (n < 2)
+            CHECK(e->type == MACULA_EVENT_FRAME && e->wire_len == n);
+        n++;
+        macula_event_free(e);
+    }
+    CHECK_EQ_INT(n, 4);
+    macula_mailbox_free(mb);
+}
+
+/* --- threads --- */
+#define PRODUCERS 4
+#define PER_PRODUCER 20000
+
+typedef struct {
+    macula_mailbox *mb;
+    int id;
+} producer_arg;
+
+static void *producer(void *p)
+{
+    producer_arg *a = p;
+    for (size_t i = 0; i < PER_PRODUCER; i++) {
+        macula_event ev = make_event(MACULA_EVENT_FRAME, (macula_peer)a->id, i);
+        if (i % 64 == 0) /* some carry real frames, to check ownership under ASan */
+            ev.frame = macula_frame_new("publish", NULL);
+        if (macula__mailbox_push(a->mb, &ev) != 0)
+            macula_frame_free(ev.frame);
+    }
+    macula_event d = make_event(MACULA_EVENT_DISCONNECTED, (macula_peer)a->id, PER_PRODUCER);
+    d.detail = "done";
+    macula_mailbox_handler(a->mb, &d);
+    return NULL;
+}
+
+typedef struct {
+    macula_mailbox *mb;
+    size_t got, frames, done, out_of_order;
+    size_t next[PRODUCERS + 1];
+    int use_fd;
+    pthread_mutex_t *stop_mu;
+    int *stop;
+} consumer_arg;
+
+static void *consumer(void *p)
+{
+    consumer_arg *c = p;
+    for (;;) {
+        macula_event *e;
+        if (c->use_fd) { /* wait on the descriptor, then pop without blocking */
+            struct pollfd pf = {.fd = macula_mailbox_fd(c->mb), .events = POLLIN};
+            poll(&pf, 1, 20);
+            e = macula_mailbox_pop(c->mb, 0);
+        } else {
+            e = macula_mailbox_pop(c->mb, 20);
+        }
+        if (!e) {
+            pthread_mutex_lock(c->stop_mu);
+            int stop = *c->stop;
+            pthread_mutex_unlock(c->stop_mu);
+            if (stop && macula__mailbox_count(c->mb) == 0)
+                return NULL;
+            continue;
+        }
+        c->got++;
+        size_t id = (size_t)e->peer;
+        if (e->type == MACULA_EVENT_DISCONNECTED) {
+            c->done++;
+        } else if (id >= 1 && id <= PRODUCERS) {
+            /* one consumer sees each producer's events in order; with
+             * several, each sees an increasing subsequence */
+            if (e->wire_len < c->next[id])
+                c->out_of_order++;
+            c->next[id] = e->wire_len + 1;
+            c->frames++;
+        }
+        macula_event_free(e);
+    }
+}
+
+static void run_threads(size_t consumers)
+{
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+    int stop = 0;
+    pthread_t pt[PRODUCERS], ct[2];
+    producer_arg pa[PRODUCERS];
+    consumer_arg ca[2];
+    memset(ca, 0, sizeof ca);
+    for (size_t i = 0; i < consumers; i++) {
+        ca[i].mb = mb;
+        ca[i].use_fd = (int)i;
+        ca[i].stop_mu = &stop_mu;
+        ca[i].stop = &stop;
+        pthread_create(&ct[i], NULL, consumer, &ca[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++) {
+        pa[i].mb = mb;
+        pa[i].id = i + 1;
+        pthread_create(&pt[i], NULL, producer, &pa[i]);
+    }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(pt[i], NULL);
+    pthread_mutex_lock(&stop_mu);
+    stop = 1;
+    pthread_mutex_unlock(&stop_mu);
+    size_t got = 0, frames = 0, done = 0, disorder = 0;
+    for (size_t i = 0; i < consumers; i++) {
+        pthread_join(ct[i], NULL);
+        got += ca[i].got;
+        frames += ca[i].frames;
+        done += ca[i].done;
+        disorder += ca[i].out_of_order;
+    }
+    CHECK_EQ_INT(frames, PRODUCERS * PER_PRODUCER);
+    CHECK_EQ_INT(done, PRODUCERS);
+    CHECK_EQ_INT(got, PRODUCERS * (PER_PRODUCER + 1));
+    CHECK_EQ_INT(disorder, 0);
+    CHECK_EQ_INT(macula__mailbox_dropped(mb), 0);
+    CHECK(!fd_readable(mb));
+    macula_mailbox_free(mb);
+}
+
+static void test_threads_one_consumer(void) { run_threads(1); }
+static void test_threads_two_consumers(void) { run_threads(2); }
+
+/* A consumer blocked in pop(-1) wakes up when an event arrives. */
+static void *late_push(void *p)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    macula_event ev = make_event(MACULA_EVENT_CONNECTED, 42, 0);
+    macula_mailbox_handler(p, &ev);
+    return NULL;
+}
+
+static void test_blocking_pop_wakes(void)
+{
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    pthread_t t;
+    pthread_create(&t, NULL, late_push, mb);
+    macula_event *e = macula_mailbox_pop(mb, -1);
+    CHECK(e && e->peer == 42);
+    macula_event_free(e);
+    pthread_join(t, NULL);
+    macula_mailbox_free(mb);
+}
+
+int main(void)
+{
+    RUN(test_deep_copy_and_order);
+    RUN(test_cap_drops_frames_only);
+    RUN(test_threads_one_consumer);
+    RUN(test_threads_two_consumers);
+    RUN(test_blocking_pop_wakes);
+    return tu_summary();
+}
