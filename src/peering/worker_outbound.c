@@ -145,6 +145,13 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
     free_out(o);
     if (kind == OUT_HANDSHAKE && w->hs_send_pending)
         worker_handshake_sent(w, now);
+    /* The drain gives the peer its full time to read what we sent before
+     * the GOODBYE: when frames queued behind backpressure delay the GOODBYE,
+     * the drain runs from the moment the transport takes it (still bounded:
+     * if it never does, the deadline armed at close ends the drain). */
+    if (kind == OUT_GOODBYE && w->state == MACULA_PEER_DRAINING && w->timer_armed &&
+        w->timer_deadline < now + w->drain_timeout_ns)
+        worker_arm_timer(w, now + w->drain_timeout_ns);
     if (w->state != MACULA_PEER_ENDED)
         worker_flush(w);
     worker_replay(w, now);

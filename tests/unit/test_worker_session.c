@@ -199,6 +199,37 @@ static void test_goodbye_and_drain(void)
     CHECK_EQ_INT(pair_finish(&p), 0);
 }
 
+/* Frames held back by backpressure at close(): the drain clock starts when
+ * the GOODBYE reaches the transport, so they still get their full drain;
+ * when the GOODBYE never gets out, the deadline armed at close ends it. */
+static void test_drain_runs_from_goodbye_send(void)
+{
+    pair p = pair_connected(0);
+    p.c->send_rcs[p.c->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK; /* the transport is full */
+    CHECK_EQ_INT(send_numbered(p.c, alice, 1), 0);
+    ws_close(p.c, "done");
+    uint64_t closed_at = p.c->now;
+    CHECK(p.c->timer_armed && p.c->timer_deadline == closed_at + 5 * WS_SEC);
+    ws_advance(p.c, 3 * WS_SEC); /* the transport frees up 3 s later */
+    ws_send_ready(p.c);
+    CHECK(p.c->timer_armed && p.c->timer_deadline == closed_at + 8 * WS_SEC);
+    ws_exchange(p.c, p.s);
+    CHECK_EQ_INT(ws_count(p.s, MACULA_EVENT_FRAME), 2); /* the frame, then GOODBYE */
+    ws_advance(p.c, 5 * WS_SEC - 1);
+    CHECK_EQ_INT(p.c->ends, 0);
+    ws_advance(p.c, 1);
+    CHECK(ws_ended_with(p.c, MACULA_DISC_DRAINED));
+    CHECK_EQ_INT(pair_finish(&p), 0);
+
+    pair q = pair_connected(0);
+    q.c->send_rcs[q.c->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK; /* and it never frees up */
+    CHECK_EQ_INT(send_numbered(q.c, alice, 1), 0);
+    ws_close(q.c, "done");
+    ws_advance(q.c, 5 * WS_SEC);
+    CHECK(ws_ended_with(q.c, MACULA_DISC_DRAINED));
+    CHECK_EQ_INT(pair_finish(&q), 0);
+}
+
 static void test_peer_closed(void)
 {
     pair p = pair_connected(0);
@@ -298,6 +329,7 @@ int main(void)
     RUN(test_backpressure_keeps_order);
     RUN(test_send_queue_cap);
     RUN(test_goodbye_and_drain);
+    RUN(test_drain_runs_from_goodbye_send);
     RUN(test_peer_closed);
     RUN(test_peer_closed_during_drain);
     RUN(test_unsent_at_end_counted);
