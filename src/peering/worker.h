@@ -184,8 +184,8 @@ void macula__worker_on_send_ready(macula__worker *w, uint64_t now);
 void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const char *detail);
 void macula__worker_on_timer(macula__worker *w, uint64_t now);
 /* API close: GOODBYE + drain when connected (the drain runs for
- * drain_timeout from close, or from the moment the transport takes the
- * GOODBYE when backpressure delayed it, whichever ends later); DISCONNECTED(closed, detail =
+ * drain_timeout from close; when backpressure held the GOODBYE back and
+ * the transport takes it before that deadline, from that moment); DISCONNECTED(closed, detail =
  * reason) in earlier states; nothing when draining or ended. NULL reason =
  * "normal". */
 void macula__worker_close(macula__worker *w, uint64_t now, const char *reason);
