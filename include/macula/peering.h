@@ -137,6 +137,15 @@ MACULA_API macula_event *macula_mailbox_pop(macula_mailbox *mb, int timeout_ms);
 MACULA_API void macula_mailbox_handler(void *mailbox, macula_event *ev);
 
 /* --- peer options --- */
+/* Admission policy of a server worker (added with the runtime glue: the
+ * worker could always refuse, and this lets an application, or `macula
+ * listen --refuse`, do it). Called on the loop thread with the verified
+ * node id of a CONNECT. Return 0 to admit; non-zero to refuse, after
+ * setting *refusal_code (>= 0, or -1 for null): the peer then gets HELLO
+ * accepted = "false", the worker drains, and both sides end with
+ * DISCONNECTED(refused) carrying that code. */
+typedef int (*macula_admit_fn)(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *refusal_code);
+
 typedef struct macula_peer_options {
     /* Required: the local identity (copied; the caller keeps its own). */
     const macula_identity *identity;
@@ -179,20 +188,34 @@ typedef struct macula_peer_options {
     /* Bytes of encoded frames queued towards the peer (beyond what QUIC
      * holds) before send_frame answers MACULA_ERR_QUEUE_FULL. 64 MiB. */
     size_t send_queue_cap;
+
+    /* Server workers only (accept, listeners): see macula_admit_fn. NULL =
+     * admit every peer whose CONNECT verifies. */
+    macula_admit_fn admit;
+    void *admit_user;
 } macula_peer_options;
 
-/* Zeroes `o` and sets every default above. */
+/* Zeroes `o` and sets every default above. A timeout, connect_timeout_ms
+ * or send_queue_cap left at 0 also means its default, except keepalive_ms
+ * (0 = no keep-alive PINGs). verify MACULA_QUIC_VERIFY_PIN requires
+ * expected_node_id, which selects it by itself anyway. */
 MACULA_API void macula_peer_options_init(macula_peer_options *o);
 
 /* Any thread. Starts a client worker: dial, CONNECT, HELLO. Returns the
  * handle at once; only invalid options fail here (MACULA_ERR_INVALID_ARG,
  * with a message naming the field in *errmsg when errmsg is non-NULL:
- * a static string). */
+ * a static string, e.g. "host"), besides MACULA_ERR_SHUTDOWN once the
+ * runtime is stopping and MACULA_ERR_NOMEM / MACULA_ERR_QUEUE_FULL.
+ * Everything in `opts` is copied. */
 MACULA_API macula_peer macula_peer_connect(macula_runtime *rt, const macula_peer_options *opts, int *err,
                                            const char **errmsg);
 /* Any thread. Starts a server worker on a QUIC connection the application
  * received from a listener in manual mode (see macula_listener_options).
- * Events the connection had before are replayed to the worker, in order. */
+ * Events the connection had before are replayed to the worker, in order.
+ * Call it at most once per connection, and not after
+ * macula_listener_refuse() or macula_listener_close(): a connection that
+ * is no longer waiting gives a worker that ends at once with
+ * DISCONNECTED(closed_during_handshake). opts->identity is required. */
 MACULA_API macula_peer macula_peer_accept(macula_runtime *rt, macula_quic_conn *conn,
                                           const macula_peer_options *opts, int *err, const char **errmsg);
 
@@ -265,23 +288,35 @@ typedef struct macula_listener_options {
     void *on_connection_user;
 
     /* Cap on connections of this listener that have not finished the
-     * CONNECT/HELLO handshake; beyond it new connections are closed at
-     * once with application code 1 and reason "busy". 0 = no cap. */
+     * CONNECT/HELLO handshake (workers awaiting the start or handshaking,
+     * and manual-mode connections not yet accepted or refused); beyond it
+     * new connections are closed at once with application code 1 and
+     * reason "busy" (and a "listener_busy" diagnostic). 0 = no cap. */
     size_t max_handshaking;
     /* When a second connection from the same peer node id completes its
      * handshake, close the older worker (GOODBYE reason "replaced"). */
     int close_duplicate_peers;
 } macula_listener_options;
 
+/* Zeroes `o` and sets the default QUIC settings. */
 MACULA_API void macula_listener_options_init(macula_listener_options *o);
+/* Binds and starts accepting. Everything in `opts` is copied. Fails with
+ * MACULA_ERR_INVALID_ARG and *errmsg naming the field (static text), or
+ * with the endpoint's error (e.g. MACULA_ERR_IO when the port is taken).
+ * The listener belongs to the runtime: macula_listener_close() releases
+ * it, and so does the runtime's shutdown. */
 MACULA_API macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *opts,
                                                 int *err, const char **errmsg);
 MACULA_API uint16_t macula_listener_port(const macula_listener *l);
-/* Manual mode: refuse a connection given to on_connection (loop thread). */
+/* Manual mode: refuse a connection given to on_connection (loop thread):
+ * it is closed with application code 1 and reason "refused". */
 MACULA_API void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn);
 /* Stops accepting and closes every worker of the listener as
- * macula_peer_close() would (GOODBYE + drain for connected ones); the UDP
- * endpoint is released once they have ended. Loop thread. */
+ * macula_peer_close(p, "listener_closed") would (GOODBYE + drain for
+ * connected ones); connections still waiting for macula_peer_accept are
+ * closed. The UDP endpoint and the listener are released once the workers
+ * have ended: `l` must not be used after this call. Loop thread. When the
+ * runtime stops, its listeners are closed the same way. */
 MACULA_API void macula_listener_close(macula_listener *l);
 
 #ifdef __cplusplus

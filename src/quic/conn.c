@@ -666,21 +666,16 @@ static void arm_expiry(macula_quic_conn *c)
         macula__timer_arm(c->loop, &c->expiry, exp);
 }
 
-/* Writes up to one send quantum of packets (ngtcp2 paces the rest through
- * its expiry), batching them into one GSO send. */
-static void conn_write(macula_quic_conn *c)
+/* Writes packets in bursts of one send quantum, each burst one GSO send.
+ * ngtcp2 paces: it refuses (returns 0) once the next packet is due more
+ * than its pacing allowance ahead, and its expiry then says when to go on.
+ * Bursts continue while it accepts, up to a bound that keeps other
+ * connections served. */
+#define WRITE_MAX_BURSTS 16
+
+static size_t write_burst(macula_quic_conn *c, size_t max_pkts, size_t max_udp, uint64_t now, int *failed)
 {
-    if (!c->q || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
-        return;
-    uint64_t now = now_ns(c);
     macula__udp_socket *sock = &c->ep->sock;
-    size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
-    size_t quantum = ngtcp2_conn_get_send_quantum(c->q);
-    size_t max_pkts = quantum / max_udp;
-    if (max_pkts < 1)
-        max_pkts = 1;
-    if (max_pkts > MACULA__UDP_MAX_SEGMENTS)
-        max_pkts = MACULA__UDP_MAX_SEGMENTS;
     ngtcp2_path_storage ps;
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
@@ -729,7 +724,8 @@ static void conn_write(macula_quic_conn *c)
             }
             macula__udp_tx_flush(sock);
             handle_error(c, (int)n);
-            return;
+            *failed = 1;
+            return pkts;
         }
         account(c, s, ndatalen, fin_asked);
         if (n == 0)
@@ -739,7 +735,34 @@ static void conn_write(macula_quic_conn *c)
         pkts++;
     }
     macula__udp_tx_flush(sock);
-    ngtcp2_conn_update_pkt_tx_time(c->q, now);
+    /* Pacing starts once the handshake is complete: before an RTT sample
+     * ngtcp2 paces with the 333 ms initial RTT, which would hold the
+     * client's Finished back ~25 ms behind its first Initial. The handshake
+     * sends a few small, amplification-limited flights anyway. */
+    if (ngtcp2_conn_get_handshake_completed(c->q))
+        ngtcp2_conn_update_pkt_tx_time(c->q, now);
+    return pkts;
+}
+
+static void conn_write(macula_quic_conn *c)
+{
+    if (!c->q || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
+        return;
+    uint64_t now = now_ns(c);
+    for (int burst = 0; burst < WRITE_MAX_BURSTS; burst++) {
+        size_t max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->q);
+        size_t max_pkts = ngtcp2_conn_get_send_quantum(c->q) / max_udp;
+        if (max_pkts < 1)
+            max_pkts = 1;
+        if (max_pkts > MACULA__UDP_MAX_SEGMENTS)
+            max_pkts = MACULA__UDP_MAX_SEGMENTS;
+        int failed = 0;
+        size_t sent = write_burst(c, max_pkts, max_udp, now, &failed);
+        if (failed)
+            return;
+        if (sent < max_pkts)
+            break; /* nothing more, congestion or pacing: the expiry resumes */
+    }
     arm_expiry(c);
 }
 
@@ -768,6 +791,9 @@ void macula__conn_process(macula_quic_conn *c)
             set_close(c, MACULA_QUIC_CLOSE_LOCAL, 0, 1, c->close_req_code, -1, "%s", c->close_req_reason);
             macula__conn_terminate(c, MACULA_QUIC_CLOSE_LOCAL, 0, TERM_DROP);
         } else {
+            /* Send what is due first (e.g. the client's handshake Finished,
+             * so that the server learns of the connection it is closing). */
+            conn_write(c);
             local_close(c);
         }
     }
@@ -839,12 +865,7 @@ void macula__conn_free(macula_quic_conn *c)
             macula__endpoint_remove_cid(c->ep, c, &c->cids[c->n_cids - 1]);
         macula__endpoint_unlink_conn(c->ep, c);
     } else if (c->qrt) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else if (c->qrt->resolving == c)
-            c->qrt->resolving = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
+        macula__quic_rt_unlink_resolving(c->qrt, c);
     }
     free_streams(c);
     while (c->evq_head) {

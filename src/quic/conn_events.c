@@ -65,28 +65,45 @@ void macula__conn_emit(macula_quic_conn *c, const macula_quic_event *ev, quic_st
     else
         c->evq_head = it;
     c->evq_tail = it;
+    c->evq_len++;
+    if (s && stream_scoped(ev))
+        s->queued_events++;
     macula__conn_kick(c);
+}
+
+/* 1 when every queued event waits behind a paused stream: nothing to do
+ * (saves rescanning a long held queue on every kick). */
+static int all_held(macula_quic_conn *c)
+{
+    if (c->close_queued)
+        return 0;
+    size_t held = 0;
+    for (quic_stream *s = c->streams; s; s = s->next)
+        if (s->read_paused)
+            held += s->queued_events;
+    return held == c->evq_len;
 }
 
 void macula__conn_deliver(macula_quic_conn *c)
 {
-    if (c->delivering || c->in_handler || c->in_ngtcp2)
+    if (c->delivering || c->in_handler || c->in_ngtcp2 || !c->evq_head || !c->handler || all_held(c))
         return;
     c->delivering = 1;
     quic_event_item **pp = &c->evq_head, *prev = NULL;
     while (*pp && c->handler) {
         quic_event_item *it = *pp;
-        if (stream_scoped(&it->ev) && !c->close_queued) {
-            quic_stream *s = macula__stream_find(c, it->ev.stream_id);
-            if (s && s->read_paused) {
-                prev = it;
-                pp = &it->next;
-                continue; /* held: its stream's later events stay behind it */
-            }
+        quic_stream *s = stream_scoped(&it->ev) ? macula__stream_find(c, it->ev.stream_id) : NULL;
+        if (s && s->read_paused && !c->close_queued) {
+            prev = it;
+            pp = &it->next;
+            continue; /* held: its stream's later events stay behind it */
         }
         *pp = it->next;
         if (c->evq_tail == it)
             c->evq_tail = prev;
+        c->evq_len--;
+        if (s)
+            s->queued_events--;
         c->resumed = 0;
         call_owner(c, &it->ev);
         if (it->ev.type == MACULA_QUIC_EV_STREAM_DATA)
@@ -98,6 +115,8 @@ void macula__conn_deliver(macula_quic_conn *c)
             /* A stream was resumed: its held events come first again. */
             pp = &c->evq_head;
             prev = NULL;
+        } else if (all_held(c)) {
+            break;
         }
     }
     c->delivering = 0;

@@ -119,13 +119,7 @@ static void connect_resolved(macula_quic_conn *c, const struct sockaddr_storage 
         }
     }
     /* Leave the resolving list for the endpoint's. */
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (c->qrt->resolving == c)
-        c->qrt->resolving = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    macula__quic_rt_unlink_resolving(c->qrt, c);
     err = macula__conn_start_client(c, ep, (const struct sockaddr *)&to, to_len);
     if (err != 0)
         macula__conn_fail_dial(c, err, "cannot start the QUIC connection: %s", macula_strerror(err));

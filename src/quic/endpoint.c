@@ -117,7 +117,7 @@ static int stateless_allowed(macula_quic_endpoint *ep)
 static void send_stateless_reset(macula_quic_endpoint *ep, const uint8_t *dcid, size_t pktlen,
                                  const struct sockaddr *to, socklen_t to_len)
 {
-    if (pktlen < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN + 1 || !stateless_allowed(ep))
+    if (pktlen < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN + 1)
         return;
     size_t out = pktlen - 1 < 43 ? pktlen - 1 : 43;
     uint8_t rnd[43], token[NGTCP2_STATELESS_RESET_TOKENLEN], buf[64];
@@ -181,6 +181,32 @@ static void accept_initial(macula_quic_endpoint *ep, const ngtcp2_path *path, co
 
 /* --- receiving --- */
 
+static int same_peer(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr *b, socklen_t blen)
+{
+    return alen == blen && memcmp(a, b, blen) == 0;
+}
+
+/* A short-header packet with no known connection id may be the peer's
+ * stateless reset (it carries random bytes where the id would be, and a
+ * token at the end): let the connections with that peer check it. Only
+ * when none exists do we answer with our own reset, so two endpoints that
+ * both lost state cannot bounce resets at each other. */
+static int offer_as_reset(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len,
+                          const struct sockaddr *from, socklen_t from_len)
+{
+    int matched = 0;
+    macula_quic_conn *next;
+    for (macula_quic_conn *c = ep->conns; c; c = next) {
+        next = c->next;
+        if ((c->state == CONN_HANDSHAKING || c->state == CONN_CONNECTED) &&
+            same_peer(&c->remote, c->remote_len, from, from_len)) {
+            matched = 1;
+            macula__conn_read(c, path, NULL, data, len);
+        }
+    }
+    return matched;
+}
+
 static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len)
 {
     macula_quic_endpoint *ep = ctx;
@@ -211,12 +237,10 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
             accept_initial(ep, &path, data, len, from, from_len);
         return;
     }
-    send_stateless_reset(ep, vc.dcid, len, from, from_len);
-}
-
-static int same_peer(const struct sockaddr_storage *a, socklen_t alen, const struct sockaddr *b, socklen_t blen)
-{
-    return alen == blen && memcmp(a, b, blen) == 0;
+    if (len < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN || !stateless_allowed(ep))
+        return;
+    if (!offer_as_reset(ep, &path, data, len, from, from_len))
+        send_stateless_reset(ep, vc.dcid, len, from, from_len);
 }
 
 /* ICMP errors about our datagrams: a dial to a closed port fails at once

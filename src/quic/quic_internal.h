@@ -67,6 +67,7 @@ struct quic_stream {
     int gone;            /* ngtcp2 closed it; kept only for a pause */
     int reset_reported;
     unsigned skip_gen;   /* write pass in which ngtcp2 said "blocked" */
+    size_t queued_events; /* its events waiting in the connection's queue */
 };
 
 struct quic_event_item {
@@ -99,6 +100,7 @@ struct macula_quic_conn {
     macula_quic_handler handler;
     void *user;
     quic_event_item *evq_head, *evq_tail;
+    size_t evq_len;
     int in_handler;
     int delivering;
     int close_queued;     /* CLOSED is in the queue: the owner API is inert */
@@ -204,6 +206,8 @@ quic_rt *macula__quic_rt_get(macula_runtime *rt, int create);
 void macula__quic_rt_link_endpoint(quic_rt *qrt, macula_quic_endpoint *ep);
 void macula__quic_rt_unlink_endpoint(quic_rt *qrt, macula_quic_endpoint *ep);
 macula_quic_endpoint *macula__quic_rt_client_endpoint(quic_rt *qrt, int family, int *err);
+/* Takes a dial off the list of those still resolving. */
+void macula__quic_rt_unlink_resolving(quic_rt *qrt, macula_quic_conn *c);
 
 /* endpoint.c */
 void macula__endpoint_send(macula_quic_endpoint *ep, const struct sockaddr *to, socklen_t to_len,

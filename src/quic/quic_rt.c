@@ -104,3 +104,14 @@ macula_quic_endpoint *macula__quic_rt_client_endpoint(quic_rt *qrt, int family, 
     *slot = ep;
     return ep;
 }
+
+void macula__quic_rt_unlink_resolving(quic_rt *qrt, macula_quic_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (qrt->resolving == c)
+        qrt->resolving = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}

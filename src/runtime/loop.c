@@ -50,22 +50,23 @@ void macula__timer_cancel(macula__loop *loop, macula__timer *t)
 
 int macula__timer_armed(const macula__timer *t) { return t->heap_index != SIZE_MAX; }
 
-int macula__io_start(macula__loop *loop, macula__io *io, uint32_t epoll_events)
+static int io_ctl(macula__loop *loop, macula__io *io, int op, uint32_t epoll_events)
 {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = epoll_events;
     ev.data.ptr = io;
-    return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) == 0 ? 0 : MACULA_ERR_IO;
+    return epoll_ctl(loop->epfd, op, io->fd, &ev) == 0 ? 0 : MACULA_ERR_IO;
+}
+
+int macula__io_start(macula__loop *loop, macula__io *io, uint32_t epoll_events)
+{
+    return io_ctl(loop, io, EPOLL_CTL_ADD, epoll_events);
 }
 
 int macula__io_modify(macula__loop *loop, macula__io *io, uint32_t epoll_events)
 {
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = epoll_events;
-    ev.data.ptr = io;
-    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) == 0 ? 0 : MACULA_ERR_IO;
+    return io_ctl(loop, io, EPOLL_CTL_MOD, epoll_events);
 }
 
 void macula__io_stop(macula__loop *loop, macula__io *io)

@@ -86,12 +86,27 @@ int macula__runtime_stopping(const macula_runtime *rt);
 /* Emits a diagnostic through the runtime's hook (no-op without one).
  * The variable part alternates key, value, ..., NULL (at most 16 pairs). */
 void macula__runtime_diag(macula_runtime *rt, const char *event, ...);
+/* The same with the fields in an array (the peering worker hands its
+ * diagnostics over as one). Loop thread. */
+void macula__runtime_diag_fields(macula_runtime *rt, const char *event, const macula_diag_field *fields,
+                                 size_t n_fields);
 
 /* --- per-runtime slots for layers above (QUIC's per-runtime state: shared
  * client endpoints, pending dials; the peering supervisor); loop thread
  * only; NULL until set. --- */
 enum { MACULA__SLOT_QUIC = 0, MACULA__SLOT_PEERING = 1, MACULA__SLOT_COUNT = 8 };
 void **macula__runtime_slot(macula_runtime *rt, unsigned index);
+/* Any thread (added for the peering layer, whose public calls may come from
+ * any thread while the loop runs): the object in slot `index`, made by
+ * make(rt) the first time, under a runtime lock so that two threads never
+ * make two. destroy(obj), if not NULL, is called by macula_runtime_free()
+ * after the shutdown hooks' release(): a layer whose object was made off
+ * the loop thread cannot always register a hook before the loop ends, so
+ * the runtime frees it. Returns NULL when make() fails (or a bad index).
+ * Reading the slot with macula__runtime_slot() afterwards is fine on the
+ * loop thread. */
+void *macula__runtime_slot_get_or_make(macula_runtime *rt, unsigned index, void *(*make)(macula_runtime *rt),
+                                       void (*destroy)(void *obj));
 
 /* --- posting from threads that may outlive the runtime ---
  * A helper thread (e.g. a name resolver) holds a post handle instead of the

@@ -25,6 +25,24 @@ void **macula__runtime_slot(macula_runtime *rt, unsigned index)
     return index < MACULA__SLOT_COUNT ? &rt->slots[index] : NULL;
 }
 
+void *macula__runtime_slot_get_or_make(macula_runtime *rt, unsigned index, void *(*make)(macula_runtime *rt),
+                                       void (*destroy)(void *obj))
+{
+    if (index >= MACULA__SLOT_COUNT)
+        return NULL;
+    pthread_mutex_lock(&rt->slots_mu);
+    void *obj = rt->slots[index];
+    if (!obj && make) {
+        obj = make(rt);
+        if (obj) {
+            rt->slots[index] = obj;
+            rt->slot_destroy[index] = destroy;
+        }
+    }
+    pthread_mutex_unlock(&rt->slots_mu);
+    return obj;
+}
+
 static void shutdown_timer_cb(void *arg);
 
 macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
@@ -48,9 +66,13 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
     }
     rt->post_handle->rt = rt;
     rt->post_handle->refs = 1;
+    if (pthread_mutex_init(&rt->slots_mu, NULL) != 0) {
+        rc = MACULA_ERR_INTERNAL;
+        goto fail_mutex;
+    }
     rc = macula__loop_init(&rt->loop, rt, rt->opts.command_queue_cap);
     if (rc != 0)
-        goto fail_mutex;
+        goto fail_slots_mu;
     macula__timer_init(&rt->shutdown_timer, shutdown_timer_cb, rt);
     atomic_init(&rt->loop_thread_set, 0);
     atomic_init(&rt->stop_requested, 0);
@@ -59,6 +81,8 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
         *err = 0;
     return rt;
 
+fail_slots_mu:
+    pthread_mutex_destroy(&rt->slots_mu);
 fail_mutex:
     pthread_mutex_destroy(&rt->post_handle->mu);
 fail_handle:
@@ -302,6 +326,13 @@ void macula_runtime_free(macula_runtime *rt)
         if (h->release)
             h->release(h->arg);
     }
+    for (unsigned i = 0; i < MACULA__SLOT_COUNT; i++) {
+        void *obj = rt->slots[i];
+        if (obj && rt->slot_destroy[i]) {
+            rt->slots[i] = NULL;
+            rt->slot_destroy[i](obj);
+        }
+    }
     atomic_store(&rt->loop_thread_set, 0);
     macula__post_handle *ph = rt->post_handle;
     pthread_mutex_lock(&ph->mu);
@@ -309,6 +340,7 @@ void macula_runtime_free(macula_runtime *rt)
     pthread_mutex_unlock(&ph->mu);
     macula__post_handle_release(ph);
     macula__loop_destroy(&rt->loop);
+    pthread_mutex_destroy(&rt->slots_mu);
     free(rt);
 }
 
@@ -345,6 +377,13 @@ void macula__post_handle_release(macula__post_handle *h)
 }
 
 /* --- diagnostics --- */
+
+void macula__runtime_diag_fields(macula_runtime *rt, const char *event, const macula_diag_field *fields,
+                                 size_t n_fields)
+{
+    if (rt && rt->opts.diag)
+        rt->opts.diag(rt->opts.diag_user, event, fields, n_fields);
+}
 
 void macula__runtime_diag(macula_runtime *rt, const char *event, ...)
 {

@@ -54,6 +54,8 @@ struct macula_runtime {
     macula__shutdown_hook *hooks; /* most recent first */
 
     void *slots[MACULA__SLOT_COUNT];
+    void (*slot_destroy[MACULA__SLOT_COUNT])(void *obj);
+    pthread_mutex_t slots_mu; /* macula__runtime_slot_get_or_make */
     macula__post_handle *post_handle;
 };
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "macula/quic.h"
 #include "macula/runtime.h"
@@ -42,6 +43,17 @@ static inline void watchdog_disarm(struct watchdog *w)
 }
 
 static inline uint64_t ms_since(uint64_t t0) { return (macula__clock_now() - t0) / 1000000u; }
+
+/* Drives the runtime from this thread (embedded) until *flag or `ms`. */
+static inline void run_until(macula_runtime *rt, int *flag, unsigned ms)
+{
+    uint64_t end = macula__clock_now() + (uint64_t)ms * 1000000u;
+    while (!*flag && macula__clock_now() < end) {
+        macula_runtime_process(rt);
+        if (macula_runtime_next_timeout_ms(rt) != 0)
+            usleep(200);
+    }
+}
 
 /* --- echo server: writes back every byte, FIN after the peer's FIN --- */
 #define ECHO_MAX_STREAMS 8
@@ -206,7 +218,14 @@ struct echo_client {
     int stop_when_closed;
     int keep_open; /* don't close after the echo's FIN */
     int would_block_seen;
+    macula__timer stop_timer; /* stops the runtime a little after CLOSED */
 };
+
+static void client_stop_cb(void *arg)
+{
+    struct echo_client *cl = arg;
+    macula_runtime_stop(cl->rt);
+}
 
 static void client_pump(struct echo_client *cl)
 {
@@ -258,8 +277,12 @@ static void client_handler(void *user, const macula_quic_event *ev)
         cl->close = ev->close;
         snprintf(cl->reason, sizeof cl->reason, "%s", ev->close.reason);
         cl->close.reason = cl->reason;
-        if (cl->stop_when_closed)
-            macula_runtime_stop(cl->rt);
+        if (cl->stop_when_closed) {
+            /* Give the other side time to see the end too. */
+            macula__loop *loop = macula__runtime_loop(cl->rt);
+            macula__timer_init(&cl->stop_timer, client_stop_cb, cl);
+            macula__timer_arm(loop, &cl->stop_timer, macula__loop_now(loop) + 150000000u);
+        }
         break;
     default:
         break;

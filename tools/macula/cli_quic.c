@@ -460,7 +460,15 @@ struct dialer {
     int done;
     int status;
     int write_failed;
+    /* stdout: stream bytes are gathered and written in big pieces; a blocking
+     * write stalls the loop, so a slow reader of stdout slows the server
+     * through our receive window. */
+    uint8_t *out;
+    size_t out_len;
+    int out_flush_posted;
 };
+
+#define DIAL_OUT_BUF (1024 * 1024)
 
 static void dial_finish(struct dialer *d, int status)
 {
@@ -545,15 +553,15 @@ static void *stdin_reader(void *arg)
         }
         ch->off = 0;
         ch->len = 0;
-        while (ch->len < DIAL_CHUNK) {
-            ssize_t n = read(STDIN_FILENO, ch->data + ch->len, DIAL_CHUNK - ch->len);
+        for (;;) {
+            /* One read: whatever arrived goes out at once (interactive use);
+             * files and busy pipes fill the chunk anyway. */
+            ssize_t n = read(STDIN_FILENO, ch->data, DIAL_CHUNK);
             if (n < 0 && errno == EINTR)
                 continue;
-            if (n <= 0)
-                break;
-            ch->len += (size_t)n;
-            if (ch->len >= 16384)
-                break; /* hand over what we have: interactive use stays responsive */
+            if (n > 0)
+                ch->len = (size_t)n;
+            break;
         }
         int eof = ch->len == 0;
         p->d = d;
@@ -585,6 +593,42 @@ static int write_all(int fd, const uint8_t *p, size_t len)
     return 0;
 }
 
+static void dial_flush_out(struct dialer *d)
+{
+    if (d->out_len && !d->write_failed && write_all(STDOUT_FILENO, d->out, d->out_len) != 0) {
+        d->write_failed = 1;
+        fprintf(stderr, "macula: stdout: %s\n", strerror(errno));
+        dial_finish(d, CLI_EXIT_PROTOCOL);
+    }
+    d->out_len = 0;
+}
+
+static void dial_flush_posted(void *arg)
+{
+    struct dialer *d = arg;
+    d->out_flush_posted = 0;
+    dial_flush_out(d);
+}
+
+static void dial_output(struct dialer *d, const uint8_t *p, size_t len)
+{
+    if (d->out_len + len > DIAL_OUT_BUF)
+        dial_flush_out(d);
+    if (len >= DIAL_OUT_BUF) {
+        d->out_len = 0;
+        if (!d->write_failed && write_all(STDOUT_FILENO, p, len) != 0) {
+            d->write_failed = 1;
+            dial_finish(d, CLI_EXIT_PROTOCOL);
+        }
+        return;
+    }
+    memcpy(d->out + d->out_len, p, len);
+    d->out_len += len;
+    /* Written once this burst of packets has been handled. */
+    if (!d->out_flush_posted && macula_runtime_post(d->rt, dial_flush_posted, d) == 0)
+        d->out_flush_posted = 1;
+}
+
 static void dial_handler(void *user, const macula_quic_event *ev)
 {
     struct dialer *d = user;
@@ -604,13 +648,12 @@ static void dial_handler(void *user, const macula_quic_event *ev)
     case MACULA_QUIC_EV_STREAM_DATA:
         /* A blocking write: a slow stdout stalls the loop, which stops
          * reading, and the server stops at our receive window. */
-        if (ev->len && !d->write_failed && write_all(STDOUT_FILENO, ev->data, ev->len) != 0) {
-            d->write_failed = 1;
-            fprintf(stderr, "macula: stdout: %s\n", strerror(errno));
-            dial_finish(d, CLI_EXIT_PROTOCOL);
-        }
-        if (ev->fin)
+        if (ev->len)
+            dial_output(d, ev->data, ev->len);
+        if (ev->fin) {
             d->peer_fin = 1;
+            dial_flush_out(d);
+        }
         break;
     case MACULA_QUIC_EV_STREAM_RESET:
         fprintf(stderr, "macula: the server reset the stream (code %llu)\n", (unsigned long long)ev->error_code);
@@ -622,6 +665,7 @@ static void dial_handler(void *user, const macula_quic_event *ev)
             dial_finish(d, CLI_EXIT_OK);
         break;
     case MACULA_QUIC_EV_CLOSED:
+        dial_flush_out(d);
         if (!d->done || d->status != CLI_EXIT_OK) {
             if (!d->done || ev->close.cause != MACULA_QUIC_CLOSE_LOCAL) {
                 fprintf(stderr, "macula: %s: %s (%s)\n",
@@ -714,6 +758,12 @@ static int cmd_dial(int argc, char **argv)
     memset(&d, 0, sizeof d);
     d.status = CLI_EXIT_PROTOCOL;
     d.free_chunks = DIAL_CHUNKS;
+    d.out = malloc(DIAL_OUT_BUF);
+    if (!d.out) {
+        cli_errorf("out of memory");
+        free(host);
+        return CLI_EXIT_PROTOCOL;
+    }
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
     int err = 0;
@@ -751,6 +801,8 @@ static int cmd_dial(int argc, char **argv)
         d.ready_len--;
     }
     macula_runtime_free(d.rt);
+    dial_flush_out(&d);
+    free(d.out);
     free(host);
     return d.status;
 }

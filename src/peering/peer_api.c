@@ -1,0 +1,234 @@
+/* The public calls of peering.h that any thread may make: connect and
+ * accept (build the entry here, start it on the loop), close, send_frame /
+ * send_wire (sign and encode here, in the calling thread, and enforce
+ * send_queue_cap before queueing), and the getters (from the snapshot the
+ * loop publishes). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "peering/supervisor.h"
+
+static void set_err(int *err, int rc)
+{
+    if (err)
+        *err = rc;
+}
+
+/* The runtime's peering state if it exists (no handle can be live
+ * otherwise). */
+static macula__peering *existing(macula_runtime *rt)
+{
+    return rt ? macula__runtime_slot_get_or_make(rt, MACULA__SLOT_PEERING, NULL, NULL) : NULL;
+}
+
+static macula__peering_cmd *new_cmd(macula__peering_cmd_kind kind, macula_peer p, size_t extra)
+{
+    macula__peering_cmd *c = calloc(1, sizeof *c + extra + 1);
+    if (c) {
+        c->kind = kind;
+        c->peer = p;
+    }
+    return c;
+}
+
+/* Builds an entry from `o` and queues its start. */
+static macula_peer start_peer(macula_runtime *rt, const macula_peer_options *o, int is_server,
+                              macula_quic_conn *conn, int *err, const char **errmsg)
+{
+    macula__peer_template t;
+    int rc;
+    if (errmsg)
+        *errmsg = NULL;
+    if (!rt) {
+        if (errmsg)
+            *errmsg = "rt";
+        set_err(err, MACULA_ERR_INVALID_ARG);
+        return MACULA_PEER_INVALID;
+    }
+    if (is_server && !conn) {
+        if (errmsg)
+            *errmsg = "conn";
+        set_err(err, MACULA_ERR_INVALID_ARG);
+        return MACULA_PEER_INVALID;
+    }
+    rc = macula__peer_template_init(&t, o, is_server, NULL, errmsg);
+    if (rc != 0) {
+        set_err(err, rc);
+        return MACULA_PEER_INVALID;
+    }
+    if (macula__runtime_stopping(rt)) {
+        macula__peer_template_clear(&t);
+        set_err(err, MACULA_ERR_SHUTDOWN);
+        return MACULA_PEER_INVALID;
+    }
+    macula__peering *pr = macula__peering_get(rt);
+    macula__peer_entry *e = pr ? macula__peer_entry_new(pr, &t, &rc) : NULL;
+    macula__peer_template_clear(&t); /* a client entry took it over; a server entry copied it */
+    if (!e) {
+        set_err(err, pr ? rc : MACULA_ERR_NOMEM);
+        return MACULA_PEER_INVALID;
+    }
+    macula_peer handle = e->handle; /* `e` belongs to the loop once queued */
+    macula__peering_cmd *c = new_cmd(is_server ? MACULA__CMD_ACCEPT : MACULA__CMD_START, handle, 0);
+    if (!c) {
+        macula__peer_entry_discard(e);
+        set_err(err, MACULA_ERR_NOMEM);
+        return MACULA_PEER_INVALID;
+    }
+    c->entry = e;
+    c->conn = conn;
+    rc = macula__peering_post(pr, c);
+    set_err(err, rc);
+    return rc == 0 ? handle : MACULA_PEER_INVALID;
+}
+
+macula_peer macula_peer_connect(macula_runtime *rt, const macula_peer_options *opts, int *err, const char **errmsg)
+{
+    return start_peer(rt, opts, 0, NULL, err, errmsg);
+}
+
+macula_peer macula_peer_accept(macula_runtime *rt, macula_quic_conn *conn, const macula_peer_options *opts,
+                               int *err, const char **errmsg)
+{
+    return start_peer(rt, opts, 1, conn, err, errmsg);
+}
+
+int macula_peer_close(macula_runtime *rt, macula_peer p, const char *reason)
+{
+    macula__peering *pr = existing(rt);
+    if (!pr)
+        return rt ? 0 : MACULA_ERR_INVALID_ARG;
+    macula__peer_shared *sh = macula__peer_table_ref(&pr->table, p);
+    if (!sh)
+        return 0; /* stale: nothing to close */
+    macula__peer_shared_unref(sh);
+    size_t len = reason ? strlen(reason) : 0;
+    macula__peering_cmd *c = new_cmd(MACULA__CMD_CLOSE, p, len);
+    if (!c)
+        return MACULA_ERR_NOMEM;
+    if (len)
+        memcpy(c->reason, reason, len);
+    return macula__peering_post(pr, c);
+}
+
+/* Reserves `len` bytes of the peer's send queue and queues `wire`
+ * (taken in every case). */
+static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer p, uint8_t *wire, size_t len)
+{
+    int rc = macula__peer_shared_reserve(sh, len);
+    if (rc != 0) {
+        free(wire);
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
+    macula__peering_cmd *c = new_cmd(MACULA__CMD_SEND, p, 0);
+    if (!c) {
+        macula__peer_shared_unreserve(sh, len);
+        macula__peer_shared_unref(sh);
+        free(wire);
+        return MACULA_ERR_NOMEM;
+    }
+    c->wire = wire;
+    c->len = len;
+    c->sh = sh; /* our reference moves into the command */
+    return macula__peering_post(pr, c);
+}
+
+/* A reference to a live peer's shared block, or NULL. */
+static macula__peer_shared *live_peer(macula_runtime *rt, macula_peer p, macula__peering **pr_out)
+{
+    macula__peering *pr = existing(rt);
+    macula__peer_shared *sh = pr ? macula__peer_table_ref(&pr->table, p) : NULL;
+    if (sh && atomic_load(&sh->ended)) {
+        macula__peer_shared_unref(sh);
+        sh = NULL;
+    }
+    *pr_out = pr;
+    return sh;
+}
+
+int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *frame)
+{
+    if (!rt || !frame) {
+        macula_frame_free(frame);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, p, &pr);
+    if (!sh) {
+        macula_frame_free(frame);
+        return MACULA_ERR_STALE_HANDLE;
+    }
+    /* Sign and encode here: callers on several threads do this work in
+     * parallel, and a frame that cannot be encoded is refused at once. */
+    int rc = macula_frame_is_signed(frame) ? 0 : macula_frame_sign(frame, sh->identity);
+    uint8_t *wire = NULL;
+    size_t len = 0;
+    if (rc == 0)
+        rc = macula_frame_encode(frame, &wire, &len);
+    macula_frame_free(frame);
+    if (rc != 0) {
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
+    return queue_wire(pr, sh, p, wire, len);
+}
+
+int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len)
+{
+    if (!rt || (!wire && len))
+        return MACULA_ERR_INVALID_ARG;
+    /* Exactly one well-formed frame, so that the peer's stream stays in
+     * step whatever the caller passed. */
+    macula_frame *f = NULL;
+    size_t consumed = 0;
+    int rc = macula_frame_decode(wire, len, &f, &consumed, NULL);
+    macula_frame_free(f);
+    if (rc == MACULA_ERR_NEED_MORE || (rc == 0 && consumed != len))
+        rc = MACULA_ERR_BAD_FRAME;
+    if (rc != 0)
+        return rc;
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, p, &pr);
+    if (!sh)
+        return MACULA_ERR_STALE_HANDLE;
+    uint8_t *copy = malloc(len);
+    if (!copy) {
+        macula__peer_shared_unref(sh);
+        return MACULA_ERR_NOMEM;
+    }
+    memcpy(copy, wire, len);
+    return queue_wire(pr, sh, p, copy, len);
+}
+
+int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)
+{
+    if (!rt || !out)
+        return MACULA_ERR_INVALID_ARG;
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, p, &pr);
+    if (!sh)
+        return MACULA_ERR_STALE_HANDLE;
+    pthread_mutex_lock(&sh->mu);
+    *out = sh->info;
+    pthread_mutex_unlock(&sh->mu);
+    macula__peer_shared_unref(sh);
+    return 0;
+}
+
+int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size_t max)
+{
+    if (!rt || (!out && max))
+        return MACULA_ERR_INVALID_ARG;
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, p, &pr);
+    if (!sh)
+        return MACULA_ERR_STALE_HANDLE;
+    pthread_mutex_lock(&sh->mu);
+    size_t n = sh->n_realms;
+    if (n && max)
+        memcpy(out, sh->realms, (n < max ? n : max) * MACULA_REALM_LEN);
+    pthread_mutex_unlock(&sh->mu);
+    macula__peer_shared_unref(sh);
+    return (int)n;
+}

@@ -1,0 +1,184 @@
+/* Peer options: defaults, checks that name the faulty field, and the deep
+ * copy the workers are built from (see peer_template.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "peering/peer_template.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 30000u
+#define DEFAULT_HANDSHAKE_TIMEOUT_MS 30000u
+#define DEFAULT_DRAIN_TIMEOUT_MS 5000u
+#define DEFAULT_IDLE_TIMEOUT_MS 300000u
+#define DEFAULT_KEEPALIVE_MS 15000u
+#define DEFAULT_SEND_QUEUE_CAP ((size_t)64 << 20)
+#define MAX_ALPN_LEN 255
+
+void macula_peer_options_init(macula_peer_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    o->verify = MACULA_QUIC_VERIFY_NONE;
+    o->handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    o->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
+    o->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    o->keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    o->send_queue_cap = DEFAULT_SEND_QUEUE_CAP;
+}
+
+static const char *check(const macula_peer_options *o, int is_server, const macula_identity *fallback_id)
+{
+    if (!o)
+        return "opts";
+    if (!o->identity && !fallback_id)
+        return "identity";
+    if (!o->handler)
+        return "handler";
+    if (o->n_realms && !o->realms)
+        return "realms";
+    if (o->n_realms > MACULA__WORKER_MAX_REALMS)
+        return "n_realms";
+    if (o->verify != MACULA_QUIC_VERIFY_NONE && o->verify != MACULA_QUIC_VERIFY_PIN &&
+        o->verify != MACULA_QUIC_VERIFY_PKI)
+        return "verify";
+    if (is_server)
+        return NULL;
+    if (!o->host || !o->host[0])
+        return "host";
+    if (o->port == 0)
+        return "port";
+    if (o->n_alpn > MACULA_QUIC_MAX_ALPN || (o->n_alpn && !o->alpn))
+        return "alpn";
+    for (size_t i = 0; i < o->n_alpn; i++)
+        if (!o->alpn[i] || !o->alpn[i][0] || strlen(o->alpn[i]) > MAX_ALPN_LEN)
+            return "alpn";
+    /* PIN needs a key: expected_node_id is that key. */
+    if (o->verify == MACULA_QUIC_VERIFY_PIN && !o->expected_node_id)
+        return "expected_node_id";
+    return NULL;
+}
+
+static char *dup_str(const char *s, int *ok)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *ok = 0;
+    return d;
+}
+
+int macula__peer_template_init(macula__peer_template *t, const macula_peer_options *o, int is_server,
+                               const macula_identity *fallback_id, const char **errmsg)
+{
+    memset(t, 0, sizeof *t);
+    const char *bad = check(o, is_server, fallback_id);
+    if (bad) {
+        if (errmsg)
+            *errmsg = bad;
+        return MACULA_ERR_INVALID_ARG;
+    }
+    int ok = 1, rc = 0;
+    t->is_server = is_server;
+    t->identity = macula_identity_from_seed(macula_identity_seed(o->identity ? o->identity : fallback_id), &rc);
+    if (!t->identity)
+        ok = 0;
+    if (o->n_realms) {
+        t->realms = malloc(o->n_realms * MACULA_REALM_LEN);
+        if (t->realms)
+            memcpy(t->realms, o->realms, o->n_realms * MACULA_REALM_LEN);
+        else
+            ok = 0;
+        t->n_realms = o->n_realms;
+    }
+    t->capabilities = o->capabilities;
+    if (o->station_id) {
+        t->has_station_id = 1;
+        memcpy(t->station_id, o->station_id, MACULA_NODE_ID_LEN);
+    }
+    if (o->expected_node_id) {
+        t->has_expected = 1;
+        memcpy(t->expected_node_id, o->expected_node_id, MACULA_NODE_ID_LEN);
+    }
+    t->handler = o->handler;
+    t->handler_user = o->handler_user;
+    t->accept_owner = o->accept_owner;
+    t->accept_owner_user = o->accept_owner_user;
+    t->admit = is_server ? o->admit : NULL;
+    t->admit_user = o->admit_user;
+    t->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    t->drain_timeout_ms = o->drain_timeout_ms ? o->drain_timeout_ms : DEFAULT_DRAIN_TIMEOUT_MS;
+    t->send_queue_cap = o->send_queue_cap ? o->send_queue_cap : DEFAULT_SEND_QUEUE_CAP;
+    if (!is_server) {
+        t->host = dup_str(o->host, &ok);
+        t->port = o->port;
+        if (o->n_alpn) {
+            t->alpn = calloc(o->n_alpn, sizeof *t->alpn);
+            if (!t->alpn)
+                ok = 0;
+            for (size_t i = 0; t->alpn && i < o->n_alpn; i++)
+                t->alpn[i] = dup_str(o->alpn[i], &ok);
+            t->n_alpn = o->n_alpn;
+        }
+        t->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+        t->verify = o->expected_node_id ? MACULA_QUIC_VERIFY_PIN : o->verify;
+        t->server_name = dup_str(o->server_name, &ok);
+        t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
+        t->keepalive_ms = o->keepalive_ms;
+    }
+    if (!ok) {
+        macula__peer_template_clear(t);
+        return rc && rc != MACULA_ERR_NOMEM ? rc : MACULA_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void macula__peer_template_clear(macula__peer_template *t)
+{
+    if (!t)
+        return;
+    macula_identity_free(t->identity);
+    free(t->realms);
+    free(t->host);
+    for (size_t i = 0; t->alpn && i < t->n_alpn; i++)
+        free(t->alpn[i]);
+    free(t->alpn);
+    free(t->server_name);
+    memset(t, 0, sizeof *t);
+}
+
+void macula__peer_template_worker_config(const macula__peer_template *t, macula_peer peer,
+                                         macula__worker_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->is_server = t->is_server;
+    cfg->peer = peer;
+    cfg->identity = t->identity;
+    cfg->realms = t->realms;
+    cfg->n_realms = t->n_realms;
+    cfg->capabilities = t->capabilities;
+    cfg->station_id = t->has_station_id ? t->station_id : NULL;
+    cfg->expected_node_id = t->has_expected ? t->expected_node_id : NULL;
+    cfg->has_accept_owner = t->accept_owner != NULL;
+    cfg->handshake_timeout_ns = (uint64_t)t->handshake_timeout_ms * 1000000u;
+    cfg->drain_timeout_ns = (uint64_t)t->drain_timeout_ms * 1000000u;
+    cfg->send_queue_cap = t->send_queue_cap;
+    cfg->admit = t->admit;
+    cfg->admit_user = t->admit_user;
+}
+
+void macula__peer_template_dial_options(const macula__peer_template *t, macula_quic_dial_options *o)
+{
+    macula_quic_dial_options_init(o);
+    o->host = t->host;
+    o->port = t->port;
+    o->alpn = (const char *const *)t->alpn;
+    o->n_alpn = t->n_alpn;
+    o->timeout_ms = t->connect_timeout_ms;
+    o->verify = t->verify;
+    o->pin_ed25519 = t->has_expected ? t->expected_node_id : NULL;
+    o->server_name = t->server_name;
+    o->settings.idle_timeout_ms = t->idle_timeout_ms;
+    o->settings.keepalive_ms = t->keepalive_ms;
+}

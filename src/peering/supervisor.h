@@ -1,0 +1,162 @@
+/*
+ * Internal: the peering supervisor of one runtime (PROTOCOL.md §5) and the
+ * shell that runs each sans-I/O worker (worker.h) against a QUIC
+ * connection.
+ *
+ * Pieces:
+ *  - macula__peering (supervisor.c): the per-runtime state, made on first
+ *    use from any thread (runtime slot MACULA__SLOT_PEERING). It holds the
+ *    handle table (peer_table.h), a FIFO of commands from the public calls
+ *    (one queue for every caller, so each caller's calls run in the order
+ *    it made them), the live entries and listeners, and the shutdown hook.
+ *  - macula__peer_entry (peer_shell.c): one worker with its connection,
+ *    its loop timer and its receivers. drive() executes the worker's
+ *    actions; QUIC events and the timer feed it.
+ *  - listeners (listener.c).
+ *
+ * Threads: entries, listeners and everything below marked "loop" belong to
+ * the loop thread. An entry is built by the calling thread (handle, shared
+ * block, worker) and handed to the loop through the command queue; until
+ * its START / ACCEPT command runs only that command refers to it.
+ */
+#ifndef MACULA_PEERING_SUPERVISOR_H
+#define MACULA_PEERING_SUPERVISOR_H
+
+#include <pthread.h>
+
+#include "macula/peering.h"
+#include "peering/peer_table.h"
+#include "peering/peer_template.h"
+#include "peering/worker.h"
+#include "runtime/loop.h"
+
+#define MACULA__PEERING_MAX_COMMANDS ((size_t)1 << 20)
+#define MACULA__PEER_ADDR_LEN 64
+
+typedef struct macula__peering macula__peering;
+
+struct macula__peer_entry {
+    macula__peering *pr;
+    macula_peer handle;
+    macula__peer_shared *sh; /* one reference */
+    macula__worker *w;
+    macula_quic_conn *conn;  /* NULL before the dial / once closed */
+    macula__timer timer;
+    uint64_t worker_deadline; /* what the worker asked for */
+    int timer_capped;         /* armed earlier than asked: the runtime is stopping */
+    macula_event_fn handler;
+    void *handler_user;
+    macula_event_fn owner;
+    void *owner_user;
+    macula__peer_template *dial; /* client: the target (owned) */
+    macula_listener *listener;   /* server workers of a listener */
+    int counted;                 /* counted in listener->handshaking */
+    int linked, driving, ended;
+    char peer_addr[MACULA__PEER_ADDR_LEN];
+    macula__peer_entry *prev, *next;     /* pr->entries */
+    macula__peer_entry *l_prev, *l_next; /* listener->entries */
+};
+
+typedef enum macula__peering_cmd_kind {
+    MACULA__CMD_START = 1, /* link and start a new client entry */
+    MACULA__CMD_ACCEPT,    /* link a new server entry to `conn` and start it */
+    MACULA__CMD_CLOSE,
+    MACULA__CMD_SEND
+} macula__peering_cmd_kind;
+
+typedef struct macula__peering_cmd {
+    struct macula__peering_cmd *next;
+    macula__peering_cmd_kind kind;
+    macula_peer peer;
+    macula__peer_entry *entry; /* START, ACCEPT (owned until run) */
+    macula_quic_conn *conn;    /* ACCEPT */
+    uint8_t *wire;             /* SEND (owned) */
+    size_t len;                /* SEND: bytes reserved in sh */
+    macula__peer_shared *sh;   /* SEND: one reference */
+    char reason[];             /* CLOSE; "" = default */
+} macula__peering_cmd;
+
+struct macula__peering {
+    macula_runtime *rt;
+    macula__loop *loop;
+    macula__peer_table table;
+
+    pthread_mutex_t cmd_mu;
+    macula__peering_cmd *cmd_head, *cmd_tail;
+    size_t n_cmds;
+    int drain_posted;
+
+    /* loop thread */
+    macula__shutdown_hook hook;
+    int hook_registered;
+    int stopping;      /* the shutdown began: no new dials, drains capped */
+    int stop_reported; /* macula__runtime_shutdown_done() was called */
+    uint64_t stop_cap; /* no worker timer beyond this while stopping */
+    macula__timer done_timer; /* reports the end of the shutdown from the loop's top */
+    macula__peer_entry *entries;
+    size_t n_entries;
+    macula_listener *listeners;
+};
+
+/* --- supervisor.c --- */
+/* Any thread: the runtime's peering state, made on first use; NULL when
+ * out of memory. */
+macula__peering *macula__peering_get(macula_runtime *rt);
+/* Loop thread (or before the loop runs): registers the shutdown hook once. */
+void macula__peering_ensure_hook(macula__peering *pr);
+/* Any thread: queues a command (ownership passes, also on failure: the
+ * command is then freed). 0, MACULA_ERR_QUEUE_FULL or MACULA_ERR_SHUTDOWN. */
+int macula__peering_post(macula__peering *pr, macula__peering_cmd *c);
+/* Frees a command that will not run (its entry, wire, reservation). */
+void macula__peering_cmd_free(macula__peering_cmd *c);
+/* Loop: an entry left; finishes the shutdown when it was the last. */
+void macula__peering_entry_gone(macula__peering *pr);
+/* Loop: a diagnostic with the peer's serial as the field "peer". */
+void macula__peering_diag(macula__peering *pr, macula_peer peer, const char *name, const macula_diag_field *fields,
+                          size_t n);
+
+/* --- peer_shell.c --- */
+/* Any thread: a new entry (handle, shared block, worker) from a template;
+ * a client entry takes ownership of *t's contents (t is then cleared),
+ * a server entry only borrows it. NULL with *err on failure. */
+macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_template *t, int *err);
+/* Frees an entry that was never linked (its command did not run). */
+void macula__peer_entry_discard(macula__peer_entry *e);
+/* Loop: links the entry, attaches `conn` (server, may be NULL when the
+ * connection is gone) and gives the start signal; the entry may have ended
+ * and been freed when this returns. */
+void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn);
+/* Loop: executes every queued action; frees the entry after ENDED (the
+ * caller must not use `e` afterwards unless it knows the worker is alive). */
+void macula__peer_entry_drive(macula__peer_entry *e);
+/* Loop: API close then drive. */
+void macula__peer_entry_close(macula__peer_entry *e, const char *reason);
+/* Loop: ends an entry at the shutdown deadline (a draining worker ends
+ * with its drain, the others are closed), then drive. */
+void macula__peer_entry_force(macula__peer_entry *e);
+/* Loop: re-arms the timer no later than pr->stop_cap. */
+void macula__peer_entry_cap_timer(macula__peer_entry *e);
+/* Frees an entry whatever its state, without events (runtime teardown
+ * after a loop failure; its connection is no longer touched). */
+void macula__peer_entry_free_now(macula__peer_entry *e);
+/* The QUIC handler that ignores everything: owner of connections nobody
+ * wants any more (closed ones keep delivering events until CLOSED). */
+void macula__peering_quic_sink(void *user, const macula_quic_event *ev);
+
+/* --- listener.c --- */
+/* Loop: bookkeeping after an entry of a listener moved (handshaking count,
+ * duplicates on CONNECTED). */
+void macula__listener_entry_connected(macula__peer_entry *e, const uint8_t node_id[MACULA_NODE_ID_LEN]);
+void macula__listener_entry_update(macula__peer_entry *e);
+void macula__listener_entry_gone(macula__peer_entry *e);
+/* Loop: takes `conn` out of the pending lists of the listeners (manual
+ * mode); the listener it came from, or NULL when it is not pending. */
+macula_listener *macula__listener_take_pending(macula__peering *pr, macula_quic_conn *conn);
+/* Loop: adopts an entry started on a pending connection of `l`. */
+void macula__listener_adopt(macula_listener *l, macula__peer_entry *e);
+/* Loop: shutdown: close every listener (workers are closed separately). */
+void macula__listeners_shutdown(macula__peering *pr);
+/* Teardown: frees listener memory without touching QUIC. */
+void macula__listeners_free_now(macula__peering *pr);
+
+#endif

@@ -1,0 +1,423 @@
+/* Every disconnect reason of PROTOCOL.md §4 that a peer on the wire can
+ * cause, over real QUIC on loopback, with raw QUIC peers (raw_quic.h) on
+ * the other side:
+ *  - server workers (a listener) against raw clients: garbage, a bogus
+ *    4 GiB length, an unsigned CONNECT, a CONNECT signed by another key, a
+ *    HELLO, silence, a QUIC close during the handshake, a close and a
+ *    stream reset after connecting, an undecodable frame that is dropped
+ *    while the connection goes on, frames in the same write as CONNECT;
+ *  - client workers against raw servers: a tampered HELLO, a CONNECT, a
+ *    refusal with its code, silence, closes before and after HELLO and
+ *    during the drain, a HELLO from another node than the pinned one;
+ *  - connect_failed: a closed port, a black hole, a wrong TLS pin. */
+#include "raw_quic.h"
+
+static macula_identity *alice, *bob, *mallory;
+
+/* ===== server side: a listener and one raw client per case ===== */
+typedef struct srv_case {
+    macula_runtime *rt;
+    pt_diags diags;
+    pt_recorder rec;
+    macula_listener *l;
+    raw_client rc;
+} srv_case;
+
+static int srv_up(srv_case *c, uint32_t handshake_ms)
+{
+    memset(c, 0, sizeof *c);
+    pt_diags_init(&c->diags);
+    c->rt = pt_runtime(&c->diags, 0);
+    if (!c->rt)
+        return -1;
+    pt_recorder_init(&c->rec, c->rt);
+    macula_peer_options so;
+    macula_peer_options_init(&so);
+    so.handler = pt_record;
+    so.handler_user = &c->rec;
+    so.handshake_timeout_ms = handshake_ms;
+    so.drain_timeout_ms = 300;
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = alice;
+    lo.auto_accept = &so;
+    c->l = pt_listen(c->rt, &lo);
+    return c->l ? 0 : -1;
+}
+
+static void srv_down(srv_case *c)
+{
+    macula_runtime_free(c->rt);
+    CHECK_EQ_INT(pt_check_promises(&c->rec, 1), 0);
+    pt_recorder_free(&c->rec);
+    pt_diags_free(&c->diags);
+    pthread_mutex_destroy(&c->rc.mu);
+}
+
+/* Sends `bytes` from a raw client and expects the server worker to end
+ * with `reason`; returns the DISCONNECTED event in *out. */
+static int srv_expect(srv_case *c, const uint8_t *bytes, size_t len, macula_disconnect_reason reason, pt_event *out)
+{
+    c->rc.data = bytes;
+    c->rc.len = len;
+    if (raw_client_start(&c->rc, c->rt, macula_listener_port(c->l)) != 0)
+        return 0;
+    return pt_disconnected_with(&c->rec, 0, reason, 15000, out);
+}
+
+static uint8_t *connect_wire(const macula_identity *id, const macula_identity *signer, size_t *len)
+{
+    return raw_wire(macula_frame_connect(id, NULL, NULL, 0, 0, NULL), signer, len);
+}
+
+static void test_srv_bogus_length(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff, 'x', 'y'};
+    pt_event d;
+    CHECK(srv_expect(&c, bogus, sizeof bogus, MACULA_DISC_FRAME_TOO_LARGE, &d));
+    CHECK(raw_client_wait_closed(&c.rc, 5000)); /* the server closed the connection */
+    srv_down(&c);
+}
+
+static void test_srv_garbage(void)
+{
+    /* A well-delimited body that is not a frame: stepped over (a
+     * diagnostic), the handshake still waits; then the timeout. */
+    srv_case c;
+    REQUIRE(srv_up(&c, 500) == 0);
+    uint8_t garbage[4 + 40] = {0, 0, 0, 40};
+    for (int i = 0; i < 40; i++)
+        garbage[4 + i] = (uint8_t)(0x9f ^ (i * 37));
+    pt_event d;
+    CHECK(srv_expect(&c, garbage, sizeof garbage, MACULA_DISC_HANDSHAKE_TIMEOUT, &d));
+    CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=handshaking"));
+    CHECK(pt_has_diag(&c.diags, "handshake_timeout", "peer="));
+    srv_down(&c);
+}
+
+static void test_srv_silent(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 400) == 0);
+    uint64_t t0 = pt_now_ms();
+    pt_event d;
+    CHECK(srv_expect(&c, NULL, 0, MACULA_DISC_HANDSHAKE_TIMEOUT, &d));
+    uint64_t took = pt_now_ms() - t0;
+    CHECK(took >= 350 && took < 10000);
+    CHECK(strstr(d.detail, "CONNECT") != NULL);
+    srv_down(&c);
+}
+
+static void test_srv_unsigned_connect(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    size_t len;
+    uint8_t *w = connect_wire(bob, NULL, &len);
+    pt_event d;
+    CHECK(srv_expect(&c, w, len, MACULA_DISC_CONNECT_VERIFY_FAILED, &d));
+    CHECK(strstr(d.detail, "signature") != NULL);
+    srv_down(&c);
+    free(w);
+}
+
+static void test_srv_connect_signed_by_other(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    size_t len;
+    uint8_t *w = connect_wire(bob, mallory, &len); /* node_id bob, signed by mallory */
+    pt_event d;
+    CHECK(srv_expect(&c, w, len, MACULA_DISC_CONNECT_VERIFY_FAILED, &d));
+    CHECK(strstr(d.detail, "does not verify") != NULL);
+    srv_down(&c);
+    free(w);
+}
+
+static void test_srv_unexpected_hello(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    size_t len;
+    uint8_t *w = raw_wire(macula_frame_hello(bob, NULL, NULL, 0, 0, 1, -1, 0, NULL), bob, &len);
+    pt_event d;
+    CHECK(srv_expect(&c, w, len, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER, &d));
+    srv_down(&c);
+    free(w);
+}
+
+static void test_srv_closed_during_handshake(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    c.rc.close_after_send = 1;
+    pt_event d;
+    CHECK(srv_expect(&c, NULL, 0, MACULA_DISC_CLOSED_DURING_HANDSHAKE, &d));
+    CHECK(strstr(d.detail, "peer") != NULL);
+    srv_down(&c);
+}
+
+static void test_srv_peer_closed(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    c.rc.close_on_reply = 1; /* CONNECT, then close once HELLO arrives */
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    pt_event d;
+    CHECK(srv_expect(&c, w, len, MACULA_DISC_PEER_CLOSED, &d));
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
+    srv_down(&c);
+    free(w);
+}
+
+static void test_srv_stream_reset(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    c.rc.reset_on_reply = 1;
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    pt_event d;
+    CHECK(srv_expect(&c, w, len, MACULA_DISC_PEER_CLOSED, &d));
+    CHECK(strstr(d.detail, "reset") != NULL);
+    srv_down(&c);
+    free(w);
+}
+
+/* CONNECT, an undecodable frame and two good ones in one write: the server
+ * connects, drops the bad one with a diagnostic and delivers the others
+ * in order after CONNECTED; a bogus length later ends it. */
+static void test_srv_frames_after_connect(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    uint8_t *all = NULL, *w;
+    size_t n = 0, len;
+    w = connect_wire(bob, bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    static const uint8_t bad[] = {0, 0, 0, 3, 0xa1, 0x01, 0x02}; /* a map with an integer key */
+    w = raw_wire(pt_numbered(0, 0, 10), bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    raw_append(&all, &n, bad, sizeof bad);
+    w = raw_wire(pt_numbered(0, 1, 10), bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff};
+    c.rc.after_reply = bogus;
+    c.rc.after_reply_len = sizeof bogus;
+    pt_event d;
+    CHECK(srv_expect(&c, all, n, MACULA_DISC_FRAME_TOO_LARGE, &d));
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 2);
+    CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 2), 2);
+    CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=connected"));
+    srv_down(&c);
+    free(all);
+}
+
+/* ===== client side: a peering client against a raw server ===== */
+typedef struct cli_case {
+    macula_runtime *rt;
+    pt_diags diags;
+    pt_recorder rec;
+    raw_server srv;
+    macula_peer p;
+} cli_case;
+
+static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, const macula_identity *hello_id,
+                   const uint8_t *expect)
+{
+    memset(c, 0, sizeof *c);
+    pt_diags_init(&c->diags);
+    c->rt = pt_runtime(&c->diags, 0);
+    if (!c->rt)
+        return -1;
+    pt_recorder_init(&c->rec, c->rt);
+    if (raw_server_start(&c->srv, c->rt, mode, cert_id, hello_id) != 0)
+        return -1;
+    macula_peer_options o;
+    pt_client_options(&o, bob, &c->rec, macula_quic_endpoint_port(c->srv.ep));
+    o.handshake_timeout_ms = 500;
+    o.expected_node_id = expect;
+    c->p = pt_connect(c->rt, &o);
+    return c->p ? 0 : -1;
+}
+
+static void cli_down(cli_case *c)
+{
+    macula_runtime_free(c->rt);
+    CHECK_EQ_INT(pt_check_promises(&c->rec, 1), 0);
+    raw_server_free(&c->srv);
+    pt_recorder_free(&c->rec);
+    pt_diags_free(&c->diags);
+}
+
+static void cli_expect(raw_mode mode, macula_disconnect_reason reason, const char *detail_part, int64_t refusal)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, mode, alice, alice, NULL) == 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, reason, 15000, &d));
+    if (detail_part)
+        CHECK(strstr(d.detail, detail_part) != NULL);
+    CHECK_EQ_INT(d.refusal_code, refusal);
+    CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 0);
+    cli_down(&c);
+}
+
+static void test_cli_tampered_hello(void) { cli_expect(RAW_TAMPERED_HELLO, MACULA_DISC_HELLO_VERIFY_FAILED, "verify", -1); }
+static void test_cli_unexpected_connect(void)
+{
+    cli_expect(RAW_CONNECT, MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT, NULL, -1);
+}
+static void test_cli_refused(void) { cli_expect(RAW_REFUSE, MACULA_DISC_REFUSED, "7", 7); }
+static void test_cli_handshake_timeout(void) { cli_expect(RAW_SILENT, MACULA_DISC_HANDSHAKE_TIMEOUT, "HELLO", -1); }
+static void test_cli_closed_during_handshake(void)
+{
+    cli_expect(RAW_CLOSE, MACULA_DISC_CLOSED_DURING_HANDSHAKE, "peer", -1);
+}
+
+static void test_cli_peer_closed(void)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, RAW_HELLO_THEN_CLOSE, alice, alice, NULL) == 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_CLOSED, 15000, &d));
+    CHECK(strstr(d.detail, "raw server closes") != NULL);
+    CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 1);
+    cli_down(&c);
+}
+
+static void test_cli_peer_closed_during_drain(void)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, RAW_HELLO_CLOSE_ON_GOODBYE, alice, alice, NULL) == 0);
+    REQUIRE(pt_wait(&c.rec, c.p, MACULA_EVENT_CONNECTED, 1, 10000));
+    macula_peer_close(c.rt, c.p, "leaving");
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, 15000, &d));
+    pthread_mutex_lock(&c.srv.mu);
+    CHECK(c.srv.got_goodbye);
+    pthread_mutex_unlock(&c.srv.mu);
+    cli_down(&c);
+}
+
+/* HELLO and two frames in the same write: delivered after CONNECTED. */
+static void test_cli_frames_with_hello(void)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, RAW_HELLO_AND_FRAMES, alice, alice, NULL) == 0);
+    REQUIRE(pt_wait(&c.rec, c.p, MACULA_EVENT_FRAME, 2, 10000));
+    CHECK_EQ_INT(pt_frames_in_order(&c.rec, c.p, 1, 2), 2);
+    macula_peer_close(c.rt, c.p, NULL);
+    cli_down(&c); /* the runtime's shutdown ends the drain */
+}
+
+/* The certificate is mallory's (so the pin on mallory passes) but the
+ * HELLO is alice's: the verified node id is not the expected one. */
+static void test_cli_hello_identity_mismatch(void)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, RAW_HELLO, mallory, alice, macula_identity_node_id(mallory)) == 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_IDENTITY_MISMATCH, 15000, &d));
+    CHECK(strstr(d.detail, "not the expected") != NULL);
+    cli_down(&c);
+}
+
+/* The TLS pin fails before any frame: connect_failed that says so. */
+static void test_cli_pin_mismatch(void)
+{
+    cli_case c;
+    REQUIRE(cli_run(&c, RAW_HELLO, alice, alice, macula_identity_node_id(mallory)) == 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_CONNECT_FAILED, 15000, &d));
+    CHECK(strstr(d.detail, "pin") != NULL);
+    cli_down(&c);
+}
+
+/* ===== connect_failed without a server ===== */
+static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *detail_part)
+{
+    pt_diags diags;
+    pt_diags_init(&diags);
+    macula_runtime *rt = pt_runtime(&diags, 0);
+    REQUIRE(rt);
+    pt_recorder rec;
+    pt_recorder_init(&rec, rt);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &rec, port);
+    o.connect_timeout_ms = timeout_ms;
+    uint64_t t0 = pt_now_ms();
+    macula_peer p = pt_connect(rt, &o);
+    pt_event d;
+    CHECK(pt_disconnected_with(&rec, p, MACULA_DISC_CONNECT_FAILED, timeout_ms + 10000, &d));
+    CHECK(pt_now_ms() - t0 < timeout_ms + 5000);
+    if (detail_part && !strstr(d.detail, detail_part)) {
+        fprintf(stderr, "  detail '%s' lacks '%s'\n", d.detail, detail_part);
+        CHECK(0);
+    }
+    macula_runtime_free(rt);
+    CHECK_EQ_INT(pt_check_promises(&rec, 1), 0);
+    pt_recorder_free(&rec);
+    pt_diags_free(&diags);
+}
+
+static void test_connect_failed_closed_port(void)
+{
+    uint16_t port = 0;
+    int fd = pt_black_hole(&port); /* a port known to be free once closed */
+    REQUIRE(fd >= 0);
+    close(fd);
+    connect_failed_to(port, 3000, "dial_failed");
+}
+
+static void test_connect_failed_black_hole(void)
+{
+    uint16_t port = 0;
+    int fd = pt_black_hole(&port);
+    REQUIRE(fd >= 0);
+    connect_failed_to(port, 500, "timeout");
+    close(fd);
+}
+
+int main(void)
+{
+    alarm(300);
+    if (macula_crypto_init() != 0)
+        return 1;
+    alice = macula_identity_generate(NULL);
+    bob = macula_identity_generate(NULL);
+    mallory = macula_identity_generate(NULL);
+    RUN(test_srv_bogus_length);
+    RUN(test_srv_garbage);
+    RUN(test_srv_silent);
+    RUN(test_srv_unsigned_connect);
+    RUN(test_srv_connect_signed_by_other);
+    RUN(test_srv_unexpected_hello);
+    RUN(test_srv_closed_during_handshake);
+    RUN(test_srv_peer_closed);
+    RUN(test_srv_stream_reset);
+    RUN(test_srv_frames_after_connect);
+    RUN(test_cli_tampered_hello);
+    RUN(test_cli_unexpected_connect);
+    RUN(test_cli_refused);
+    RUN(test_cli_handshake_timeout);
+    RUN(test_cli_closed_during_handshake);
+    RUN(test_cli_peer_closed);
+    RUN(test_cli_peer_closed_during_drain);
+    RUN(test_cli_frames_with_hello);
+    RUN(test_cli_hello_identity_mismatch);
+    RUN(test_cli_pin_mismatch);
+    RUN(test_connect_failed_closed_port);
+    RUN(test_connect_failed_black_hole);
+    macula_identity_free(alice);
+    macula_identity_free(bob);
+    macula_identity_free(mallory);
+    return tu_summary();
+}
