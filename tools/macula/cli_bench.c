@@ -26,6 +26,7 @@ static const char *const mode_names[] = {"signed", "presigned", "presigned-frame
 struct hs_result {
     size_t n, connected;
     double p50_ms, p99_ms, per_s;
+    double cpu_ms; /* process CPU (both ends, every thread) per handshake, close included */
 };
 
 struct frames_result {
@@ -66,6 +67,8 @@ static int cmp_u64(const void *a, const void *b)
 static int run_handshakes(struct rig *r, size_t n, size_t concurrency, struct hs_result *out)
 {
     memset(out, 0, sizeof *out);
+    double cpu0 = process_cpu_s();
+    uint64_t srv_ended0 = atomic_load(&r->srv_ended);
     struct rig_batch *b = rig_dial(r, n, concurrency, 1, BENCH_WAIT_MS);
     if (!b)
         return MACULA_ERR_NOMEM;
@@ -95,6 +98,8 @@ static int run_handshakes(struct rig *r, size_t n, size_t concurrency, struct hs
     free(lat);
     /* Let the GOODBYEs drain so the next measurement starts quiet. */
     rig_wait(&b->ended, atomic_load(&b->next_dial) < n ? atomic_load(&b->next_dial) : n, BENCH_WAIT_MS);
+    rig_wait(&r->srv_ended, srv_ended0 + k, BENCH_WAIT_MS); /* the listener's workers too */
+    out->cpu_ms = k ? (process_cpu_s() - cpu0) * 1e3 / (double)k : 0;
     return k == n ? 0 : MACULA_ERR_TIMEOUT;
 }
 
@@ -348,8 +353,8 @@ static int run_idle(const uint64_t *targets, size_t n_targets, struct idle_point
 static void print_hs(const char *label, size_t background, size_t concurrency, const struct hs_result *h)
 {
     printf("handshake  %-22s conns=%-5zu concurrency=%-3zu n=%zu connected=%zu  p50 %.3f ms  p99 %.3f ms  "
-           "%.0f handshakes/s\n",
-           label, background + 1, concurrency, h->n, h->connected, h->p50_ms, h->p99_ms, h->per_s);
+           "%.0f handshakes/s  process CPU %.2f ms/handshake\n",
+           label, background + 1, concurrency, h->n, h->connected, h->p50_ms, h->p99_ms, h->per_s, h->cpu_ms);
 }
 
 static void print_frames(const char *label, size_t conns, size_t size, enum frame_mode mode,
