@@ -12,7 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 "$root/scripts/setup.sh"
-macula_install_packages clang libclang-rt-14-dev iproute2 python3 openssl
+macula_install_packages clang libclang-rt-14-dev iproute2 python3 openssl valgrind
 
 shared=$(sed -n 's/^MACULA_SHARED_DIR:PATH=//p' "$root/build/CMakeCache.txt")
 quinn_dir="$root/build/quinn-peer"

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "macula/peering.h"
+
 /* Exit codes scripts rely on. */
 enum {
     CLI_EXIT_OK = 0,       /* success */
@@ -49,5 +51,52 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Split "HOST:PORT" or "[V6]:PORT" into host (malloc'd) and port. */
 int cli_split_host_port(const char *s, char **host, uint16_t *port);
+
+/* --- peering commands (cli_events.c): the JSON lines of `listen`, `dial`
+ * (and `demo`): one object per line, flushed. --- */
+/* {"event":"connected"|"handshake_complete"|"frame"|"disconnected","conn":SERIAL,
+ *  "peer":NODE_ID_HEX (once known), frame: "frame_type","wire_len","diag"
+ *  (+ "wire": canonical wire hex when with_wire), disconnected: "reason",
+ *  "detail" (when non-empty), "refusal_code" (refused)} */
+void cli_event_print(FILE *f, const macula_event *ev, int with_wire);
+/* {"event":"diag","name":NAME,"fields":{KEY:VALUE,...}} */
+void cli_diag_print(FILE *f, const char *name, const macula_diag_field *fields, size_t n);
+/* {"event":"listening","address":ADDR,"port":N,"node_id":HEX} */
+void cli_listening_print(FILE *f, const char *address, uint16_t port, const uint8_t node_id[MACULA_NODE_ID_LEN]);
+
+/* --- options shared by `listen` and `dial` (cli_peer_args.c) --- */
+#define CLI_MAX_REALMS 64
+typedef struct cli_peer_args {
+    const char *key_file;
+    uint8_t realms[CLI_MAX_REALMS * MACULA_REALM_LEN];
+    size_t n_realms;
+    uint64_t capabilities;
+    uint32_t drain_ms, handshake_ms, idle_ms, keepalive_ms; /* 0 = default */
+    int keepalive_set;
+    const char *alpn[MACULA_QUIC_MAX_ALPN];
+    size_t n_alpn;
+    int with_wire; /* --wire */
+} cli_peer_args;
+/* Usage lines for the options below. */
+#define CLI_PEER_ARGS_USAGE                                                                              \
+    "  --key FILE                 identity key file (required)\n"                                       \
+    "  --realm HEX                a 32-byte realm id to announce (repeatable)\n"                        \
+    "  --capabilities N           capability bitmask to announce (default 0)\n"                         \
+    "  --alpn A                   ALPN to offer/accept (repeatable; default macula)\n"                  \
+    "  --handshake-timeout-ms N   CONNECT/HELLO deadline (default 30000)\n"                             \
+    "  --drain-ms N               drain after GOODBYE before closing QUIC (default 5000)\n"             \
+    "  --idle-timeout-ms N        QUIC idle timeout (default 300000)\n"                                 \
+    "  --keepalive-ms N           QUIC keep-alive interval, 0 = none (default 15000)\n"                 \
+    "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"
+void cli_peer_args_init(cli_peer_args *a);
+/* When argv[*i] is one of the options above, consumes it (and its value,
+ * advancing *i) and returns 1; 0 when it is not one; -1 on a bad value
+ * (message printed). */
+int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i);
+/* Sets identity-independent fields of `o` (realms, capabilities, timeouts,
+ * ALPN; `a` must outlive `o`'s use). */
+void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o);
+/* Parses milliseconds in 1..86400000 (0 allowed when allow_zero). */
+int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out);
 
 #endif

@@ -1,9 +1,230 @@
-/* Placeholder until the peering layer (issue 4) lands. */
+/* `macula listen`: accepts Macula peers and prints one JSON line per event
+ * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
+ * connected peer, within the drain). The runtime runs on its own thread;
+ * events are printed (and echoed) from its handlers. */
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+
+static int listen_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: macula listen --listen ADDR:PORT --key FILE [--realm HEX]... [--capabilities N]\n"
+            "                     [--echo] [--max-handshaking N] [--close-duplicates] [--refuse CODE]\n"
+            "                     [--cert CERT.pem --cert-key KEY.pem] [options below]\n"
+            "\n"
+            "Accepts Macula peers on ADDR:PORT (port 0 picks one) and prints one JSON object per\n"
+            "line on stdout, until SIGINT/SIGTERM, which sends GOODBYE (reason \"shutdown\") to every\n"
+            "connected peer and ends within the drain (exit 0):\n"
+            "  {\"event\":\"listening\",\"address\":\"127.0.0.1\",\"port\":4433,\"node_id\":\"<hex>\"}\n"
+            "  {\"event\":\"connected\",\"conn\":1,\"peer\":\"<node id hex>\"}\n"
+            "  {\"event\":\"handshake_complete\",\"conn\":1,\"peer\":\"<hex>\"}\n"
+            "  {\"event\":\"frame\",\"conn\":1,\"peer\":\"<hex>\",\"frame_type\":\"publish\",\"wire_len\":210,\"diag\":\"{...}\"}\n"
+            "  {\"event\":\"disconnected\",\"conn\":1,\"peer\":\"<hex>\",\"reason\":\"peer_closed\",\"detail\":\"...\"}\n"
+            "      (reason: connect_failed, handshake_timeout, connect_verify_failed, refused (+ refusal_code),\n"
+            "       closed_during_handshake, peer_closed, drained, peer_closed_during_drain, frame_too_large,\n"
+            "       peer_identity_mismatch, closed, ...; \"detail\" only when there is one)\n"
+            "  {\"event\":\"diag\",\"name\":\"frame_dropped\",\"fields\":{\"peer\":\"1\",\"state\":\"connected\",...}}\n"
+            "  \"conn\" is the peer's serial number in this process.\n"
+            "\n"
+            "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
+            "  --echo                     send every received frame except GOODBYE back unchanged\n"
+            "  --max-handshaking N        close connections beyond N not yet connected (\"busy\", code 1)\n"
+            "  --close-duplicates         a second connection of a node id replaces the first\n"
+            "                             (the older one gets GOODBYE \"replaced\")\n"
+            "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
+            "  --cert FILE --cert-key FILE  serve this PEM certificate and key instead of one made\n"
+            "                             from --key (which still signs HELLO)\n"
+            "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage.\n");
+    return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
+typedef struct listen_state {
+    macula_runtime *rt;
+    int echo;
+    int with_wire;
+    int64_t refuse_code;
+} listen_state;
+
+static void on_event(void *user, macula_event *ev)
+{
+    listen_state *s = user;
+    cli_event_print(stdout, ev, s->with_wire);
+    if (s->echo && ev->type == MACULA_EVENT_FRAME && ev->frame) {
+        const char *type = macula_frame_type(ev->frame);
+        if (type && strcmp(type, "goodbye") != 0) {
+            /* Already signed by its author: sent as it came. */
+            int rc = macula_peer_send_frame(s->rt, ev->peer, macula_event_take_frame(ev));
+            if (rc != 0) {
+                macula_diag_field f[] = {{"error", macula_err_name(rc)}};
+                cli_diag_print(stdout, "echo_failed", f, 1);
+            }
+        }
+    }
+}
+
+static void on_owner(void *user, macula_event *ev)
+{
+    listen_state *s = user;
+    cli_event_print(stdout, ev, s->with_wire);
+}
+
+static void on_diag(void *user, const char *name, const macula_diag_field *fields, size_t n)
+{
+    (void)user;
+    cli_diag_print(stdout, name, fields, n);
+}
+
+static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *code)
+{
+    (void)node_id;
+    *code = ((listen_state *)user)->refuse_code;
+    return 1;
+}
+
 int cli_listen(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_errorf("this command is not built yet");
-    return CLI_EXIT_USAGE;
+    const char *listen = NULL, *cert = NULL, *cert_key = NULL;
+    cli_peer_args pa;
+    cli_peer_args_init(&pa);
+    listen_state st;
+    memset(&st, 0, sizeof st);
+    st.refuse_code = -2; /* none */
+    uint64_t max_handshaking = 0;
+    int dups = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int r = cli_peer_args_parse(&pa, argc, argv, &i);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
+            continue;
+        if (!strcmp(a, "--listen") && v) {
+            listen = v;
+            i++;
+        } else if (!strcmp(a, "--echo")) {
+            st.echo = 1;
+        } else if (!strcmp(a, "--max-handshaking")) {
+            if (!v || cli_parse_u64(v, 1, 10000000, &max_handshaking) != 0) {
+                cli_errorf("--max-handshaking: expected 1..10000000");
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--close-duplicates")) {
+            dups = 1;
+        } else if (!strcmp(a, "--refuse")) {
+            uint64_t code;
+            if (!v || cli_parse_u64(v, 0, INT64_MAX, &code) != 0) {
+                cli_errorf("--refuse: expected a refusal code (unsigned)");
+                return CLI_EXIT_USAGE;
+            }
+            st.refuse_code = (int64_t)code;
+            i++;
+        } else if (!strcmp(a, "--cert") && v) {
+            cert = v;
+            i++;
+        } else if (!strcmp(a, "--cert-key") && v) {
+            cert_key = v;
+            i++;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            return listen_usage(stdout);
+        } else {
+            cli_errorf("listen: unexpected argument '%s'", a);
+            return listen_usage(stderr);
+        }
+    }
+    if (!listen || !pa.key_file) {
+        cli_errorf("listen: --listen and --key are required");
+        return listen_usage(stderr);
+    }
+    if (!cert != !cert_key) {
+        cli_errorf("listen: --cert and --cert-key go together");
+        return CLI_EXIT_USAGE;
+    }
+    char *host = NULL;
+    uint16_t port;
+    if (cli_split_host_port(listen, &host, &port) != 0) {
+        cli_errorf("--listen: expected ADDR:PORT or [V6]:PORT, got '%s'", listen);
+        return CLI_EXIT_USAGE;
+    }
+    int err = 0;
+    macula_identity *id = macula_identity_load(pa.key_file, &err);
+    if (!id) {
+        cli_errorf("cannot load %s: %s", pa.key_file, macula_strerror(err));
+        free(host);
+        return CLI_EXIT_USAGE;
+    }
+    /* Signals end the program through sigwait on this thread. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = CLI_EXIT_PROTOCOL;
+    macula_runtime_options ro;
+    macula_runtime_options_init(&ro);
+    ro.diag = on_diag;
+    /* The graceful stop lasts as long as the drain it promises. */
+    if (pa.drain_ms)
+        ro.shutdown_timeout_ms = pa.drain_ms + 1000;
+    st.rt = macula_runtime_new(&ro, &err);
+    st.with_wire = pa.with_wire;
+    if (!st.rt) {
+        cli_errorf("runtime: %s", macula_strerror(err));
+        goto out;
+    }
+    macula_peer_options po;
+    macula_peer_options_init(&po);
+    cli_peer_args_apply(&pa, &po);
+    po.handler = on_event;
+    po.handler_user = &st;
+    po.accept_owner = on_owner;
+    po.accept_owner_user = &st;
+    if (st.refuse_code >= 0) {
+        po.admit = refuse_all;
+        po.admit_user = &st;
+    }
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.bind_host = host;
+    lo.bind_port = port;
+    lo.identity = id;
+    lo.cert_pem_file = cert;
+    lo.key_pem_file = cert_key;
+    lo.alpn = po.alpn;
+    lo.n_alpn = po.n_alpn;
+    if (pa.idle_ms)
+        lo.quic.idle_timeout_ms = pa.idle_ms;
+    if (pa.keepalive_set)
+        lo.quic.keepalive_ms = pa.keepalive_ms;
+    lo.auto_accept = &po;
+    lo.max_handshaking = (size_t)max_handshaking;
+    lo.close_duplicate_peers = dups;
+    const char *why = NULL;
+    macula_listener *l = macula_listener_new(st.rt, &lo, &err, &why); /* before the loop runs */
+    if (!l) {
+        cli_errorf("cannot listen on %s: %s (%s)", listen, macula_strerror(err), why ? why : "");
+        goto out;
+    }
+    cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
+    if (macula_runtime_start(st.rt) != 0) {
+        cli_errorf("cannot start the runtime thread");
+        goto out;
+    }
+    int sig;
+    sigwait(&sigs, &sig);
+    macula_runtime_stop(st.rt);
+    macula_runtime_join(st.rt);
+    status = CLI_EXIT_OK;
+out:
+    macula_runtime_free(st.rt);
+    macula_identity_free(id);
+    free(host);
+    return status;
 }

@@ -1,0 +1,334 @@
+/* Listeners over real QUIC: manual accept from another thread long after
+ * the client sent its CONNECT (the events kept meanwhile are replayed),
+ * refuse, the cap on handshaking connections (manual and automatic mode),
+ * close_duplicate_peers ("replaced"), an admit policy refusing with a code
+ * (refused on both sides), and macula_listener_close. */
+#include "raw_quic.h"
+
+static macula_identity *alice, *bob, *carol;
+
+typedef struct lcase {
+    macula_runtime *rt;
+    pt_diags diags;
+    pt_recorder srv, cli;
+    macula_listener *l;
+    macula_peer_options sopts;
+    /* manual mode */
+    pthread_mutex_t mu;
+    macula_quic_conn *pending[8];
+    int n_pending;
+    int refuse_all;
+} lcase;
+
+static void on_conn(void *user, macula_listener *l, macula_quic_conn *conn)
+{
+    lcase *c = user;
+    if (c->refuse_all) {
+        macula_listener_refuse(l, conn);
+        pthread_mutex_lock(&c->mu);
+        c->n_pending++;
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    if (c->n_pending < 8)
+        c->pending[c->n_pending] = conn;
+    c->n_pending++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int wait_pending(lcase *c, int n)
+{
+    uint64_t end = pt_now_ms() + 10000;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int have = c->n_pending;
+        pthread_mutex_unlock(&c->mu);
+        if (have >= n)
+            return 1;
+        if (pt_now_ms() > end)
+            return 0;
+        pt_sleep_ms(5);
+    }
+}
+
+/* manual: auto = NULL; otherwise the server options are c->sopts. */
+static int lc_up(lcase *c, int manual, size_t max_handshaking, int dups)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    pt_diags_init(&c->diags);
+    c->rt = pt_runtime(&c->diags, 0);
+    if (!c->rt)
+        return -1;
+    pt_recorder_init(&c->srv, c->rt);
+    pt_recorder_init(&c->cli, c->rt);
+    macula_peer_options_init(&c->sopts);
+    c->sopts.identity = alice;
+    c->sopts.handler = pt_record;
+    c->sopts.handler_user = &c->srv;
+    c->sopts.drain_timeout_ms = 300;
+    c->sopts.handshake_timeout_ms = 500;
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = alice;
+    if (manual) {
+        lo.on_connection = on_conn;
+        lo.on_connection_user = c;
+    } else {
+        lo.auto_accept = &c->sopts;
+    }
+    lo.max_handshaking = max_handshaking;
+    lo.close_duplicate_peers = dups;
+    c->l = pt_listen(c->rt, &lo);
+    return c->l ? 0 : -1;
+}
+
+static void lc_down(lcase *c)
+{
+    macula_runtime_free(c->rt);
+    CHECK_EQ_INT(pt_check_promises(&c->srv, 1), 0);
+    CHECK_EQ_INT(pt_check_promises(&c->cli, 1), 0);
+    pt_recorder_free(&c->srv);
+    pt_recorder_free(&c->cli);
+    pt_diags_free(&c->diags);
+    pthread_mutex_destroy(&c->mu);
+}
+
+static macula_peer lc_connect(lcase *c, const macula_identity *id)
+{
+    macula_peer_options o;
+    pt_client_options(&o, id, &c->cli, macula_listener_port(c->l));
+    o.drain_timeout_ms = 300;
+    o.handshake_timeout_ms = 10000;
+    return pt_connect(c->rt, &o);
+}
+
+/* The client sends two frames the moment it is connected. */
+static void send_on_connected(pt_recorder *r, macula_event *ev)
+{
+    if (ev->type != MACULA_EVENT_CONNECTED)
+        return;
+    for (uint64_t i = 0; i < 2; i++)
+        macula_peer_send_frame(r->rt, ev->peer, pt_numbered(0, i, 0));
+}
+
+static void test_manual_accept_later(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    c.cli.hook = send_on_connected;
+    macula_peer p = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    /* the client's CONNECT is in flight (or held by QUIC) meanwhile */
+    pt_sleep_ms(300);
+    CHECK_EQ_INT(pt_count(&c.cli, p, MACULA_EVENT_CONNECTED), 0);
+    int err = 0;
+    const char *msg = NULL;
+    macula_peer sp = macula_peer_accept(c.rt, c.pending[0], &c.sopts, &err, &msg);
+    REQUIRE(sp);
+    CHECK(pt_wait(&c.srv, sp, MACULA_EVENT_CONNECTED, 1, 10000));
+    CHECK(pt_wait(&c.cli, p, MACULA_EVENT_CONNECTED, 1, 10000));
+    CHECK(pt_wait(&c.srv, sp, MACULA_EVENT_FRAME, 2, 10000));
+    CHECK_EQ_INT(pt_frames_in_order(&c.srv, sp, 1, 2), 2);
+    pt_event e;
+    CHECK(pt_last(&c.srv, sp, MACULA_EVENT_CONNECTED, &e) && memcmp(e.node_id, macula_identity_node_id(bob), 32) == 0);
+    macula_peer_close(c.rt, p, NULL);
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_DRAINED, 10000, NULL));
+    CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_PEER_CLOSED, 10000, NULL));
+    lc_down(&c);
+}
+
+static void test_manual_refuse(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    c.refuse_all = 1;
+    macula_peer p = lc_connect(&c, bob);
+    pt_event d;
+    CHECK(pt_wait(&c.cli, p, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    pt_last(&c.cli, p, MACULA_EVENT_DISCONNECTED, &d);
+    CHECK(d.reason == MACULA_DISC_CLOSED_DURING_HANDSHAKE || d.reason == MACULA_DISC_CONNECT_FAILED);
+    CHECK(strstr(d.detail, "refused") != NULL);
+    CHECK_EQ_INT(pt_count(&c.srv, 0, MACULA_EVENT_CONNECTED), 0);
+    lc_down(&c);
+}
+
+struct refusal {
+    macula_listener *l;
+    macula_quic_conn *conn;
+};
+
+static void refuse_cb(void *arg)
+{
+    struct refusal *r = arg;
+    macula_listener_refuse(r->l, r->conn);
+}
+
+/* Manual mode, cap 1: the first connection waits for accept; the second is
+ * closed "busy"; once the first is refused there is room again. */
+static void test_max_handshaking_manual(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 1, 0) == 0);
+    macula_peer p1 = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    macula_peer p2 = lc_connect(&c, carol);
+    pt_event d;
+    CHECK(pt_wait(&c.cli, p2, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    pt_last(&c.cli, p2, MACULA_EVENT_DISCONNECTED, &d);
+    CHECK(d.reason == MACULA_DISC_CLOSED_DURING_HANDSHAKE || d.reason == MACULA_DISC_CONNECT_FAILED);
+    CHECK(strstr(d.detail, "busy") != NULL);
+    CHECK(pt_has_diag(&c.diags, "listener_busy", "peer_addr=127.0.0.1:"));
+    pthread_mutex_lock(&c.mu);
+    CHECK_EQ_INT(c.n_pending, 1);
+    pthread_mutex_unlock(&c.mu);
+    /* refuse the first: the count drops, a third connection is offered */
+    c.refuse_all = 1; /* (for later ones) */
+    struct refusal r = {c.l, c.pending[0]};
+    pt_on_loop(c.rt, refuse_cb, &r);
+    CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    macula_peer p3 = lc_connect(&c, carol);
+    CHECK(wait_pending(&c, 2));
+    CHECK(pt_wait(&c.cli, p3, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    pt_last(&c.cli, p3, MACULA_EVENT_DISCONNECTED, &d);
+    CHECK(strstr(d.detail, "refused") != NULL);
+    lc_down(&c);
+}
+
+/* Automatic mode, cap 1: a raw client that never sends CONNECT holds the
+ * only place; a peer is turned away "busy" until that worker times out. */
+static void test_max_handshaking_auto(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 0, 1, 0) == 0);
+    raw_client rc;
+    memset(&rc, 0, sizeof rc);
+    REQUIRE(raw_client_start(&rc, c.rt, macula_listener_port(c.l)) == 0);
+    pt_sleep_ms(100); /* the raw connection is accepted: its worker handshakes */
+    macula_peer p1 = lc_connect(&c, bob);
+    pt_event d;
+    CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    pt_last(&c.cli, p1, MACULA_EVENT_DISCONNECTED, &d);
+    CHECK(strstr(d.detail, "busy") != NULL);
+    /* the raw client's worker times out (500 ms): room again */
+    CHECK(pt_disconnected_with(&c.srv, 0, MACULA_DISC_HANDSHAKE_TIMEOUT, 10000, NULL));
+    macula_peer p2 = lc_connect(&c, bob);
+    CHECK(pt_wait(&c.cli, p2, MACULA_EVENT_CONNECTED, 1, 10000));
+    lc_down(&c);
+    pthread_mutex_destroy(&rc.mu);
+}
+
+static void test_close_duplicates(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 0, 0, 1) == 0);
+    macula_peer p1 = lc_connect(&c, bob);
+    REQUIRE(pt_wait(&c.cli, p1, MACULA_EVENT_CONNECTED, 1, 10000));
+    REQUIRE(pt_wait(&c.srv, 0, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_event s1;
+    pt_last(&c.srv, 0, MACULA_EVENT_CONNECTED, &s1);
+    macula_peer p3 = lc_connect(&c, carol); /* another node: untouched */
+    REQUIRE(pt_wait(&c.cli, p3, MACULA_EVENT_CONNECTED, 1, 10000));
+    macula_peer p2 = lc_connect(&c, bob);
+    REQUIRE(pt_wait(&c.cli, p2, MACULA_EVENT_CONNECTED, 1, 10000));
+    /* the older worker of bob says GOODBYE("replaced") and drains */
+    CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_FRAME, 1, 10000));
+    pt_event gb;
+    CHECK(pt_last(&c.cli, p1, MACULA_EVENT_FRAME, &gb) && !strcmp(gb.frame_type, "goodbye") &&
+          !strcmp(gb.text, "replaced"));
+    CHECK(pt_disconnected_with(&c.srv, s1.peer, MACULA_DISC_DRAINED, 10000, NULL));
+    CHECK(pt_disconnected_with(&c.cli, p1, MACULA_DISC_PEER_CLOSED, 10000, NULL));
+    macula_peer_info info;
+    CHECK(macula_peer_get_info(c.rt, p2, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+    CHECK(macula_peer_get_info(c.rt, p3, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+    CHECK_EQ_INT(pt_count(&c.cli, p3, MACULA_EVENT_FRAME), 0);
+    lc_down(&c);
+}
+
+static int refuse_bob(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *code)
+{
+    const macula_identity *who = user;
+    if (memcmp(node_id, macula_identity_node_id(who), MACULA_NODE_ID_LEN) != 0)
+        return 0;
+    *code = 42;
+    return 1;
+}
+
+static void test_admit_refuses(void)
+{
+    lcase c;
+    memset(&c, 0, sizeof c);
+    REQUIRE(lc_up(&c, 0, 0, 0) == 0);
+    /* (the listener copied sopts already: make a second one with admit) */
+    macula_peer_options so = c.sopts;
+    so.admit = refuse_bob;
+    so.admit_user = bob;
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = alice;
+    lo.auto_accept = &so;
+    macula_listener *l2 = pt_listen(c.rt, &lo);
+    REQUIRE(l2);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &c.cli, macula_listener_port(l2));
+    macula_peer p = pt_connect(c.rt, &o);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_REFUSED, 10000, &d));
+    CHECK_EQ_INT(d.refusal_code, 42);
+    CHECK(pt_disconnected_with(&c.srv, 0, MACULA_DISC_REFUSED, 10000, &d));
+    CHECK_EQ_INT(d.refusal_code, 42);
+    CHECK(pt_has_diag(&c.diags, "peer_refused", "refusal_code=42"));
+    pt_client_options(&o, carol, &c.cli, macula_listener_port(l2));
+    macula_peer p2 = pt_connect(c.rt, &o);
+    CHECK(pt_wait(&c.cli, p2, MACULA_EVENT_CONNECTED, 1, 10000));
+    lc_down(&c);
+}
+
+static void test_listener_close(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 0, 0, 0) == 0);
+    uint16_t port = macula_listener_port(c.l);
+    macula_peer p1 = lc_connect(&c, bob);
+    macula_peer p2 = lc_connect(&c, carol);
+    REQUIRE(pt_wait(&c.cli, p1, MACULA_EVENT_CONNECTED, 1, 10000));
+    REQUIRE(pt_wait(&c.cli, p2, MACULA_EVENT_CONNECTED, 1, 10000));
+    REQUIRE(pt_wait(&c.srv, 0, MACULA_EVENT_CONNECTED, 2, 10000));
+    pt_listener_close(c.rt, c.l);
+    pt_event gb;
+    CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_FRAME, 1, 10000));
+    CHECK(pt_last(&c.cli, p1, MACULA_EVENT_FRAME, &gb) && !strcmp(gb.text, "listener_closed"));
+    CHECK(pt_disconnected_with(&c.cli, p1, MACULA_DISC_PEER_CLOSED, 10000, NULL));
+    CHECK(pt_disconnected_with(&c.cli, p2, MACULA_DISC_PEER_CLOSED, 10000, NULL));
+    CHECK(pt_wait(&c.srv, 0, MACULA_EVENT_DISCONNECTED, 2, 10000));
+    /* the endpoint is released once its workers ended: nobody answers */
+    pt_sleep_ms(100);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &c.cli, port);
+    o.connect_timeout_ms = 1000;
+    macula_peer p3 = pt_connect(c.rt, &o);
+    CHECK(pt_disconnected_with(&c.cli, p3, MACULA_DISC_CONNECT_FAILED, 10000, NULL));
+    lc_down(&c);
+}
+
+int main(void)
+{
+    alarm(300);
+    if (macula_crypto_init() != 0)
+        return 1;
+    alice = macula_identity_generate(NULL);
+    bob = macula_identity_generate(NULL);
+    carol = macula_identity_generate(NULL);
+    RUN(test_manual_accept_later);
+    RUN(test_manual_refuse);
+    RUN(test_max_handshaking_manual);
+    RUN(test_max_handshaking_auto);
+    RUN(test_close_duplicates);
+    RUN(test_admit_refuses);
+    RUN(test_listener_close);
+    macula_identity_free(alice);
+    macula_identity_free(bob);
+    macula_identity_free(carol);
+    return tu_summary();
+}

@@ -1,0 +1,103 @@
+/* 500 peers handshaking with one listener at once, in one process and one
+ * runtime (so both ends share one loop thread, as a CI machine with two
+ * cores would run them anyway): every client and every server worker
+ * connects, each client then sends a frame and closes with GOODBYE, and
+ * every worker ends with exactly one DISCONNECTED. The time taken is
+ * printed, not asserted (the deadline only catches a hang). */
+#include "peering_test_util.h"
+
+#define PEERS 500
+
+static void test_500_peers(void)
+{
+    macula_identity *server_id = macula_identity_generate(NULL);
+    REQUIRE(server_id);
+    pt_diags diags;
+    pt_diags_init(&diags);
+    macula_runtime *rt = pt_runtime(&diags, 0);
+    REQUIRE(rt);
+    pt_recorder srv, cli;
+    pt_recorder_init(&srv, rt);
+    pt_recorder_init(&cli, rt);
+    macula_peer_options so;
+    macula_peer_options_init(&so);
+    so.handler = pt_record;
+    so.handler_user = &srv;
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = server_id;
+    lo.auto_accept = &so;
+    macula_listener *l = pt_listen(rt, &lo);
+    REQUIRE(l);
+
+    macula_identity **ids = calloc(PEERS, sizeof *ids);
+    macula_peer *peers = calloc(PEERS, sizeof *peers);
+    REQUIRE(ids && peers);
+    for (int i = 0; i < PEERS; i++)
+        ids[i] = macula_identity_generate(NULL);
+    uint64_t t0 = pt_now_ms();
+    for (int i = 0; i < PEERS; i++) {
+        macula_peer_options o;
+        pt_client_options(&o, ids[i], &cli, macula_listener_port(l));
+        o.drain_timeout_ms = 300;
+        o.handshake_timeout_ms = 60000;
+        o.connect_timeout_ms = 60000;
+        peers[i] = pt_connect(rt, &o);
+        CHECK(peers[i] != MACULA_PEER_INVALID);
+    }
+    int all = pt_wait(&cli, 0, MACULA_EVENT_CONNECTED, PEERS, 90000) &&
+              pt_wait(&srv, 0, MACULA_EVENT_CONNECTED, PEERS, 30000);
+    uint64_t t_connected = pt_now_ms() - t0;
+    CHECK(all);
+    CHECK_EQ_INT(pt_count(&cli, 0, MACULA_EVENT_DISCONNECTED), 0);
+    CHECK_EQ_INT(pt_count(&srv, 0, MACULA_EVENT_DISCONNECTED), 0);
+    fprintf(stderr, "  %d concurrent handshakes (QUIC + CONNECT/HELLO) completed in %llu ms\n", PEERS,
+            (unsigned long long)t_connected);
+
+    /* each server worker knows its client's node id */
+    int matched = 0;
+    for (int i = 0; i < PEERS; i++) {
+        macula_peer_info info;
+        if (macula_peer_get_info(rt, peers[i], &info) == 0 && info.has_node_id &&
+            memcmp(info.node_id, macula_identity_node_id(server_id), 32) == 0)
+            matched++;
+    }
+    CHECK_EQ_INT(matched, PEERS);
+
+    for (int i = 0; i < PEERS; i++) {
+        CHECK_EQ_INT(macula_peer_send_frame(rt, peers[i], pt_numbered(0, 0, 64)), 0);
+        CHECK_EQ_INT(macula_peer_close(rt, peers[i], "done"), 0);
+    }
+    CHECK(pt_wait(&srv, 0, MACULA_EVENT_FRAME, 2 * PEERS, 30000)); /* the frame + GOODBYE each */
+    CHECK(pt_wait(&cli, 0, MACULA_EVENT_DISCONNECTED, PEERS, 30000));
+    CHECK(pt_wait(&srv, 0, MACULA_EVENT_DISCONNECTED, PEERS, 30000));
+    fprintf(stderr, "  all %d sessions closed after %llu ms\n", PEERS, (unsigned long long)(pt_now_ms() - t0));
+    for (int i = 0; i < PEERS; i++) {
+        pt_event d;
+        if (pt_last(&cli, peers[i], MACULA_EVENT_DISCONNECTED, &d) && d.reason != MACULA_DISC_DRAINED) {
+            fprintf(stderr, "  peer %d: %s %s\n", i, macula_disconnect_reason_name(d.reason), d.detail);
+            CHECK(0);
+            break;
+        }
+    }
+    macula_runtime_free(rt);
+    CHECK_EQ_INT(pt_check_promises(&cli, 1), 0);
+    CHECK_EQ_INT(pt_check_promises(&srv, 1), 0);
+    for (int i = 0; i < PEERS; i++)
+        macula_identity_free(ids[i]);
+    free(ids);
+    free(peers);
+    macula_identity_free(server_id);
+    pt_recorder_free(&srv);
+    pt_recorder_free(&cli);
+    pt_diags_free(&diags);
+}
+
+int main(void)
+{
+    alarm(400);
+    if (macula_crypto_init() != 0)
+        return 1;
+    RUN(test_500_peers);
+    return tu_summary();
+}

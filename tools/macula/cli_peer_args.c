@@ -1,0 +1,88 @@
+/* Options that `macula listen` and `macula dial` share: the key, realms,
+ * capabilities, ALPNs, and the peering and QUIC timeouts. */
+#include <string.h>
+
+#include "cli.h"
+
+void cli_peer_args_init(cli_peer_args *a) { memset(a, 0, sizeof *a); }
+
+int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out)
+{
+    uint64_t n;
+    if (!v || cli_parse_u64(v, allow_zero ? 0 : 1, 86400000, &n) != 0) {
+        cli_errorf("%s: expected milliseconds (%d..86400000)", opt, allow_zero ? 0 : 1);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
+{
+    const char *opt = argv[*i];
+    const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    uint32_t *ms = NULL;
+    if (!strcmp(opt, "--wire")) {
+        a->with_wire = 1;
+        return 1;
+    }
+    if (!strcmp(opt, "--key")) {
+        if (!v) {
+            cli_errorf("--key: a key file is needed");
+            return -1;
+        }
+        a->key_file = v;
+    } else if (!strcmp(opt, "--realm")) {
+        if (a->n_realms == CLI_MAX_REALMS) {
+            cli_errorf("--realm: at most %d realms", CLI_MAX_REALMS);
+            return -1;
+        }
+        if (cli_read_hex_fixed(v, "--realm", a->realms + a->n_realms * MACULA_REALM_LEN, MACULA_REALM_LEN) != 0)
+            return -1;
+        a->n_realms++;
+    } else if (!strcmp(opt, "--capabilities")) {
+        if (!v || cli_parse_u64(v, 0, UINT64_MAX, &a->capabilities) != 0) {
+            cli_errorf("--capabilities: expected an unsigned number");
+            return -1;
+        }
+    } else if (!strcmp(opt, "--alpn")) {
+        if (!v || !*v || strlen(v) > 255 || a->n_alpn == MACULA_QUIC_MAX_ALPN) {
+            cli_errorf("--alpn: at most %d protocols of 1..255 bytes", MACULA_QUIC_MAX_ALPN);
+            return -1;
+        }
+        a->alpn[a->n_alpn++] = v;
+    } else if (!strcmp(opt, "--handshake-timeout-ms")) {
+        ms = &a->handshake_ms;
+    } else if (!strcmp(opt, "--drain-ms")) {
+        ms = &a->drain_ms;
+    } else if (!strcmp(opt, "--idle-timeout-ms")) {
+        ms = &a->idle_ms;
+    } else if (!strcmp(opt, "--keepalive-ms")) {
+        if (cli_parse_ms(opt, v, 1, &a->keepalive_ms) != 0)
+            return -1;
+        a->keepalive_set = 1;
+    } else {
+        return 0;
+    }
+    if (ms && cli_parse_ms(opt, v, 0, ms) != 0)
+        return -1;
+    (*i)++;
+    return 1;
+}
+
+void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
+{
+    o->realms = a->n_realms ? a->realms : NULL;
+    o->n_realms = a->n_realms;
+    o->capabilities = a->capabilities;
+    if (a->handshake_ms)
+        o->handshake_timeout_ms = a->handshake_ms;
+    if (a->drain_ms)
+        o->drain_timeout_ms = a->drain_ms;
+    if (a->idle_ms)
+        o->idle_timeout_ms = a->idle_ms;
+    if (a->keepalive_set)
+        o->keepalive_ms = a->keepalive_ms;
+    o->alpn = a->n_alpn ? a->alpn : NULL;
+    o->n_alpn = a->n_alpn;
+}
