@@ -27,6 +27,7 @@ int main(int argc, char **argv)
     o.host = argv[1];
     o.port = (uint16_t)atoi(argv[2]);
     o.connect_timeout_ms = 5000;
+    o.drain_timeout_ms = 500; /* after our GOODBYE; the default is 5000 */
     o.handler = macula_mailbox_handler;
     o.handler_user = mb;
     const char *why = NULL;
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
                 macula_peer_close(rt, peer, "normal"); /* GOODBYE, then drain */
             closing = 1;
         } else if (ev->type == MACULA_EVENT_DISCONNECTED) {
-            printf("disconnected: %s %s\n", macula_disconnect_reason_name(ev->reason), ev->detail);
+            printf("disconnected: %s %s\n", macula_disconnect_reason_name(ev->reason), ev->detail ? ev->detail : "");
             status = ev->reason == MACULA_DISC_DRAINED ? 0 : 1;
             peer = MACULA_PEER_INVALID;
         }

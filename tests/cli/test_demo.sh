@@ -28,9 +28,9 @@ dia, = of("dialer", "dialing")
 assert dia["port"] == lst["port"]
 c_dialer, = of("dialer", "connected")
 c_listener, = of("listener", "connected")
-assert c_dialer["peer"] == lst["node"] and c_listener["peer"] == dia["node"]
+assert c_dialer["peer"] == lst["node_id"] and c_listener["peer"] == dia["node_id"]
 hc, = of("listener", "handshake_complete")
-assert hc["peer"] == dia["node"]
+assert hc["peer"] == dia["node_id"]
 types = lambda side: [e["frame_type"] for e in of(side, "frame")]
 assert types("dialer") == ["publish", "publish"], types("dialer")
 assert types("listener") == ["publish", "goodbye"], types("listener")

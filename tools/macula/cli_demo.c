@@ -43,48 +43,41 @@ struct demo {
     int done;
 };
 
-/* Provisional JSON printers (same lines as `macula listen`/`dial`, plus
- * "side"); replaced by the shared ones of cli_events.c once the glue
- * branch has them. */
-static void cli_event_print(FILE *f, const char *side, const macula_event *ev)
+/* The demo prints the very lines of `macula listen` / `macula dial`
+ * (cli_events.c) with a "side" member put first: each line is printed into
+ * memory, then written out with `{"side":"...",` in place of its `{`. */
+struct labelled {
+    char *buf;
+    size_t len;
+    FILE *mem;
+};
+
+static FILE *label_begin(struct labelled *l)
 {
-    static const char *const names[] = {"?", "connected", "frame", "disconnected", "handshake_complete"};
-    fprintf(f, "{\"side\":\"%s\",\"event\":\"%s\",\"conn\":%llu", side,
-            names[ev->type <= MACULA_EVENT_HANDSHAKE_COMPLETE ? ev->type : 0],
-            (unsigned long long)macula_peer_serial(ev->peer));
-    if (ev->has_peer_node_id) {
-        fprintf(f, ",\"peer\":\"");
-        cli_print_hex(f, ev->peer_node_id, MACULA_NODE_ID_LEN);
-        fprintf(f, "\"");
-    }
-    if (ev->type == MACULA_EVENT_FRAME) {
-        const char *type = macula_frame_type(ev->frame);
-        char *diag = macula_frame_diag(ev->frame);
-        fprintf(f, ",\"frame_type\":");
-        cli_json_string(f, type ? type : "", type ? strlen(type) : 0);
-        fprintf(f, ",\"bytes\":%zu,\"diag\":", ev->wire_len);
-        cli_json_string(f, diag ? diag : "", diag ? strlen(diag) : 0);
-        macula_free(diag);
-    }
-    if (ev->type == MACULA_EVENT_DISCONNECTED) {
-        fprintf(f, ",\"reason\":\"%s\",\"detail\":", macula_disconnect_reason_name(ev->reason));
-        cli_json_string(f, ev->detail ? ev->detail : "", ev->detail ? strlen(ev->detail) : 0);
-    }
-    fprintf(f, "}\n");
+    l->buf = NULL;
+    l->len = 0;
+    l->mem = open_memstream(&l->buf, &l->len);
+    return l->mem ? l->mem : stdout; /* no memory: print it unlabelled */
 }
 
-static void cli_diag_print(FILE *f, const char *side, const char *event, const macula_diag_field *fields,
-                           size_t n_fields)
+static void label_end(struct labelled *l, const char *side)
 {
-    fprintf(f, "{\"side\":\"%s\",\"event\":\"diag\",\"name\":", side);
-    cli_json_string(f, event, strlen(event));
-    for (size_t i = 0; i < n_fields; i++) {
-        fprintf(f, ",");
-        cli_json_string(f, fields[i].key, strlen(fields[i].key));
-        fprintf(f, ":");
-        cli_json_string(f, fields[i].value, strlen(fields[i].value));
-    }
-    fprintf(f, "}\n");
+    if (!l->mem)
+        return;
+    fclose(l->mem);
+    if (l->len > 1 && l->buf[0] == '{')
+        printf("{\"side\":\"%s\",%s", side, l->buf + 1);
+    else
+        fputs(l->buf ? l->buf : "", stdout);
+    fflush(stdout);
+    free(l->buf);
+}
+
+static void print_event(const char *side, const macula_event *ev)
+{
+    struct labelled l;
+    cli_event_print(label_begin(&l), ev, 0);
+    label_end(&l, side);
 }
 
 static uint64_t now_ns(void)
@@ -210,7 +203,7 @@ static void on_frame(struct demo *d, struct demo_side *s, macula_event *ev)
 
 static void on_event(struct demo *d, struct demo_side *s, macula_event *ev)
 {
-    cli_event_print(stdout, s->name, ev);
+    print_event(s->name, ev);
     switch (ev->type) {
     case MACULA_EVENT_CONNECTED:
         if (s == &d->dialer)
@@ -237,7 +230,6 @@ static void on_event(struct demo *d, struct demo_side *s, macula_event *ev)
         }
         break;
     }
-    fflush(stdout);
 }
 
 static void dialer_handler(void *user, macula_event *ev)
@@ -255,8 +247,9 @@ static void server_handler(void *user, macula_event *ev)
 static void diag_hook(void *user, const char *event, const macula_diag_field *fields, size_t n_fields)
 {
     (void)user;
-    cli_diag_print(stdout, "runtime", event, fields, n_fields);
-    fflush(stdout);
+    struct labelled l;
+    cli_diag_print(label_begin(&l), event, fields, n_fields);
+    label_end(&l, "runtime");
 }
 
 /* Every step the demo promised, checked; the first one missing is named. */
@@ -340,15 +333,10 @@ static int setup_listener(struct demo *d, macula_identity *ids[2])
         cli_errorf("demo: listener: %s%s%s", macula_strerror(err), why ? ": " : "", why ? why : "");
         return -1;
     }
-    uint16_t port = macula_listener_port(d->listener);
-    printf("{\"side\":\"listener\",\"event\":\"listening\",\"address\":\"127.0.0.1\",\"port\":%u,\"node\":\"",
-           (unsigned)port);
-    cli_print_hex(stdout, macula_identity_node_id(ids[0]), MACULA_NODE_ID_LEN);
-    printf("\"}\n{\"side\":\"dialer\",\"event\":\"dialing\",\"address\":\"127.0.0.1\",\"port\":%u,\"node\":\"",
-           (unsigned)port);
-    cli_print_hex(stdout, macula_identity_node_id(ids[1]), MACULA_NODE_ID_LEN);
-    printf("\"}\n");
-    fflush(stdout);
+    struct labelled l;
+    cli_listening_print(label_begin(&l), "127.0.0.1", macula_listener_port(d->listener),
+                        macula_identity_node_id(ids[0]));
+    label_end(&l, "listener");
     return 0;
 }
 
@@ -366,6 +354,11 @@ static int dial(struct demo *d, macula_identity *ids[2])
     cli.drain_timeout_ms = d->drain_ms;
     cli.handler = dialer_handler;
     cli.handler_user = d;
+    printf("{\"side\":\"dialer\",\"event\":\"dialing\",\"address\":\"127.0.0.1\",\"port\":%u,\"node_id\":\"",
+           (unsigned)cli.port);
+    cli_print_hex(stdout, macula_identity_node_id(ids[1]), MACULA_NODE_ID_LEN);
+    printf("\"}\n");
+    fflush(stdout);
     d->t_dial_ns = now_ns();
     if (macula_peer_connect(d->rt, &cli, &err, &why) == MACULA_PEER_INVALID) {
         cli_errorf("demo: connect: %s%s%s", macula_strerror(err), why ? ": " : "", why ? why : "");
