@@ -549,7 +549,7 @@ struct scale_row {
     uint64_t conns;
     struct hs_result hs1, hsc;
     struct frames_result one_signed, one_presigned, spread_signed;
-    double pair_kib; /* RSS growth per background peer, both ends in this process */
+    double pair_kib; /* RSS growth per peer added at this level, both ends in this process */
 };
 
 static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct scale_row *rows)
@@ -563,21 +563,26 @@ static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct 
     /* The busy connection, then background peers added level by level. */
     if (rc == 0)
         rc = frame_peers(&r, 1, &peers, &n1);
-    uint64_t have = 1, rss0 = rig_rss_bytes();
+    uint64_t have = 1;
     for (size_t l = 0; l < n_levels && rc == 0; l++) {
         struct scale_row *row = &rows[l];
         row->conns = levels[l];
+        struct timespec settle = {0, 300000000L};
         if (levels[l] > have) {
+            /* Memory: only the growth across this level's dials (the
+             * measurements before it leave buffers of their own). */
+            nanosleep(&settle, NULL);
+            uint64_t rss0 = rig_rss_bytes();
             struct rig_batch *b = rig_dial(&r, levels[l] - have, 100, 0, BENCH_WAIT_MS);
             if (!b || atomic_load(&b->connected) != levels[l] - have) {
                 rc = MACULA_ERR_TIMEOUT;
                 break;
             }
+            nanosleep(&settle, NULL);
+            row->pair_kib = ((double)rig_rss_bytes() - (double)rss0) / (double)(levels[l] - have) / 1024.0;
             have = levels[l];
         }
-        struct timespec settle = {0, 300000000L};
         nanosleep(&settle, NULL);
-        row->pair_kib = have > 1 ? ((double)rig_rss_bytes() - (double)rss0) / (double)(have - 1) / 1024.0 : 0;
         if ((rc = run_handshakes(&r, quick ? 200 : 500, 1, &row->hs1)) != 0 ||
             (rc = run_handshakes(&r, quick ? 500 : 2000, 32, &row->hsc)) != 0 ||
             (rc = run_frames(&r, peers, 1, 150, quick ? 50000 : 200000, MODE_SIGNED, &row->one_signed)) != 0 ||
@@ -595,10 +600,13 @@ static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct 
             k += batch_handles(b, all + k, have - k);
         if ((rc = run_frames(&r, all, k, 150, quick ? 50000 : 200000, MODE_SIGNED, &row->spread_signed)) != 0)
             break;
-        printf("scale      conns=%-5llu hs p50 %.3f ms p99 %.3f ms | %.0f hs/s (c=32) | one conn: %.0f signed/s, "
-               "%.0f presigned/s | spread over %zu: %.0f signed/s | %.1f KiB per peer (both ends)\n",
-               (unsigned long long)row->conns, row->hs1.p50_ms, row->hs1.p99_ms, row->hsc.per_s,
-               row->one_signed.per_s, row->one_presigned.per_s, k, row->spread_signed.per_s, row->pair_kib);
+        printf("scale      conns=%-5llu hs p50 %.3f ms p99 %.3f ms | %.0f hs/s (c=32), CPU %.2f ms/hs | one conn: "
+               "%.0f signed/s (CPU %.1f us/frame), %.0f presigned/s (CPU %.1f us/frame) | spread over %zu: "
+               "%.0f signed/s (CPU %.1f us/frame) | %.1f KiB per added peer (both ends)\n",
+               (unsigned long long)row->conns, row->hs1.p50_ms, row->hs1.p99_ms, row->hsc.per_s, row->hsc.cpu_ms,
+               row->one_signed.per_s, row->one_signed.process_cpu_us, row->one_presigned.per_s,
+               row->one_presigned.process_cpu_us, k, row->spread_signed.per_s, row->spread_signed.process_cpu_us,
+               row->pair_kib);
         fflush(stdout);
     }
     free(peers);
@@ -679,9 +687,10 @@ static int cmd_all(const struct bench_opts *o)
         return fail_rc("all (scale)", rc);
 
     printf("\n| measurement | macula-c |\n|---|---|\n");
-    printf("| full peering handshake, sequential: p50 / p99 | %.2f ms / %.2f ms |\n", hs1.p50_ms, hs1.p99_ms);
-    printf("| handshakes per second, 64 concurrent dialers (p50 / p99 latency) | %.0f/s (%.2f / %.2f ms) |\n",
-           hs64.per_s, hs64.p50_ms, hs64.p99_ms);
+    printf("| full peering handshake, sequential: p50 / p99 (CPU per handshake, both ends) | %.2f ms / %.2f ms "
+           "(%.2f ms) |\n", hs1.p50_ms, hs1.p99_ms, hs1.cpu_ms);
+    printf("| handshakes per second, 64 concurrent dialers (p50 / p99 latency; CPU per handshake) | %.0f/s "
+           "(%.2f / %.2f ms; %.2f ms) |\n", hs64.per_s, hs64.p50_ms, hs64.p99_ms, hs64.cpu_ms);
     static const char *const row_names[8] = {
         "signed 150 B PUBLISH, one connection (sender signs each)",
         "pre-signed 150 B PUBLISH, one connection (send_wire)",
@@ -698,13 +707,16 @@ static int cmd_all(const struct bench_opts *o)
     for (size_t i = 0; i < 2; i++)
         printf("| memory per idle connected peer, %llu peers: listener / dialer | %.1f KiB / %.1f KiB |\n",
                (unsigned long long)idle[i].peers, idle[i].listener_kib, idle[i].dialer_kib);
-    printf("\n| open connections | handshake p50 / p99 | handshakes/s (32 dialers) | signed 150 B/s, one conn | "
-           "pre-signed 150 B/s, one conn | signed 150 B/s spread over all | KiB per peer (both ends) |\n"
-           "|---|---|---|---|---|---|---|\n");
+    printf("\n| open connections | handshake p50 / p99 | handshakes/s (32 dialers) | CPU per handshake | "
+           "signed 150 B/s, one conn (CPU/frame) | pre-signed 150 B/s, one conn (CPU/frame) | "
+           "signed 150 B/s spread over all (CPU/frame) | KiB per added peer (both ends) |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < 4; i++)
-        printf("| %llu | %.2f / %.2f ms | %.0f | %.0f | %.0f | %.0f | %.1f |\n", (unsigned long long)rows[i].conns,
-               rows[i].hs1.p50_ms, rows[i].hs1.p99_ms, rows[i].hsc.per_s, rows[i].one_signed.per_s,
-               rows[i].one_presigned.per_s, rows[i].spread_signed.per_s, rows[i].pair_kib);
+        printf("| %llu | %.2f / %.2f ms | %.0f | %.2f ms | %.0f (%.1f µs) | %.0f (%.1f µs) | %.0f (%.1f µs) | %.1f |\n",
+               (unsigned long long)rows[i].conns, rows[i].hs1.p50_ms, rows[i].hs1.p99_ms, rows[i].hsc.per_s,
+               rows[i].hsc.cpu_ms, rows[i].one_signed.per_s, rows[i].one_signed.process_cpu_us,
+               rows[i].one_presigned.per_s, rows[i].one_presigned.process_cpu_us, rows[i].spread_signed.per_s,
+               rows[i].spread_signed.process_cpu_us, rows[i].pair_kib);
     return CLI_EXIT_OK;
 }
 
