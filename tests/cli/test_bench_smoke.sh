@@ -15,7 +15,7 @@ done
 out=$(timeout 120 "$MACULA" bench frames --count 300 --conns 3 --background 5) || fail "bench frames --conns exited $?"
 grep -q 'conns=8 .*n=300 ' <<<"$out" || fail "bench frames --conns: $out"
 out=$(timeout 120 "$MACULA" bench idle --peers 10,20) || fail "bench idle exited $?"
-[ "$(grep -c '^idle .*KiB/peer$' <<<"$out")" = 2 ] || fail "bench idle: $out"
+[ "$(grep -c '^idle .*heap listener .*KiB/peer$' <<<"$out")" = 2 ] || fail "bench idle: $out"
 rc=0
 "$MACULA" bench nonsense >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "bench nonsense exited $rc, expected 2"

@@ -212,7 +212,8 @@ static size_t batch_handles(const struct rig_batch *b, macula_peer *out, size_t 
 
 struct idle_point {
     uint64_t peers;
-    double listener_kib, dialer_kib; /* RSS growth per peer */
+    double listener_kib, dialer_kib;           /* RSS growth per peer */
+    double listener_heap_kib, dialer_heap_kib; /* heap-in-use growth per peer */
     int ok;
 };
 
@@ -246,7 +247,7 @@ static int write_full(int fd, const void *buf, size_t len)
 #define IDLE_SETTLE_MS 1000
 
 struct idle_msg {
-    uint64_t peers, connected, rss; /* dialer -> listener after each step */
+    uint64_t peers, connected, rss, heap; /* dialer -> listener after each step */
 };
 
 /* The dialer process: connect up to each target in turn, report RSS. */
@@ -267,14 +268,14 @@ static int idle_child(int rfd, int wfd, const uint64_t *targets, size_t n_target
     uint64_t connected = warm ? atomic_load(&warm->connected) : 0, have = 0;
     struct timespec settle = {IDLE_SETTLE_MS / 1000, (IDLE_SETTLE_MS % 1000) * 1000000L};
     nanosleep(&settle, NULL);
-    struct idle_msg m = {0, connected, rig_rss_bytes()};
+    struct idle_msg m = {0, connected, rig_rss_bytes(), rig_heap_bytes()};
     int status = write_full(wfd, &m, sizeof m);
     for (size_t t = 0; t < n_targets && status == 0; t++) {
         struct rig_batch *b = rig_dial(&r, targets[t] - have, 100, 0, BENCH_WAIT_MS);
         connected += b ? atomic_load(&b->connected) : 0;
         have = targets[t];
         nanosleep(&settle, NULL);
-        m = (struct idle_msg){targets[t], connected, rig_rss_bytes()};
+        m = (struct idle_msg){targets[t], connected, rig_rss_bytes(), rig_heap_bytes()};
         char ack;
         status = write_full(wfd, &m, sizeof m) || read_full(rfd, &ack, 1);
     }
@@ -311,12 +312,13 @@ static int run_idle(const uint64_t *targets, size_t n_targets, struct idle_point
     hello.port = r.port;
     memcpy(hello.node, r.srv_node_id, MACULA_NODE_ID_LEN);
     struct idle_msg base, m;
-    uint64_t srv_base = 0;
+    uint64_t srv_base = 0, srv_heap_base = 0;
     if (rc == 0 && (write_full(p2c[1], &hello, sizeof hello) != 0 || read_full(c2p[0], &base, sizeof base) != 0))
         rc = MACULA_ERR_IO;
     if (rc == 0) {
         rig_wait(&r.srv_connected, IDLE_WARMUP, 10000);
         srv_base = rig_rss_bytes();
+        srv_heap_base = rig_heap_bytes();
     }
     for (size_t t = 0; t < n_targets && rc == 0; t++) {
         if (read_full(c2p[0], &m, sizeof m) != 0) {
@@ -327,11 +329,13 @@ static int run_idle(const uint64_t *targets, size_t n_targets, struct idle_point
                   rig_wait(&r.srv_connected, m.peers + IDLE_WARMUP, 10000);
         struct timespec settle = {0, 200000000L};
         nanosleep(&settle, NULL);
-        uint64_t srv_rss = rig_rss_bytes();
+        uint64_t srv_rss = rig_rss_bytes(), srv_heap = rig_heap_bytes();
         points[t].peers = m.peers;
         points[t].ok = all;
         points[t].listener_kib = ((double)srv_rss - (double)srv_base) / (double)m.peers / 1024.0;
         points[t].dialer_kib = ((double)m.rss - (double)base.rss) / (double)m.peers / 1024.0;
+        points[t].listener_heap_kib = ((double)srv_heap - (double)srv_heap_base) / (double)m.peers / 1024.0;
+        points[t].dialer_heap_kib = ((double)m.heap - (double)base.heap) / (double)m.peers / 1024.0;
         char ack = 1;
         if (write_full(p2c[1], &ack, 1) != 0)
             rc = MACULA_ERR_IO;
@@ -355,6 +359,15 @@ static void print_hs(const char *label, size_t background, size_t concurrency, c
     printf("handshake  %-22s conns=%-5zu concurrency=%-3zu n=%zu connected=%zu  p50 %.3f ms  p99 %.3f ms  "
            "%.0f handshakes/s  process CPU %.2f ms/handshake\n",
            label, background + 1, concurrency, h->n, h->connected, h->p50_ms, h->p99_ms, h->per_s, h->cpu_ms);
+}
+
+static void print_idle(const struct idle_point *p)
+{
+    printf("idle       peers=%-6llu RSS listener %.1f KiB/peer, dialer %.1f KiB/peer | heap listener %.1f KiB/peer, "
+           "dialer %.1f KiB/peer%s\n",
+           (unsigned long long)p->peers, p->listener_kib, p->dialer_kib, p->listener_heap_kib, p->dialer_heap_kib,
+           p->ok ? "" : "  (not all connected)");
+    fflush(stdout);
 }
 
 static void print_frames(const char *label, size_t conns, size_t size, enum frame_mode mode,
@@ -538,9 +551,7 @@ static int cmd_idle(const struct bench_opts *o)
     int rc = run_idle(t, n, pts);
     for (size_t i = 0; i < n; i++)
         if (pts[i].peers)
-            printf("idle       peers=%-6llu listener %.1f KiB/peer  dialer %.1f KiB/peer%s\n",
-                   (unsigned long long)pts[i].peers, pts[i].listener_kib, pts[i].dialer_kib,
-                   pts[i].ok ? "" : "  (not all connected)");
+            print_idle(&pts[i]);
     return rc ? fail_rc("idle", rc) : CLI_EXIT_OK;
 }
 
@@ -549,7 +560,7 @@ struct scale_row {
     uint64_t conns;
     struct hs_result hs1, hsc;
     struct frames_result one_signed, one_presigned, spread_signed;
-    double pair_kib; /* RSS growth per peer added at this level, both ends in this process */
+    double pair_kib; /* heap growth per peer added at this level, both ends in this process */
 };
 
 static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct scale_row *rows)
@@ -569,17 +580,17 @@ static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct 
         row->conns = levels[l];
         struct timespec settle = {0, 300000000L};
         if (levels[l] > have) {
-            /* Memory: only the growth across this level's dials (the
-             * measurements before it leave buffers of their own). */
+            /* Memory: heap in use across this level's dials only (RSS
+             * would hide peers placed in memory earlier runs freed). */
             nanosleep(&settle, NULL);
-            uint64_t rss0 = rig_rss_bytes();
+            uint64_t heap0 = rig_heap_bytes();
             struct rig_batch *b = rig_dial(&r, levels[l] - have, 100, 0, BENCH_WAIT_MS);
             if (!b || atomic_load(&b->connected) != levels[l] - have) {
                 rc = MACULA_ERR_TIMEOUT;
                 break;
             }
             nanosleep(&settle, NULL);
-            row->pair_kib = ((double)rig_rss_bytes() - (double)rss0) / (double)(levels[l] - have) / 1024.0;
+            row->pair_kib = ((double)rig_heap_bytes() - (double)heap0) / (double)(levels[l] - have) / 1024.0;
             have = levels[l];
         }
         nanosleep(&settle, NULL);
@@ -602,7 +613,7 @@ static int run_scale(const uint64_t *levels, size_t n_levels, int quick, struct 
             break;
         printf("scale      conns=%-5llu hs p50 %.3f ms p99 %.3f ms | %.0f hs/s (c=32), CPU %.2f ms/hs | one conn: "
                "%.0f signed/s (CPU %.1f us/frame), %.0f presigned/s (CPU %.1f us/frame) | spread over %zu: "
-               "%.0f signed/s (CPU %.1f us/frame) | %.1f KiB per added peer (both ends)\n",
+               "%.0f signed/s (CPU %.1f us/frame) | %.1f heap KiB per added peer (both ends)\n",
                (unsigned long long)row->conns, row->hs1.p50_ms, row->hs1.p99_ms, row->hsc.per_s, row->hsc.cpu_ms,
                row->one_signed.per_s, row->one_signed.process_cpu_us, row->one_presigned.per_s,
                row->one_presigned.process_cpu_us, k, row->spread_signed.per_s, row->spread_signed.process_cpu_us,
@@ -676,9 +687,7 @@ static int cmd_all(const struct bench_opts *o)
     if ((rc = run_idle(idle_targets, 2, idle)) != 0)
         return fail_rc("all (idle)", rc);
     for (size_t i = 0; i < 2; i++)
-        printf("idle       peers=%-6llu listener %.1f KiB/peer  dialer %.1f KiB/peer%s\n",
-               (unsigned long long)idle[i].peers, idle[i].listener_kib, idle[i].dialer_kib,
-               idle[i].ok ? "" : "  (not all connected)");
+        print_idle(&idle[i]);
 
     uint64_t levels[] = {1, 10, 100, 1000};
     struct scale_row rows[4];
@@ -705,11 +714,12 @@ static int cmd_all(const struct bench_opts *o)
         printf("| %s | %.0f frames/s, %.1f MB/s (sender %.2f µs, process %.2f µs CPU per frame) |\n", row_names[i],
                fr[i].per_s, fr[i].wire_mb_s, fr[i].sender_cpu_us, fr[i].process_cpu_us);
     for (size_t i = 0; i < 2; i++)
-        printf("| memory per idle connected peer, %llu peers: listener / dialer | %.1f KiB / %.1f KiB |\n",
-               (unsigned long long)idle[i].peers, idle[i].listener_kib, idle[i].dialer_kib);
+        printf("| memory per idle connected peer, %llu peers: RSS listener / dialer (heap in use) | %.1f KiB / %.1f KiB "
+               "(%.1f / %.1f KiB) |\n", (unsigned long long)idle[i].peers, idle[i].listener_kib, idle[i].dialer_kib,
+               idle[i].listener_heap_kib, idle[i].dialer_heap_kib);
     printf("\n| open connections | handshake p50 / p99 | handshakes/s (32 dialers) | CPU per handshake | "
            "signed 150 B/s, one conn (CPU/frame) | pre-signed 150 B/s, one conn (CPU/frame) | "
-           "signed 150 B/s spread over all (CPU/frame) | KiB per added peer (both ends) |\n"
+           "signed 150 B/s spread over all (CPU/frame) | heap KiB per added peer (both ends) |\n"
            "|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < 4; i++)
         printf("| %llu | %.2f / %.2f ms | %.0f | %.2f ms | %.0f (%.1f µs) | %.0f (%.1f µs) | %.0f (%.1f µs) | %.1f |\n",

@@ -53,6 +53,9 @@ struct rig {
 uint64_t rig_now_ns(void);
 /* Resident set size of this process in bytes (/proc/self/statm). */
 uint64_t rig_rss_bytes(void);
+/* Heap bytes in use (malloc's view over every arena, mmapped blocks
+ * included): unlike RSS it does not hide growth in memory freed earlier. */
+uint64_t rig_heap_bytes(void);
 /* Raises RLIMIT_NOFILE's soft limit to the hard one (many peers). */
 void rig_raise_nofile(void);
 
