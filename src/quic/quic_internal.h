@@ -257,7 +257,11 @@ void macula__streams_check_send_ready(macula_quic_conn *c);
 /* tls_session.c */
 int macula__tls_session_server(macula_quic_conn *c);
 int macula__tls_session_client(macula_quic_conn *c);
+/* Caches the ALPN; a server then releases its TLS session (no more use). */
 void macula__tls_after_handshake(macula_quic_conn *c);
+/* ngtcp2's recv_crypto_data, refusing CRYPTO data once the session is gone. */
+int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
+                                 size_t len, void *user);
 
 /* dial.c */
 void macula__dial_cancel_resolve(macula_quic_conn *c);

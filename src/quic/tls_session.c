@@ -84,4 +84,29 @@ void macula__tls_after_handshake(macula_quic_conn *c)
         c->alpn[proto.size] = 0;
         c->have_alpn = 1;
     }
+    /* A server's TLS session has no work left once the handshake is
+     * complete: the 1-RTT keys (and their key updates) live in ngtcp2, we
+     * send no session tickets, and QUIC allows a client no post-handshake
+     * TLS message (see macula__tls_recv_crypto_data). Releasing it saves
+     * ~10 KB per idle connection. A client keeps its session: servers
+     * (quinn) send NewSessionTicket after the handshake. */
+    if (c->is_server) {
+        ngtcp2_conn_set_tls_native_handle(c->q, NULL);
+        gnutls_deinit(c->tls);
+        c->tls = NULL;
+    }
+}
+
+int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
+                                 size_t len, void *user)
+{
+    macula_quic_conn *c = user;
+    if (!c->tls) {
+        /* CRYPTO data after a server released its session: only a TLS
+         * KeyUpdate or similar could come, which QUIC forbids (RFC 9001
+         * section 6); unexpected_message. */
+        ngtcp2_conn_set_tls_alert(q, 10);
+        return NGTCP2_ERR_CRYPTO;
+    }
+    return ngtcp2_crypto_recv_crypto_data_cb(q, level, offset, data, len, user);
 }

@@ -1,0 +1,92 @@
+/* A server releases its TLS session once the handshake is complete (to save
+ * memory per idle connection). After that, CRYPTO data from the client at
+ * the 1-RTT level (what a TLS KeyUpdate would be; QUIC forbids it) must end
+ * that connection with a crypto error (alert 10, unexpected_message),
+ * never touch the released session, and leave the listener serving. */
+#include "quic/quic_internal.h"
+#include "quic_test_util.h"
+
+struct probe {
+    macula_quic_conn *conn;
+    int64_t sid;
+    int echoed, injected, closed;
+    macula_quic_close_info close;
+    char reason[256];
+};
+
+/* TLS KeyUpdate(update_not_requested): handshake type 24, length 1, 0. */
+static const uint8_t key_update[] = {24, 0, 0, 1, 0};
+
+static void probe_handler(void *user, const macula_quic_event *ev)
+{
+    struct probe *p = user;
+    switch (ev->type) {
+    case MACULA_QUIC_EV_CONNECTED:
+        if (macula_quic_conn_open_stream(ev->conn, &p->sid) == 0)
+            macula_quic_conn_send(ev->conn, p->sid, (const uint8_t *)"ping", 4, 0);
+        break;
+    case MACULA_QUIC_EV_STREAM_DATA:
+        /* The echo proves the server has completed its handshake (and so
+         * released its session); now send what it must refuse. */
+        if (ev->len && !p->injected) {
+            p->echoed = 1;
+            p->injected = ngtcp2_conn_submit_crypto_data(ev->conn->q, NGTCP2_CRYPTO_LEVEL_APPLICATION, key_update,
+                                                         sizeof key_update) == 0;
+            macula__conn_kick(ev->conn);
+        }
+        break;
+    case MACULA_QUIC_EV_CLOSED:
+        p->closed = 1;
+        p->close = ev->close;
+        snprintf(p->reason, sizeof p->reason, "%s", ev->close.reason);
+        break;
+    default:
+        break;
+    }
+}
+
+static void test_post_handshake_crypto_refused(void)
+{
+    macula_runtime *rt = macula_runtime_new(NULL, NULL);
+    macula_identity *id = macula_identity_generate(NULL);
+    REQUIRE(rt && id);
+    struct echo_server srv;
+    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    struct probe p = {0};
+    macula_quic_dial_options o;
+    macula_quic_dial_options_init(&o);
+    o.host = "127.0.0.1";
+    o.port = macula_quic_endpoint_port(srv.ep);
+    o.verify = MACULA_QUIC_VERIFY_PIN;
+    o.pin_ed25519 = macula_identity_node_id(id);
+    p.conn = macula_quic_dial(rt, NULL, &o, probe_handler, &p, NULL);
+    REQUIRE(p.conn);
+    run_until(rt, &p.closed, 10000);
+
+    CHECK(p.echoed);
+    CHECK(p.injected);
+    CHECK(p.closed);
+    CHECK_EQ_INT(p.close.cause, MACULA_QUIC_CLOSE_PEER);
+    CHECK_EQ_INT(p.close.app_error, 0);
+    CHECK_EQ_INT(p.close.error_code, NGTCP2_CRYPTO_ERROR | 10);
+    CHECK_EQ_INT(srv.connected, 1);
+
+    /* The listener still serves: a fresh connection echoes. */
+    static const uint8_t msg[] = "still here";
+    struct echo_client cl;
+    REQUIRE(client_dial(&cl, rt, "127.0.0.1", macula_quic_endpoint_port(srv.ep), msg, sizeof msg - 1, &o));
+    run_until(rt, &cl.closed, 10000);
+    CHECK(cl.closed);
+    CHECK(cl.got_fin);
+    CHECK_EQ_INT(cl.rx_len, sizeof msg - 1);
+    CHECK_EQ_INT(srv.connected, 2);
+
+    macula_runtime_free(rt);
+    macula_identity_free(id);
+}
+
+int main(void)
+{
+    RUN(test_post_handshake_crypto_refused);
+    return tu_summary();
+}
