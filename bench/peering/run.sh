@@ -22,15 +22,20 @@ macula=$build/bin/macula
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
   "$(free -g | awk '/Mem:/ {print $2}') GiB, kernel $(uname -r), open files $(ulimit -n)"
 echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+# Other work on the machine moves wall-clock figures (not the CPU-per-frame
+# ones much): the load average is printed before each part.
+load() { echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 echo
 echo "== 1. macula bench all${QUICK:+ --quick}"
+load
 "$macula" bench all ${QUICK:+--quick}
 
 echo
 echo "== 2. anchors: raw QUIC, ours and quinn's (bench/quic/run.sh)"
+load
 if [ -x "$root/bench/quic/run.sh" ] && [ -x "$build/bench/bench_quic" ]; then
   if [ -n "${QUICK:-}" ]; then
-    HS_COUNT=${HS_COUNT:-300} PROC_COUNT=${PROC_COUNT:-20} BULK_MIB=${BULK_MIB:-64} REPS=${REPS:-1} \
+    HS_COUNT=${HS_COUNT:-300} PROC_COUNT=${PROC_COUNT:-10} BULK_MIB=${BULK_MIB:-64} REPS=${REPS:-1} \
       "$root/bench/quic/run.sh" "$build"
   else
     "$root/bench/quic/run.sh" "$build"
@@ -39,6 +44,7 @@ else
   echo "bench: bench/quic/run.sh or $build/bench/bench_quic missing: no quinn anchor in this run" >&2
 fi
 
+load
 echo
 echo "== 3. the reference's codec figures (Erlang 4.3.0, OTP 25; quoted, medians)"
 cat <<'TABLE'
