@@ -46,6 +46,9 @@ MACULA_API macula_frame *macula_frame_from_map(macula_value *map, int *err);
 MACULA_API macula_frame *macula_frame_clone(const macula_frame *f, int *err);
 MACULA_API void macula_frame_free(macula_frame *f);
 
+/* Constructors store their fields in canonical (wire) order, so that a
+ * constructed frame prints like the vectors' `diag` and encodes without
+ * reordering. */
 /* CONNECT (§2.5): header with `capabilities`, node_id = own key,
  * station_id (NULL = own key), realms (n_realms * 32 bytes), addresses [],
  * site null, puzzle_evidence, endorsements []. Unsigned. */

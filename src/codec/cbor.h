@@ -29,6 +29,7 @@ enum {
  */
 struct macula_value {
     macula_kind kind;
+    bool is_static; /* a key node in static storage, shared and never freed */
     union {
         uint64_t u; /* UINT: the value; NINT: the CBOR argument n (value = -1 - n) */
         double f;
@@ -44,6 +45,20 @@ struct macula_value {
     } as;
     uint8_t inline_data[];
 };
+
+/* A static text node for a key the library uses all the time (frame
+ * field names): building a frame then allocates only its values. Such
+ * nodes are immutable, may sit in any number of maps at once and are
+ * skipped by macula_value_free. */
+#define MACULA__STATIC_TEXT(literal)                                                     \
+    {                                                                                    \
+        .kind = MACULA_KIND_TEXT, .is_static = true,                                     \
+        .as.str = {sizeof(literal) - 1, (uint8_t *)(literal)}                            \
+    }
+
+/* A shared static null node (immutable, never freed): frames hold many
+ * nulls, and this spares an allocation for each. */
+macula_value *macula__cbor_null(void);
 
 /* Kinds that may be map keys: the reference accepts text and integers
  * only, and keeping keys to head-plus-content kinds lets keys be compared
@@ -62,6 +77,8 @@ bool macula__cbor_key_is(const macula_value *key, const char *s, size_t len);
 /* Appends a map entry without looking for an equal key (the caller knows
  * it is new). Ownership of key and val passes, also on failure. */
 int macula__cbor_map_append(macula_value *map, macula_value *key, macula_value *val);
+/* Room for `entries` more entries in a map without reallocating. */
+int macula__cbor_map_reserve(macula_value *map, size_t entries);
 /* Index of the entry whose key is the text `s`, or -1. */
 long macula__cbor_map_find(const macula_value *map, const char *s, size_t len);
 

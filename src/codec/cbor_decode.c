@@ -264,7 +264,7 @@ static int build(struct cursor *c, macula_value **out)
             memcpy(&d, &h.arg, 8);
             v = macula_value_float(d);
         } else {
-            v = macula_value_null();
+            v = macula__cbor_null();
         }
         break;
     }

@@ -21,6 +21,7 @@ static macula_value *string_new(macula_kind kind, const void *data, size_t len)
     if (!v)
         return NULL;
     v->kind = kind;
+    v->is_static = false;
     v->as.str.len = len;
     v->as.str.data = v->inline_data;
     if (len)
@@ -65,6 +66,12 @@ macula_value *macula_value_text_cstr(const char *s)
 
 macula_value *macula_value_bool(int b) { return macula_value_text_cstr(b ? "true" : "false"); }
 macula_value *macula_value_null(void) { return node_new(MACULA_KIND_NULL); }
+macula_value *macula__cbor_null(void)
+{
+    static macula_value shared_null = {.kind = MACULA_KIND_NULL, .is_static = true};
+    return &shared_null;
+}
+
 macula_value *macula_value_array(void) { return node_new(MACULA_KIND_ARRAY); }
 macula_value *macula_value_map(void) { return node_new(MACULA_KIND_MAP); }
 
@@ -80,7 +87,7 @@ static size_t slots(const macula_value *v)
 
 void macula_value_free(macula_value *v)
 {
-    if (!v)
+    if (!v || v->is_static)
         return;
     if (is_container(v)) {
         size_t n = slots(v);
@@ -152,6 +159,13 @@ static int reserve(macula_value *c, size_t extra)
     c->as.c.items = items;
     c->as.c.cap = cap;
     return MACULA_OK;
+}
+
+int macula__cbor_map_reserve(macula_value *map, size_t entries)
+{
+    if (entries > SIZE_MAX / 4)
+        return MACULA_ERR_NOMEM;
+    return reserve(map, 2 * entries);
 }
 
 int macula_value_array_append(macula_value *array, macula_value *item)
@@ -376,13 +390,15 @@ int macula_value_equal(const macula_value *a, const macula_value *b)
         if (a->as.c.count != b->as.c.count)
             return 0;
         /* Keys are unique within a map, so "every entry of a is in b"
-         * together with equal counts means the same set. */
+         * together with equal counts means the same set. Entries are
+         * usually in the same order: look at the same position first. */
         for (size_t i = 0; i < a->as.c.count; i++) {
             const macula_value *ka = a->as.c.items[2 * i];
-            size_t j;
-            for (j = 0; j < b->as.c.count; j++)
-                if (macula__cbor_key_cmp(ka, b->as.c.items[2 * j]) == 0)
-                    break;
+            size_t j = i;
+            if (macula__cbor_key_cmp(ka, b->as.c.items[2 * j]) != 0)
+                for (j = 0; j < b->as.c.count; j++)
+                    if (macula__cbor_key_cmp(ka, b->as.c.items[2 * j]) == 0)
+                        break;
             if (j == b->as.c.count || !macula_value_equal(a->as.c.items[2 * i + 1], b->as.c.items[2 * j + 1]))
                 return 0;
         }

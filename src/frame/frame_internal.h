@@ -19,9 +19,17 @@ static inline void frame_set_err(int *err, int code)
         *err = code;
 }
 
+/* macula_frame_new with the header's capabilities set. */
+macula_frame *macula__frame_new_header(const char *frame_type, uint64_t capabilities, int *err);
 /* Appends key = val to the frame's map without looking for an existing
- * key (constructors know their keys are new). Ownership of val passes. */
-int macula__frame_append(macula_frame *f, const char *key, macula_value *val);
+ * key (constructors know their keys are new). `key` is a static node
+ * (MACULA__STATIC_TEXT). Ownership of val passes; NULL val = NOMEM. */
+int macula__frame_append(macula_frame *f, macula_value *key, macula_value *val);
+/* Sets key = val, replacing an existing entry; appends `key` (a static
+ * node) when there is none. */
+int macula__frame_set(macula_frame *f, macula_value *key, macula_value *val);
+/* Reserves room for the entries a constructor is about to append. */
+int macula__frame_reserve(macula_frame *f, size_t entries);
 /* Reorders the stored entries into canonical order, so that constructed
  * frames print in wire order and encode without reordering. */
 void macula__frame_sort(macula_frame *f);

@@ -62,7 +62,8 @@ int macula_frame_sign(macula_frame *f, const macula_identity *id)
     free(heap);
     if (rc)
         return rc;
-    return macula_frame_put_bytes(f, FRAME_SIGNATURE_KEY, sig, sizeof sig);
+    static macula_value k_signature = MACULA__STATIC_TEXT(FRAME_SIGNATURE_KEY);
+    return macula__frame_set(f, &k_signature, macula_value_bytes(sig, sizeof sig));
 }
 
 int macula_frame_verify(const macula_frame *f, const uint8_t pubkey[MACULA_PUBKEY_LEN])

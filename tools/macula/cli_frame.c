@@ -18,8 +18,11 @@ static int frame_usage(void)
             "decode prints the frame in CBOR diagnostic notation (wire order), then\n"
             "'rest <hex>' when bytes follow it; failures end with 'more N',\n"
             "'error frame_too_large' or 'error bad_frame' (exit 1).\n"
+            "verify ends with 'ok', 'error signature_invalid' or 'error bad_frame' (also\n"
+            "for a key that is not 32 bytes). resign prints the re-signed wire hex.\n"
             "parse-stream prints 'frame <type> <wire_len>' per frame, 'bad_frame\n"
-            "<wire_len>' per frame stepped over, and 'tail [<hex>]' last.\n");
+            "<wire_len>' per frame stepped over, and 'tail [<hex>]' last (exit 0), or\n"
+            "'error frame_too_large' at a length over the cap (exit 1).\n");
     return CLI_EXIT_USAGE;
 }
 
