@@ -14,6 +14,8 @@ for mode in signed presigned presigned-frame; do
 done
 out=$(timeout 120 "$MACULA" bench frames --count 300 --conns 3 --background 5) || fail "bench frames --conns exited $?"
 grep -q 'conns=8 .*n=300 ' <<<"$out" || fail "bench frames --conns: $out"
+out=$(timeout 120 "$MACULA" bench raw --size 1000 --count 500) || fail "bench raw exited $?"
+grep -q '^raw QUIC .*write=1000 .*n=500 ' <<<"$out" || fail "bench raw: $out"
 out=$(timeout 120 "$MACULA" bench idle --peers 10,20) || fail "bench idle exited $?"
 [ "$(grep -c '^idle .*heap listener .*KiB/peer$' <<<"$out")" = 2 ] || fail "bench idle: $out"
 rc=0

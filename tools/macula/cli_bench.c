@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_bench_raw.h"
 #include "cli_bench_rig.h"
 
 #define BENCH_TOPIC "bench"
@@ -45,12 +46,6 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double process_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -67,7 +62,7 @@ static int cmp_u64(const void *a, const void *b)
 static int run_handshakes(struct rig *r, size_t n, size_t concurrency, struct hs_result *out)
 {
     memset(out, 0, sizeof *out);
-    double cpu0 = process_cpu_s();
+    double cpu0 = rig_process_cpu_s();
     uint64_t srv_ended0 = atomic_load(&r->srv_ended);
     struct rig_batch *b = rig_dial(r, n, concurrency, 1, BENCH_WAIT_MS);
     if (!b)
@@ -99,7 +94,7 @@ static int run_handshakes(struct rig *r, size_t n, size_t concurrency, struct hs
     /* Let the GOODBYEs drain so the next measurement starts quiet. */
     rig_wait(&b->ended, atomic_load(&b->next_dial) < n ? atomic_load(&b->next_dial) : n, BENCH_WAIT_MS);
     rig_wait(&r->srv_ended, srv_ended0 + k, BENCH_WAIT_MS); /* the listener's workers too */
-    out->cpu_ms = k ? (process_cpu_s() - cpu0) * 1e3 / (double)k : 0;
+    out->cpu_ms = k ? (rig_process_cpu_s() - cpu0) * 1e3 / (double)k : 0;
     return k == n ? 0 : MACULA_ERR_TIMEOUT;
 }
 
@@ -157,7 +152,7 @@ static int run_frames(struct rig *r, const macula_peer *peers, size_t n_peers, s
     out->wire_len = wire_len;
     uint64_t window = BENCH_INFLIGHT_BYTES / wire_len + 1;
     uint64_t base = atomic_load(&r->srv_frames);
-    double cpu0 = thread_cpu_s(), pcpu0 = process_cpu_s();
+    double cpu0 = thread_cpu_s(), pcpu0 = rig_process_cpu_s();
     uint64_t t0 = rig_now_ns();
     for (uint64_t i = 0; i < count;) {
         if (i - (atomic_load(&r->srv_frames) - base) >= window) {
@@ -182,7 +177,7 @@ static int run_frames(struct rig *r, const macula_peer *peers, size_t n_peers, s
         goto out;
     }
     double secs = (double)(atomic_load(&r->srv_last_frame_ns) - t0) / 1e9;
-    double pcpu = process_cpu_s() - pcpu0;
+    double pcpu = rig_process_cpu_s() - pcpu0;
     out->frames = count;
     out->per_s = (double)count / secs;
     out->wire_mb_s = (double)count * (double)wire_len / secs / 1e6;
@@ -390,6 +385,7 @@ static int bench_usage(FILE *f)
             "usage: macula bench handshake [--count N] [--concurrency C] [--background B]\n"
             "       macula bench frames [--size BYTES] [--count N] [--mode signed|presigned|presigned-frame]\n"
             "                           [--conns C] [--background B]\n"
+            "       macula bench raw [--size BYTES] [--count N]\n"
             "       macula bench idle [--peers N[,N]...]\n"
             "       macula bench scale [--levels N[,N]...]\n"
             "       macula bench all [--quick]\n"
@@ -403,6 +399,8 @@ static int bench_usage(FILE *f)
             "             to the receiver's last FRAME event. signed: built and signed per frame\n"
             "             (send_frame); presigned: one signed wire frame re-sent (send_wire,\n"
             "             forwarding); presigned-frame: a signed frame object (send_frame encodes it)\n"
+            "  raw        plain QUIC on the same two runtimes: N writes of BYTES (default 453, a\n"
+            "             150 B PUBLISH's wire size) on one stream, one way: the transport's ceiling\n"
             "  idle       RSS growth per idle connected peer, listener and dialers in two processes\n"
             "             (default 1000,5000 peers)\n"
             "  scale      handshake and frame figures with 1, 10, 100, 1000 connections open\n"
@@ -538,6 +536,24 @@ static int cmd_frames(const struct bench_opts *o)
     free(peers);
     rig_close(&r);
     return rc ? fail_rc("frames", rc) : CLI_EXIT_OK;
+}
+
+static void print_raw(size_t size, uint64_t count, const struct raw_result *x)
+{
+    printf("raw QUIC   one stream             write=%-8zu n=%llu  %.0f writes/s  %.1f MB/s  process %.2f us/write\n",
+           size, (unsigned long long)count, x->writes_per_s, x->mb_s, x->process_cpu_us);
+    fflush(stdout);
+}
+
+static int cmd_raw(const struct bench_opts *o)
+{
+    size_t size = o->size != UINT64_MAX && o->size ? (size_t)o->size : 453;
+    uint64_t count = o->count ? o->count : (size >= 65536 ? 20000 : size >= 4096 ? 200000 : 1000000);
+    struct raw_result x;
+    int rc = bench_raw_quic(size, count, &x);
+    if (rc == 0)
+        print_raw(size, count, &x);
+    return rc ? fail_rc("raw", rc) : CLI_EXIT_OK;
 }
 
 static int cmd_idle(const struct bench_opts *o)
@@ -680,6 +696,18 @@ static int cmd_all(const struct bench_opts *o)
     rig_close(&r);
     if (rc != 0)
         return fail_rc("all (frames)", rc);
+    /* The transport's ceiling at the pre-signed rows' wire sizes. */
+    static const size_t raw_rows[4] = {1, 4, 6, 7}; /* indexes into runs[] */
+    struct raw_result raw[4];
+    for (size_t i = 0; i < 4 && rc == 0; i++) {
+        const size_t k = raw_rows[i];
+        uint64_t count = q ? runs[k].quick_count : runs[k].count;
+        rc = bench_raw_quic(fr[k].wire_len, count, &raw[i]);
+        if (rc == 0)
+            print_raw(fr[k].wire_len, count, &raw[i]);
+    }
+    if (rc != 0)
+        return fail_rc("all (raw QUIC)", rc);
 
     uint64_t idle_targets[] = {1000, 5000};
     struct idle_point idle[2];
@@ -713,6 +741,10 @@ static int cmd_all(const struct bench_opts *o)
     for (size_t i = 0; i < 8; i++)
         printf("| %s | %.0f frames/s, %.1f MB/s (sender %.2f µs, process %.2f µs CPU per frame) |\n", row_names[i],
                fr[i].per_s, fr[i].wire_mb_s, fr[i].sender_cpu_us, fr[i].process_cpu_us);
+    for (size_t i = 0; i < 4; i++)
+        printf("| plain QUIC on the same rig, %zu-byte writes (the wire size of row \"%s\") | %.0f writes/s, %.1f MB/s "
+               "(process %.2f µs CPU per write) |\n", fr[raw_rows[i]].wire_len, row_names[raw_rows[i]],
+               raw[i].writes_per_s, raw[i].mb_s, raw[i].process_cpu_us);
     for (size_t i = 0; i < 2; i++)
         printf("| memory per idle connected peer, %llu peers: RSS listener / dialer (heap in use) | %.1f KiB / %.1f KiB "
                "(%.1f / %.1f KiB) |\n", (unsigned long long)idle[i].peers, idle[i].listener_kib, idle[i].dialer_kib,
@@ -749,6 +781,8 @@ int cli_bench(int argc, char **argv)
         return cmd_frames(&o);
     if (!strcmp(what, "idle"))
         return cmd_idle(&o);
+    if (!strcmp(what, "raw"))
+        return cmd_raw(&o);
     if (!strcmp(what, "scale"))
         return cmd_scale(&o);
     if (!strcmp(what, "all"))

@@ -51,6 +51,8 @@ struct rig {
 };
 
 uint64_t rig_now_ns(void);
+/* CPU time of the whole process (every thread), in seconds. */
+double rig_process_cpu_s(void);
 /* Resident set size of this process in bytes (/proc/self/statm). */
 uint64_t rig_rss_bytes(void);
 /* Heap bytes in use (malloc's view over every arena, mmapped blocks
