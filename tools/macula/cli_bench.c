@@ -152,6 +152,8 @@ static int run_frames(struct rig *r, const macula_peer *peers, size_t n_peers, s
     out->wire_len = wire_len;
     uint64_t window = BENCH_INFLIGHT_BYTES / wire_len + 1;
     uint64_t base = atomic_load(&r->srv_frames);
+    atomic_store(&r->srv_last_frame_ns, 0);
+    atomic_store(&r->srv_frames_target, base + count);
     double cpu0 = thread_cpu_s(), pcpu0 = rig_process_cpu_s();
     uint64_t t0 = rig_now_ns();
     for (uint64_t i = 0; i < count;) {
@@ -172,7 +174,8 @@ static int run_frames(struct rig *r, const macula_peer *peers, size_t n_peers, s
         i++;
     }
     double sender_cpu = thread_cpu_s() - cpu0;
-    if (!rig_wait(&r->srv_frames, base + count, BENCH_WAIT_MS)) {
+    if (!rig_wait(&r->srv_frames, base + count, BENCH_WAIT_MS) ||
+        !rig_wait(&r->srv_last_frame_ns, 1, BENCH_WAIT_MS)) {
         rc = MACULA_ERR_TIMEOUT;
         goto out;
     }

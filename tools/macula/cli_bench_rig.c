@@ -79,8 +79,8 @@ static void srv_handler(void *user, macula_event *ev)
         break;
     case MACULA_EVENT_FRAME:
         atomic_fetch_add(&r->srv_bytes, ev->wire_len);
-        atomic_store(&r->srv_last_frame_ns, rig_now_ns());
-        atomic_fetch_add(&r->srv_frames, 1); /* last: a reader that sees the count sees the time */
+        if (atomic_fetch_add(&r->srv_frames, 1) + 1 == atomic_load(&r->srv_frames_target))
+            atomic_store(&r->srv_last_frame_ns, rig_now_ns());
         break;
     case MACULA_EVENT_DISCONNECTED:
         atomic_fetch_add(&r->srv_ended, 1);

@@ -40,7 +40,10 @@ struct rig {
     macula_listener *listener;
     macula_identity *srv_id;
     uint16_t port;
-    atomic_uint_fast64_t srv_connected, srv_ended, srv_frames, srv_bytes, srv_last_frame_ns;
+    atomic_uint_fast64_t srv_connected, srv_ended, srv_frames, srv_bytes;
+    /* When srv_frames reaches srv_frames_target the handler notes the time
+     * (one clock read per run, not per frame). */
+    atomic_uint_fast64_t srv_frames_target, srv_last_frame_ns;
 
     /* client half */
     macula_runtime *cli_rt;
