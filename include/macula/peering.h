@@ -27,7 +27,27 @@
  * Handles: a `macula_peer` is a plain number, never reused within a
  * runtime. Once its worker has ended the handle is stale: closing it is a
  * harmless no-op, sending on it returns MACULA_ERR_STALE_HANDLE, getters
- * return MACULA_ERR_STALE_HANDLE.
+ * return MACULA_ERR_STALE_HANDLE. It turns stale when DISCONNECTED is
+ * delivered (so also for the handler receiving it).
+ *
+ * Runtime shutdown (macula_runtime_stop / macula_runtime_free): every
+ * connected peer gets GOODBYE with reason "shutdown" and drains; peers in
+ * earlier states end at once with DISCONNECTED(closed, detail "shutdown");
+ * listeners close. Drains that would outlast the runtime's
+ * shutdown_timeout_ms are cut short to end just before it (still
+ * "drained"), so the whole shutdown ends within that timeout. A connect
+ * queued before the stop ends the same way; connect/accept called once
+ * the runtime is stopping fail with MACULA_ERR_SHUTDOWN.
+ *
+ * Diagnostics (the runtime's diag hook, loop thread): the field "peer" is
+ * the peer's serial; workers also give "state". Names: "frame_dropped"
+ * (reason: bad_frame, before_handshake, during_drain, truncated_at_fin,
+ * send_before_connected, send_while_draining, send_queue_full,
+ * unsent_at_end, ...), "handshake_timeout", "unexpected_event" (event:
+ * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
+ * FRAME event a mailbox could not take; counted in frames_dropped),
+ * "listener_busy" (max_handshaking reached; field peer_addr),
+ * "listener_accept_failed", "internal_error".
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H

@@ -209,9 +209,7 @@ int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *ou
     macula__peer_shared *sh = live_peer(rt, p, &pr);
     if (!sh)
         return MACULA_ERR_STALE_HANDLE;
-    pthread_mutex_lock(&sh->mu);
-    *out = sh->info;
-    pthread_mutex_unlock(&sh->mu);
+    macula__peer_shared_snapshot(sh, out, NULL, 0);
     macula__peer_shared_unref(sh);
     return 0;
 }
@@ -224,11 +222,7 @@ int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size
     macula__peer_shared *sh = live_peer(rt, p, &pr);
     if (!sh)
         return MACULA_ERR_STALE_HANDLE;
-    pthread_mutex_lock(&sh->mu);
-    size_t n = sh->n_realms;
-    if (n && max)
-        memcpy(out, sh->realms, (n < max ? n : max) * MACULA_REALM_LEN);
-    pthread_mutex_unlock(&sh->mu);
+    size_t n = macula__peer_shared_snapshot(sh, NULL, out, max);
     macula__peer_shared_unref(sh);
     return (int)n;
 }

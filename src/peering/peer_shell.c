@@ -36,6 +36,10 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
     e->w = macula__worker_new(&cfg, &rc);
     if (!e->w)
         goto fail_table;
+    e->handler = t->handler;
+    e->handler_user = t->handler_user;
+    e->owner = t->accept_owner;
+    e->owner_user = t->accept_owner_user;
     if (!t->is_server) {
         e->dial = malloc(sizeof *e->dial);
         if (!e->dial) {
@@ -45,10 +49,6 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
         *e->dial = *t; /* moved: the entry owns the target now */
         memset(t, 0, sizeof *t);
     }
-    e->handler = cfg.is_server ? t->handler : e->dial->handler;
-    e->handler_user = cfg.is_server ? t->handler_user : e->dial->handler_user;
-    e->owner = cfg.is_server ? t->accept_owner : e->dial->accept_owner;
-    e->owner_user = cfg.is_server ? t->accept_owner_user : e->dial->accept_owner_user;
     macula__timer_init(&e->timer, timer_cb, e);
     return e;
 

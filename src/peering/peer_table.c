@@ -66,6 +66,18 @@ int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len)
 
 void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len) { atomic_fetch_sub(&sh->reserved, len); }
 
+size_t macula__peer_shared_snapshot(macula__peer_shared *sh, macula_peer_info *info, uint8_t *realms, size_t max)
+{
+    pthread_mutex_lock(&sh->mu);
+    size_t n = sh->n_realms;
+    if (info)
+        *info = sh->info;
+    if (n && max && realms)
+        memcpy(realms, sh->realms, (n < max ? n : max) * MACULA_REALM_LEN);
+    pthread_mutex_unlock(&sh->mu);
+    return n;
+}
+
 void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *w, const char *peer_addr)
 {
     atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(w));

@@ -54,6 +54,9 @@ void macula__peer_shared_unref(macula__peer_shared *sh);
  * MACULA_ERR_QUEUE_FULL (nothing reserved). */
 int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len);
 void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len);
+/* Any thread: copies the snapshot (info when non-NULL, up to max realm ids
+ * into realms); returns how many realms the peer announced. */
+size_t macula__peer_shared_snapshot(macula__peer_shared *sh, macula_peer_info *info, uint8_t *realms, size_t max);
 /* Loop thread: publishes the worker's state, counters and queued bytes. */
 void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *w, const char *peer_addr);
 

@@ -107,15 +107,22 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
     macula__peering_cmd_free(c);
 }
 
-static void drain(void *arg)
+/* Empties the queue; the commands, oldest first. */
+static macula__peering_cmd *take_commands(macula__peering *pr)
 {
-    macula__peering *pr = arg;
-    macula__peering_ensure_hook(pr);
     pthread_mutex_lock(&pr->cmd_mu);
     macula__peering_cmd *c = pr->cmd_head;
     pr->cmd_head = pr->cmd_tail = NULL;
     pr->n_cmds = 0;
     pthread_mutex_unlock(&pr->cmd_mu);
+    return c;
+}
+
+static void drain(void *arg)
+{
+    macula__peering *pr = arg;
+    macula__peering_ensure_hook(pr);
+    macula__peering_cmd *c = take_commands(pr);
     while (c) {
         macula__peering_cmd *next = c->next;
         run(pr, c);
@@ -247,11 +254,7 @@ static void destroy(void *obj)
     macula__timer_cancel(pr->loop, &pr->done_timer);
     /* Commands that never ran: peers started before the runtime ended still
      * get their one DISCONNECTED (closed, "shutdown"), without transport. */
-    pthread_mutex_lock(&pr->cmd_mu);
-    macula__peering_cmd *c = pr->cmd_head;
-    pr->cmd_head = pr->cmd_tail = NULL;
-    pr->n_cmds = 0;
-    pthread_mutex_unlock(&pr->cmd_mu);
+    macula__peering_cmd *c = take_commands(pr);
     while (c) {
         macula__peering_cmd *next = c->next;
         if (c->kind == MACULA__CMD_START || c->kind == MACULA__CMD_ACCEPT) {

@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -31,6 +33,36 @@ static inline void pt_sleep_ms(unsigned ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* The start of every test program: a watchdog (alarm: a hang fails the
+ * test instead of blocking CI), libsodium, and a fresh identity for each
+ * `macula_identity **` given (NULL-terminated). 0, or -1. */
+static inline int pt_begin(unsigned alarm_s, ...)
+{
+    alarm(alarm_s);
+    if (macula_crypto_init() != 0)
+        return -1;
+    va_list ap;
+    va_start(ap, alarm_s);
+    macula_identity **slot;
+    int rc = 0;
+    while ((slot = va_arg(ap, macula_identity **)) != NULL)
+        if (!(*slot = macula_identity_generate(NULL)))
+            rc = -1;
+    va_end(ap);
+    return rc;
+}
+
+/* Frees the identities (NULL-terminated) and returns the exit status. */
+static inline int pt_end(macula_identity **first, ...)
+{
+    va_list ap;
+    va_start(ap, first);
+    for (macula_identity **slot = first; slot; slot = va_arg(ap, macula_identity **))
+        macula_identity_free(*slot);
+    va_end(ap);
+    return tu_summary();
 }
 
 /* A "black hole": a bound UDP socket on 127.0.0.1 that never reads, so a

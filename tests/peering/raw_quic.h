@@ -46,6 +46,7 @@ typedef struct raw_client {
     int close_after_send;   /* close QUIC at once after sending */
     int close_on_reply;     /* close QUIC when the server's first bytes arrive */
     int reset_on_reply;     /* reset the stream instead */
+    int second_stream_on_reply; /* open another stream and send on it */
     const uint8_t *after_reply; /* sent once the first reply arrived */
     size_t after_reply_len;
     /* what happened (under mu) */
@@ -84,6 +85,9 @@ static void raw_client_handler(void *user, const macula_quic_event *ev)
             macula_quic_conn_send(rc->conn, rc->sid, rc->after_reply, rc->after_reply_len, 0);
         if (first && rc->reset_on_reply)
             macula_quic_conn_reset_stream(rc->conn, rc->sid, 9);
+        int64_t other;
+        if (first && rc->second_stream_on_reply && macula_quic_conn_open_stream(rc->conn, &other) == 0)
+            macula_quic_conn_send(rc->conn, other, (const uint8_t *)"??", 2, 0);
         if (first && rc->close_on_reply)
             macula_quic_conn_close(rc->conn, 0, NULL);
         break;

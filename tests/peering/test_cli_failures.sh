@@ -82,7 +82,7 @@ try:
     raw = subprocess.Popen([macula, "quic", "dial", "127.0.0.1:%d" % port_b], stdin=subprocess.PIPE,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     procs.append(raw)
-    time.sleep(0.5)
+    time.sleep(1.0)  # its QUIC handshake takes milliseconds; its worker then waits for CONNECT
     rc, evs, _, err = dial(port_b)
     d = last_disc(evs)
     c.check(rc == 1 and "busy" in d.get("detail", ""), "beyond --max-handshaking: busy (%d %s)" % (rc, d))

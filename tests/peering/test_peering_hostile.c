@@ -110,79 +110,96 @@ static void test_srv_silent(void)
     srv_down(&c);
 }
 
-static void test_srv_unsigned_connect(void)
+/* One raw client sending `w` (taken) with the given behaviour; the server
+ * worker must end with `reason`, its detail containing `detail_part`. */
+static void srv_case_run(uint8_t *w, size_t len, int close_after_send, int close_on_reply, int reset_on_reply,
+                         macula_disconnect_reason reason, const char *detail_part, int connected)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
-    size_t len;
-    uint8_t *w = connect_wire(bob, NULL, &len);
+    c.rc.close_after_send = close_after_send;
+    c.rc.close_on_reply = close_on_reply;
+    c.rc.reset_on_reply = reset_on_reply;
     pt_event d;
-    CHECK(srv_expect(&c, w, len, MACULA_DISC_CONNECT_VERIFY_FAILED, &d));
-    CHECK(strstr(d.detail, "signature") != NULL);
+    CHECK(srv_expect(&c, w, len, reason, &d));
+    if (detail_part && !strstr(d.detail, detail_part)) {
+        fprintf(stderr, "  detail '%s' lacks '%s'\n", d.detail, detail_part);
+        CHECK(0);
+    }
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), connected);
     srv_down(&c);
     free(w);
+}
+
+static void test_srv_unsigned_connect(void)
+{
+    size_t len;
+    uint8_t *w = connect_wire(bob, NULL, &len);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, "signature", 0);
 }
 
 static void test_srv_connect_signed_by_other(void)
 {
-    srv_case c;
-    REQUIRE(srv_up(&c, 10000) == 0);
     size_t len;
     uint8_t *w = connect_wire(bob, mallory, &len); /* node_id bob, signed by mallory */
-    pt_event d;
-    CHECK(srv_expect(&c, w, len, MACULA_DISC_CONNECT_VERIFY_FAILED, &d));
-    CHECK(strstr(d.detail, "does not verify") != NULL);
-    srv_down(&c);
-    free(w);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, "does not verify", 0);
 }
 
 static void test_srv_unexpected_hello(void)
 {
-    srv_case c;
-    REQUIRE(srv_up(&c, 10000) == 0);
     size_t len;
     uint8_t *w = raw_wire(macula_frame_hello(bob, NULL, NULL, 0, 0, 1, -1, 0, NULL), bob, &len);
-    pt_event d;
-    CHECK(srv_expect(&c, w, len, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER, &d));
-    srv_down(&c);
-    free(w);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER, "hello", 0);
 }
 
 static void test_srv_closed_during_handshake(void)
 {
-    srv_case c;
-    REQUIRE(srv_up(&c, 10000) == 0);
-    c.rc.close_after_send = 1;
-    pt_event d;
-    CHECK(srv_expect(&c, NULL, 0, MACULA_DISC_CLOSED_DURING_HANDSHAKE, &d));
-    CHECK(strstr(d.detail, "peer") != NULL);
-    srv_down(&c);
+    srv_case_run(NULL, 0, 1, 0, 0, MACULA_DISC_CLOSED_DURING_HANDSHAKE, "peer", 0);
 }
 
+/* CONNECT, then the raw client closes QUIC once HELLO arrives. */
 static void test_srv_peer_closed(void)
 {
-    srv_case c;
-    REQUIRE(srv_up(&c, 10000) == 0);
-    c.rc.close_on_reply = 1; /* CONNECT, then close once HELLO arrives */
     size_t len;
     uint8_t *w = connect_wire(bob, bob, &len);
-    pt_event d;
-    CHECK(srv_expect(&c, w, len, MACULA_DISC_PEER_CLOSED, &d));
-    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
-    srv_down(&c);
-    free(w);
+    srv_case_run(w, len, 0, 1, 0, MACULA_DISC_PEER_CLOSED, "peer", 1);
 }
 
+/* CONNECT, then the raw client resets the stream once HELLO arrives. */
 static void test_srv_stream_reset(void)
+{
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    srv_case_run(w, len, 0, 0, 1, MACULA_DISC_PEER_CLOSED, "reset", 1);
+}
+
+/* A second stream from the peer: an "unexpected_event" diagnostic with the
+ * peer's serial, and the session goes on. */
+static void test_srv_second_stream(void)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
-    c.rc.reset_on_reply = 1;
+    c.rc.second_stream_on_reply = 1;
     size_t len;
     uint8_t *w = connect_wire(bob, bob, &len);
-    pt_event d;
-    CHECK(srv_expect(&c, w, len, MACULA_DISC_PEER_CLOSED, &d));
-    CHECK(strstr(d.detail, "reset") != NULL);
+    c.rc.data = w;
+    c.rc.len = len;
+    REQUIRE(raw_client_start(&c.rc, c.rt, macula_listener_port(c.l)) == 0);
+    REQUIRE(pt_wait(&c.rec, 0, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_event e;
+    pt_last(&c.rec, 0, MACULA_EVENT_CONNECTED, &e);
+    char serial[32];
+    snprintf(serial, sizeof serial, "peer=%llu ", (unsigned long long)macula_peer_serial(e.peer));
+    int seen = 0;
+    for (int i = 0; i < 500 && !seen; i++) {
+        seen = pt_has_diag(&c.diags, "unexpected_event", serial);
+        if (!seen)
+            pt_sleep_ms(10);
+    }
+    CHECK(seen);
+    macula_peer_info info;
+    CHECK(macula_peer_get_info(c.rt, e.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_DISCONNECTED), 0);
     srv_down(&c);
     free(w);
 }
@@ -388,12 +405,8 @@ static void test_connect_failed_black_hole(void)
 
 int main(void)
 {
-    alarm(300);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(300, &alice, &bob, &mallory, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
-    mallory = macula_identity_generate(NULL);
     RUN(test_srv_bogus_length);
     RUN(test_srv_garbage);
     RUN(test_srv_silent);
@@ -404,6 +417,7 @@ int main(void)
     RUN(test_srv_peer_closed);
     RUN(test_srv_stream_reset);
     RUN(test_srv_frames_after_connect);
+    RUN(test_srv_second_stream);
     RUN(test_cli_tampered_hello);
     RUN(test_cli_unexpected_connect);
     RUN(test_cli_refused);
@@ -416,8 +430,5 @@ int main(void)
     RUN(test_cli_pin_mismatch);
     RUN(test_connect_failed_closed_port);
     RUN(test_connect_failed_black_hole);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(mallory);
-    return tu_summary();
+    return pt_end(&alice, &bob, &mallory, NULL);
 }

@@ -139,6 +139,57 @@ static void test_manual_accept_later(void)
     lc_down(&c);
 }
 
+struct accept_close {
+    lcase *c;
+    macula_peer sp;
+};
+
+static void accept_then_close(void *arg)
+{
+    struct accept_close *ac = arg;
+    ac->sp = macula_peer_accept(ac->c->rt, ac->c->pending[0], &ac->c->sopts, NULL, NULL);
+    macula_peer_close(ac->c->rt, ac->sp, "not_now");
+}
+
+/* Closed right after accept (awaiting_start / handshaking): DISCONNECTED
+ * (closed, detail = the reason) at once; the client sees the transport go. */
+static void test_close_after_accept(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    macula_peer p = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    /* Both calls from one loop callback: their commands run back to back,
+     * before QUIC hands the connection's queued CONNECT to the worker. */
+    struct accept_close ac = {&c, 0};
+    pt_on_loop(c.rt, accept_then_close, &ac);
+    macula_peer sp = ac.sp;
+    REQUIRE(sp);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_CLOSED, 10000, &d));
+    CHECK(strcmp(d.detail, "not_now") == 0);
+    CHECK_EQ_INT(pt_count(&c.srv, sp, MACULA_EVENT_CONNECTED), 0);
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_CLOSED_DURING_HANDSHAKE, 10000, &d));
+    lc_down(&c);
+}
+
+/* A server worker that expects another node: peer_identity_mismatch. */
+static void test_server_expects_other_node(void)
+{
+    lcase c;
+    REQUIRE(lc_up(&c, 1, 0, 0) == 0);
+    macula_peer p = lc_connect(&c, bob);
+    REQUIRE(wait_pending(&c, 1));
+    macula_peer_options so = c.sopts;
+    so.expected_node_id = macula_identity_node_id(carol);
+    macula_peer sp = macula_peer_accept(c.rt, c.pending[0], &so, NULL, NULL);
+    REQUIRE(sp);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.srv, sp, MACULA_DISC_PEER_IDENTITY_MISMATCH, 10000, &d));
+    CHECK(pt_disconnected_with(&c.cli, p, MACULA_DISC_CLOSED_DURING_HANDSHAKE, 10000, &d));
+    lc_down(&c);
+}
+
 static void test_manual_refuse(void)
 {
     lcase c;
@@ -205,7 +256,15 @@ static void test_max_handshaking_auto(void)
     raw_client rc;
     memset(&rc, 0, sizeof rc);
     REQUIRE(raw_client_start(&rc, c.rt, macula_listener_port(c.l)) == 0);
-    pt_sleep_ms(100); /* the raw connection is accepted: its worker handshakes */
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&rc.mu);
+        int up = rc.connected;
+        pthread_mutex_unlock(&rc.mu);
+        if (up)
+            break;
+        pt_sleep_ms(5);
+    }
+    pt_sleep_ms(200); /* the server has finished its side too: its worker handshakes */
     macula_peer p1 = lc_connect(&c, bob);
     pt_event d;
     CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));
@@ -314,21 +373,16 @@ static void test_listener_close(void)
 
 int main(void)
 {
-    alarm(300);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(300, &alice, &bob, &carol, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
-    carol = macula_identity_generate(NULL);
     RUN(test_manual_accept_later);
+    RUN(test_close_after_accept);
+    RUN(test_server_expects_other_node);
     RUN(test_manual_refuse);
     RUN(test_max_handshaking_manual);
     RUN(test_max_handshaking_auto);
     RUN(test_close_duplicates);
     RUN(test_admit_refuses);
     RUN(test_listener_close);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    macula_identity_free(carol);
-    return tu_summary();
+    return pt_end(&alice, &bob, &carol, NULL);
 }

@@ -4,6 +4,8 @@
  * peer_closed_during_drain), stale handles, close in early states, sends
  * refused at once (too large, queue full, not connected), and option
  * checks that name the field. */
+#include <poll.h>
+
 #include "peering_test_util.h"
 
 #define FRAMES_EACH_WAY 300
@@ -13,7 +15,7 @@ static const uint8_t realm_a[32] = {1, 2, 3};
 static uint8_t realms_b[64];
 
 /* --- a server that can close its peer on GOODBYE --- */
-static int close_on_goodbye;
+static atomic_int close_on_goodbye;
 static void server_hook(pt_recorder *r, macula_event *ev)
 {
     if (close_on_goodbye && ev->type == MACULA_EVENT_FRAME && ev->frame &&
@@ -245,19 +247,32 @@ static void test_send_refusals(void)
 {
     setup s;
     REQUIRE(setup_up(&s, 5000) == 0);
+    /* before connected (a peer that never answers): dropped, diagnosed */
+    uint16_t hole_port = 0;
+    int hole = pt_black_hole(&hole_port);
+    REQUIRE(hole >= 0);
     macula_peer_options o;
+    pt_client_options(&o, bob, &s.cli, hole_port);
+    macula_peer early = pt_connect(s.rt, &o);
+    REQUIRE(early);
+    CHECK_EQ_INT(macula_peer_send_frame(s.rt, early, pt_numbered(0, 999, 0)), 0);
+    macula_peer_info info = {0};
+    for (int i = 0; i < 500 && info.frames_dropped == 0; i++) {
+        pt_sleep_ms(10);
+        macula_peer_get_info(s.rt, early, &info);
+    }
+    CHECK_EQ_INT(info.frames_dropped, 1);
+    CHECK(pt_has_diag(&s.diags, "frame_dropped", "send_before_connected"));
+    macula_peer_close(s.rt, early, NULL);
+    CHECK(pt_disconnected_with(&s.cli, early, MACULA_DISC_CLOSED, 10000, NULL));
+    close(hole);
+
     pt_client_options(&o, bob, &s.cli, s.port);
     o.send_queue_cap = 4096;
     o.drain_timeout_ms = 200;
     macula_peer c = pt_connect(s.rt, &o);
     REQUIRE(c);
-    /* before connected (the dial takes at least a round trip) */
-    CHECK_EQ_INT(macula_peer_send_frame(s.rt, c, pt_numbered(0, 999, 0)), 0);
     REQUIRE(pt_wait(&s.cli, c, MACULA_EVENT_CONNECTED, 1, 10000));
-    pt_sleep_ms(50);
-    CHECK(pt_has_diag(&s.diags, "frame_dropped", "send_before_connected"));
-    macula_peer_info info;
-    CHECK(macula_peer_get_info(s.rt, c, &info) == 0 && info.frames_dropped == 1);
     /* too large to encode: refused here, nothing queued */
     macula_frame *big = macula_frame_new("publish", NULL);
     uint8_t *blob = calloc(1, MACULA_FRAME_MAX_BODY + 1);
@@ -273,6 +288,53 @@ static void test_send_refusals(void)
     CHECK_EQ_INT(macula_peer_send_frame(s.rt, c, NULL), MACULA_ERR_INVALID_ARG);
     macula_peer_close(s.rt, c, NULL);
     CHECK(pt_disconnected_with(&s.cli, c, MACULA_DISC_DRAINED, 10000, NULL));
+    setup_down(&s);
+}
+
+/* The client's runtime embedded in this thread's own poll loop
+ * (macula_runtime_fd / next_timeout_ms / process): the same session. */
+static int embedded_until(macula_runtime *rt, pt_recorder *r, macula_peer p, macula_event_type type, unsigned ms)
+{
+    uint64_t end = pt_now_ms() + ms;
+    while (pt_count(r, p, type) == 0) {
+        if (pt_now_ms() > end)
+            return 0;
+        int t = macula_runtime_next_timeout_ms(rt);
+        struct pollfd pfd = {macula_runtime_fd(rt), POLLIN, 0};
+        poll(&pfd, 1, t < 0 || t > 50 ? 50 : t);
+        if (macula_runtime_process(rt) < 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void test_embedded_client(void)
+{
+    setup s;
+    REQUIRE(setup_up(&s, 5000) == 0);
+    macula_runtime *emb = macula_runtime_new(NULL, NULL);
+    REQUIRE(emb);
+    pt_recorder cli;
+    pt_recorder_init(&cli, emb);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &cli, s.port);
+    o.drain_timeout_ms = 200;
+    macula_peer c = pt_connect(emb, &o);
+    REQUIRE(c);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_CONNECTED, 10000));
+    CHECK_EQ_INT(macula_peer_send_frame(emb, c, pt_numbered(0, 0, 10)), 0);
+    CHECK(embedded_until(emb, &s.srv, 0, MACULA_EVENT_FRAME, 10000)); /* (the client's loop must run) */
+    pt_event se;
+    pt_last(&s.srv, 0, MACULA_EVENT_CONNECTED, &se);
+    CHECK_EQ_INT(macula_peer_send_frame(s.rt, se.peer, pt_numbered(0, 0, 10)), 0);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_FRAME, 10000));
+    macula_peer_close(emb, c, NULL);
+    CHECK(embedded_until(emb, &cli, c, MACULA_EVENT_DISCONNECTED, 10000));
+    pt_event d;
+    CHECK(pt_last(&cli, c, MACULA_EVENT_DISCONNECTED, &d) && d.reason == MACULA_DISC_DRAINED);
+    macula_runtime_free(emb);
+    CHECK_EQ_INT(pt_check_promises(&cli, 1), 0);
+    pt_recorder_free(&cli);
     setup_down(&s);
 }
 
@@ -338,19 +400,15 @@ static void test_invalid_options(void)
 
 int main(void)
 {
-    alarm(240);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(240, &alice, &bob, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
     for (int i = 0; i < 64; i++)
         realms_b[i] = (uint8_t)(0xA0 + i);
     RUN(test_session);
     RUN(test_peer_closed_during_drain);
     RUN(test_close_early);
     RUN(test_send_refusals);
+    RUN(test_embedded_client);
     RUN(test_invalid_options);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    return tu_summary();
+    return pt_end(&alice, &bob, NULL);
 }

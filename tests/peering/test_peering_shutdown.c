@@ -12,7 +12,7 @@
 static macula_identity *alice, *bob;
 
 /* The far side closes its peer when a GOODBYE arrives. */
-static int answer_goodbye;
+static atomic_int answer_goodbye;
 static void far_hook(pt_recorder *r, macula_event *ev)
 {
     if (answer_goodbye && ev->type == MACULA_EVENT_FRAME && ev->frame &&
@@ -180,15 +180,10 @@ static void test_free_without_stop(void)
 
 int main(void)
 {
-    alarm(300);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(300, &alice, &bob, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
     RUN(test_stop_with_silent_peers);
     RUN(test_stop_with_answering_peers);
     RUN(test_free_without_stop);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    return tu_summary();
+    return pt_end(&alice, &bob, NULL);
 }

@@ -6,6 +6,7 @@
  * mailbox drops FRAME events (counted, diagnosed) but never CONNECTED or
  * DISCONNECTED. */
 #include <poll.h>
+#include <stdatomic.h>
 
 #include "peering_test_util.h"
 
@@ -44,7 +45,7 @@ static void *send_thread(void *arg)
 typedef struct info_reader {
     macula_runtime *rt;
     macula_peer p;
-    volatile int stop;
+    atomic_int stop;
     int errors;
     uint64_t reads;
 } info_reader;
@@ -60,6 +61,7 @@ static void *info_thread(void *arg)
             r->errors++;
         last_out = info.frames_out;
         r->reads++;
+        pt_sleep_ms(1);
     }
     return NULL;
 }
@@ -67,7 +69,7 @@ static void *info_thread(void *arg)
 typedef struct consumer {
     macula_mailbox *mb;
     uint64_t next[THREADS];
-    uint64_t frames;
+    atomic_uint_fast64_t frames;
     int connected, disconnected, bad_order, bad_sig, fd_wrong;
     macula_disconnect_reason reason;
 } consumer;
@@ -113,38 +115,65 @@ static void *consume_thread(void *arg)
     return NULL;
 }
 
-static void test_many_senders_mailbox_reader(void)
-{
+/* A runtime, a listener whose workers post to a mailbox of `mailbox_cap`
+ * events, and a connected client (recorded). */
+typedef struct mb_setup {
     pt_diags diags;
-    pt_diags_init(&diags);
-    macula_runtime *rt = pt_runtime(&diags, 0);
-    REQUIRE(rt);
-    macula_mailbox *mb = macula_mailbox_new(0, NULL);
-    REQUIRE(mb);
-    consumer con;
-    memset(&con, 0, sizeof con);
-    con.mb = mb;
-    pthread_t ct;
-    REQUIRE(pthread_create(&ct, NULL, consume_thread, &con) == 0);
+    macula_runtime *rt;
+    macula_mailbox *mb;
+    pt_recorder cli;
+    macula_peer p;
+} mb_setup;
 
+static int mb_setup_up(mb_setup *m, size_t mailbox_cap, size_t send_queue_cap, uint32_t drain_ms)
+{
+    memset(m, 0, sizeof *m);
+    pt_diags_init(&m->diags);
+    m->rt = pt_runtime(&m->diags, 0);
+    m->mb = macula_mailbox_new(mailbox_cap, NULL);
+    if (!m->rt || !m->mb)
+        return -1;
+    pt_recorder_init(&m->cli, m->rt);
     macula_peer_options so;
     macula_peer_options_init(&so);
     so.handler = macula_mailbox_handler;
-    so.handler_user = mb;
+    so.handler_user = m->mb;
     macula_listener_options lo;
     macula_listener_options_init(&lo);
     lo.identity = alice;
     lo.auto_accept = &so;
-    macula_listener *l = pt_listen(rt, &lo);
-    REQUIRE(l);
-    pt_recorder cli;
-    pt_recorder_init(&cli, rt);
+    macula_listener *l = pt_listen(m->rt, &lo);
+    if (!l)
+        return -1;
     macula_peer_options o;
-    pt_client_options(&o, bob, &cli, macula_listener_port(l));
-    o.send_queue_cap = 256 * 1024; /* small: the senders meet QUEUE_FULL */
-    o.drain_timeout_ms = 500;
-    macula_peer p = pt_connect(rt, &o);
-    REQUIRE(pt_wait(&cli, p, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_client_options(&o, bob, &m->cli, macula_listener_port(l));
+    if (send_queue_cap)
+        o.send_queue_cap = send_queue_cap;
+    o.drain_timeout_ms = drain_ms;
+    m->p = pt_connect(m->rt, &o);
+    return pt_wait(&m->cli, m->p, MACULA_EVENT_CONNECTED, 1, 10000) ? 0 : -1;
+}
+
+static void mb_setup_down(mb_setup *m)
+{
+    macula_runtime_free(m->rt);
+    macula_mailbox_free(m->mb);
+    CHECK_EQ_INT(pt_check_promises(&m->cli, 1), 0);
+    pt_recorder_free(&m->cli);
+    pt_diags_free(&m->diags);
+}
+
+static void test_many_senders_mailbox_reader(void)
+{
+    mb_setup m;
+    REQUIRE(mb_setup_up(&m, 0, 256 * 1024 /* small: the senders meet QUEUE_FULL */, 500) == 0);
+    macula_runtime *rt = m.rt;
+    macula_peer p = m.p;
+    consumer con;
+    memset(&con, 0, sizeof con);
+    con.mb = m.mb;
+    pthread_t ct;
+    REQUIRE(pthread_create(&ct, NULL, consume_thread, &con) == 0);
 
     sender s[THREADS];
     pthread_t st[THREADS];
@@ -165,14 +194,18 @@ static void test_many_senders_mailbox_reader(void)
     ir.stop = 1;
     pthread_join(it, NULL);
     CHECK_EQ_INT(ir.errors, 0);
-    /* everything queued arrives, then the close's GOODBYE */
+    /* everything queued arrives; then the close's GOODBYE (closing earlier
+     * would start the drain clock with frames still queued) */
+    for (int i = 0; i < 6000 && atomic_load(&con.frames) < THREADS * PER_THREAD; i++)
+        pt_sleep_ms(10);
+    uint64_t t_all = pt_now_ms() - t0;
     macula_peer_close(rt, p, NULL);
-    CHECK(pt_disconnected_with(&cli, p, MACULA_DISC_DRAINED, 30000, NULL));
+    CHECK(pt_disconnected_with(&m.cli, p, MACULA_DISC_DRAINED, 30000, NULL));
     pthread_join(ct, NULL);
-    fprintf(stderr, "  %d threads x %d frames in %llu ms (%u QUEUE_FULL answers, %llu get_info reads)\n", THREADS,
-            PER_THREAD, (unsigned long long)(pt_now_ms() - t0), full, (unsigned long long)ir.reads);
+    fprintf(stderr, "  %d threads x %d frames received in %llu ms (%u QUEUE_FULL answers, %llu get_info reads)\n",
+            THREADS, PER_THREAD, (unsigned long long)t_all, full, (unsigned long long)ir.reads);
     CHECK_EQ_INT(con.connected, 1);
-    CHECK_EQ_INT(con.frames, THREADS * PER_THREAD + 1); /* + the GOODBYE */
+    CHECK_EQ_INT(atomic_load(&con.frames), THREADS * PER_THREAD + 1); /* + the GOODBYE */
     CHECK_EQ_INT(con.bad_order, 1);                     /* the GOODBYE has no thread/seq */
     CHECK_EQ_INT(con.bad_sig, 0);
     CHECK_EQ_INT(con.fd_wrong, 0);
@@ -180,39 +213,18 @@ static void test_many_senders_mailbox_reader(void)
         CHECK_EQ_INT(con.next[i], PER_THREAD);
     CHECK_EQ_INT(con.disconnected, 1);
     CHECK_EQ_INT(con.reason, MACULA_DISC_PEER_CLOSED);
-    macula_runtime_free(rt);
-    macula_mailbox_free(mb);
-    pt_recorder_free(&cli);
-    pt_diags_free(&diags);
+    mb_setup_down(&m);
 }
 
 /* A mailbox of 3 events that nobody reads: frames beyond it are dropped
  * and counted, the DISCONNECTED still arrives. */
 static void test_mailbox_full(void)
 {
-    pt_diags diags;
-    pt_diags_init(&diags);
-    macula_runtime *rt = pt_runtime(&diags, 0);
-    REQUIRE(rt);
-    macula_mailbox *mb = macula_mailbox_new(3, NULL);
-    REQUIRE(mb);
-    macula_peer_options so;
-    macula_peer_options_init(&so);
-    so.handler = macula_mailbox_handler;
-    so.handler_user = mb;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = alice;
-    lo.auto_accept = &so;
-    macula_listener *l = pt_listen(rt, &lo);
-    REQUIRE(l);
-    pt_recorder cli;
-    pt_recorder_init(&cli, rt);
-    macula_peer_options o;
-    pt_client_options(&o, bob, &cli, macula_listener_port(l));
-    o.drain_timeout_ms = 200;
-    macula_peer p = pt_connect(rt, &o);
-    REQUIRE(pt_wait(&cli, p, MACULA_EVENT_CONNECTED, 1, 10000));
+    mb_setup m;
+    REQUIRE(mb_setup_up(&m, 3, 0, 200) == 0);
+    macula_runtime *rt = m.rt;
+    macula_mailbox *mb = m.mb;
+    macula_peer p = m.p;
     macula_event *ev = macula_mailbox_pop(mb, 10000);
     REQUIRE(ev && ev->type == MACULA_EVENT_CONNECTED);
     macula_peer sp = ev->peer;
@@ -227,9 +239,9 @@ static void test_mailbox_full(void)
     }
     CHECK_EQ_INT(info.frames_in, 11); /* CONNECT + 10 */
     CHECK_EQ_INT(info.frames_dropped, 7);
-    CHECK(pt_has_diag(&diags, "mailbox_full", "error=queue_full"));
+    CHECK(pt_has_diag(&m.diags, "mailbox_full", "error=queue_full"));
     macula_peer_close(rt, p, NULL);
-    CHECK(pt_disconnected_with(&cli, p, MACULA_DISC_DRAINED, 10000, NULL));
+    CHECK(pt_disconnected_with(&m.cli, p, MACULA_DISC_DRAINED, 10000, NULL));
     uint64_t seqs = 0;
     int disc = 0;
     while ((ev = macula_mailbox_pop(mb, 5000)) != NULL) {
@@ -244,22 +256,14 @@ static void test_mailbox_full(void)
     }
     CHECK_EQ_INT(seqs, 3);
     CHECK_EQ_INT(disc, 1);
-    macula_runtime_free(rt);
-    macula_mailbox_free(mb);
-    pt_recorder_free(&cli);
-    pt_diags_free(&diags);
+    mb_setup_down(&m);
 }
 
 int main(void)
 {
-    alarm(300);
-    if (macula_crypto_init() != 0)
+    if (pt_begin(300, &alice, &bob, NULL) != 0)
         return 1;
-    alice = macula_identity_generate(NULL);
-    bob = macula_identity_generate(NULL);
     RUN(test_many_senders_mailbox_reader);
     RUN(test_mailbox_full);
-    macula_identity_free(alice);
-    macula_identity_free(bob);
-    return tu_summary();
+    return pt_end(&alice, &bob, NULL);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "macula/peering.h"
@@ -64,7 +65,7 @@ void cli_diag_print(FILE *f, const char *name, const macula_diag_field *fields, 
 /* {"event":"listening","address":ADDR,"port":N,"node_id":HEX} */
 void cli_listening_print(FILE *f, const char *address, uint16_t port, const uint8_t node_id[MACULA_NODE_ID_LEN]);
 
-/* --- options shared by `listen` and `dial` (cli_peer_args.c) --- */
+/* --- what `listen` and `dial` share (cli_peer_common.c) --- */
 #define CLI_MAX_REALMS 64
 typedef struct cli_peer_args {
     const char *key_file;
@@ -98,5 +99,11 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i);
 void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o);
 /* Parses milliseconds in 1..86400000 (0 allowed when allow_zero). */
 int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out);
+/* macula_identity_load with the error printed; NULL on failure. */
+macula_identity *cli_load_key(const char *path);
+/* Blocks SIGINT and SIGTERM in the calling thread (threads created later
+ * inherit it; the caller takes them with sigwait or a signalfd) and
+ * ignores SIGPIPE. */
+void cli_block_stop_signals(sigset_t *set);
 
 #endif

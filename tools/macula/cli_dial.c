@@ -5,7 +5,6 @@
  * gracefully). */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -174,27 +173,21 @@ int cli_dial(int argc, char **argv)
     uint16_t port;
     if (cli_split_host_port(target, &host, &port) != 0 || port == 0) {
         cli_errorf("expected HOST:PORT or [V6]:PORT with a non-zero port, got '%s'", target);
-        goto out_items;
+        goto out_host;
     }
     uint8_t expect[MACULA_NODE_ID_LEN];
     if (expect_hex && cli_read_hex_fixed(expect_hex, "--expect", expect, sizeof expect) != 0)
         goto out_host;
     int err = 0;
-    macula_identity *id = macula_identity_load(pa.key_file, &err);
-    if (!id) {
-        cli_errorf("cannot load %s: %s", pa.key_file, macula_strerror(err));
+    macula_identity *id = cli_load_key(pa.key_file);
+    if (!id)
         goto out_host;
-    }
     static const uint8_t zero_realm[MACULA_REALM_LEN];
     const uint8_t *realm = pa.n_realms ? pa.realms : zero_realm;
 
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before the runtime thread exists: it inherits the mask */
+    cli_block_stop_signals(&sigs); /* before the runtime thread exists: it inherits the mask */
     int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    signal(SIGPIPE, SIG_IGN);
 
     status = CLI_EXIT_PROTOCOL;
     macula_runtime_options ro;

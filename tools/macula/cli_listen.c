@@ -2,9 +2,6 @@
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;
  * events are printed (and echoed) from its handlers. */
-#include <arpa/inet.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,19 +149,14 @@ int cli_listen(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     int err = 0;
-    macula_identity *id = macula_identity_load(pa.key_file, &err);
+    macula_identity *id = cli_load_key(pa.key_file);
     if (!id) {
-        cli_errorf("cannot load %s: %s", pa.key_file, macula_strerror(err));
         free(host);
         return CLI_EXIT_USAGE;
     }
     /* Signals end the program through sigwait on this thread. */
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&sigs);
 
     int status = CLI_EXIT_PROTOCOL;
     macula_runtime_options ro;

@@ -1,5 +1,7 @@
-/* Options that `macula listen` and `macula dial` share: the key, realms,
- * capabilities, ALPNs, and the peering and QUIC timeouts. */
+/* What `macula listen` and `macula dial` share: the options (key, realms,
+ * capabilities, ALPNs, the peering and QUIC timeouts), loading the key,
+ * and the signal set that ends them gracefully. */
+#include <pthread.h>
 #include <string.h>
 
 #include "cli.h"
@@ -85,4 +87,22 @@ void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
         o->keepalive_ms = a->keepalive_ms;
     o->alpn = a->n_alpn ? a->alpn : NULL;
     o->n_alpn = a->n_alpn;
+}
+
+macula_identity *cli_load_key(const char *path)
+{
+    int err = 0;
+    macula_identity *id = macula_identity_load(path, &err);
+    if (!id)
+        cli_errorf("cannot load %s: %s", path, macula_strerror(err));
+    return id;
+}
+
+void cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
