@@ -7,7 +7,8 @@
 #
 # Both servers run at once and every measurement alternates between them
 # (and between clients), repetition by repetition, so that background load
-# on the machine falls on both alike; figures are medians over REPS.
+# on the machine falls on both alike; figures are medians over REPS, with
+# the range (min-max) in brackets.
 #
 # What is measured:
 #  - handshakes: bench_quic (our library, in-process, one UDP socket) dials
@@ -35,7 +36,7 @@ quinn=${MACULA_QUINN_PEER:-$build/quinn-peer/release/quinn-peer}
 HS_COUNT=${HS_COUNT:-1000}
 PROC_COUNT=${PROC_COUNT:-30}
 BULK_MIB=${BULK_MIB:-256}
-REPS=${REPS:-3}
+REPS=${REPS:-5}
 IDLE_COUNT=${IDLE_COUNT:-1000}
 PHASES=${PHASES:-handshakes proc bulk idle}
 for f in "$macula" "$bench" "$quinn"; do
@@ -93,7 +94,14 @@ check_server() { # NAME PHASE: says so when the server has died
 }
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
 json() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-median() { python3 -c 'import statistics,sys; print("%.2f" % statistics.median(map(float, sys.argv[1:])))' "$@"; }
+# median (min-max) of the repetitions, e.g. "137 (86-202)"
+median() {
+  python3 -c '
+import statistics, sys
+v = [float(x) for x in sys.argv[1:]]
+f = (lambda x: "%.0f" % x) if max(v) >= 100 else (lambda x: "%.2f" % x)
+print(f(statistics.median(v)) if len(v) == 1 else "%s (%s-%s)" % (f(statistics.median(v)), f(min(v)), f(max(v))))' "$@"
+}
 now_ns() { date +%s%N; }
 # client_cmd CLIENT SERVER: the command line of a CLI client for a server
 client_cmd() {

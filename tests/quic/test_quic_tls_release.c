@@ -1,8 +1,10 @@
-/* A server releases its TLS session once the handshake is complete (to save
- * memory per idle connection). After that, CRYPTO data from the client at
- * the 1-RTT level (what a TLS KeyUpdate would be; QUIC forbids it) must end
- * that connection with a crypto error (alert 10, unexpected_message),
- * never touch the released session, and leave the listener serving. */
+/* TLS session details of the transport: the key exchange is X25519 (the
+ * cheap group, first in our priority); a server releases its TLS session
+ * once the handshake is complete (to save memory per idle connection), and
+ * after that, CRYPTO data from the client at the 1-RTT level (what a TLS
+ * KeyUpdate would be; QUIC forbids it) must end that connection with a
+ * crypto error (alert 10, unexpected_message), never touch the released
+ * session, and leave the listener serving. */
 #include "quic/quic_internal.h"
 #include "quic_test_util.h"
 
@@ -10,6 +12,7 @@ struct probe {
     macula_quic_conn *conn;
     int64_t sid;
     int echoed, injected, closed;
+    int group;
     macula_quic_close_info close;
     char reason[256];
 };
@@ -22,6 +25,7 @@ static void probe_handler(void *user, const macula_quic_event *ev)
     struct probe *p = user;
     switch (ev->type) {
     case MACULA_QUIC_EV_CONNECTED:
+        p->group = ev->conn->tls ? (int)gnutls_group_get(ev->conn->tls) : -1;
         if (macula_quic_conn_open_stream(ev->conn, &p->sid) == 0)
             macula_quic_conn_send(ev->conn, p->sid, (const uint8_t *)"ping", 4, 0);
         break;
@@ -63,6 +67,7 @@ static void test_post_handshake_crypto_refused(void)
     REQUIRE(p.conn);
     run_until(rt, &p.closed, 10000);
 
+    CHECK_EQ_INT(p.group, GNUTLS_GROUP_X25519);
     CHECK(p.echoed);
     CHECK(p.injected);
     CHECK(p.closed);
