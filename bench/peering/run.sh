@@ -31,6 +31,26 @@ load
 "$macula" bench all ${QUICK:+--quick}
 
 echo
+echo "== 1b. the headline rows again, REPEAT times each, alternating (median, min-max)"
+load
+REPEAT=${REPEAT:-5}
+declare -A seen
+for ((i = 0; i < REPEAT; i++)); do
+  seen[hs]+=" $("$macula" bench handshake --count 500 | sed -n 's/.* p50 \([0-9.]*\) ms.*/\1/p')"
+  seen[signed]+=" $("$macula" bench frames --mode signed --count 200000 | sed -n 's/.* \([0-9]*\) frames\/s.*/\1/p')"
+  seen[presigned]+=" $("$macula" bench frames --mode presigned --count 1000000 | sed -n 's/.* \([0-9]*\) frames\/s.*/\1/p')"
+  seen[raw]+=" $("$macula" bench raw --size 453 --count 1000000 | sed -n 's/.* \([0-9]*\) writes\/s.*/\1/p')"
+done
+stat() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[2:]]; print("%-44s median %10.2f  (min %.2f, max %.2f, n=%d)" % (sys.argv[1], statistics.median(v), min(v), max(v), len(v)))' "$@"; }
+# shellcheck disable=SC2086
+{
+  stat "handshake p50 ms, sequential (500 each)" ${seen[hs]}
+  stat "signed 150 B frames/s, one connection" ${seen[signed]}
+  stat "pre-signed 150 B frames/s (send_wire)" ${seen[presigned]}
+  stat "plain QUIC 453-byte writes/s, same rig" ${seen[raw]}
+}
+
+echo
 echo "== 2. anchors: raw QUIC, ours and quinn's (bench/quic/run.sh)"
 load
 if [ -x "$root/bench/quic/run.sh" ] && [ -x "$build/bench/bench_quic" ]; then
