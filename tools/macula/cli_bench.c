@@ -756,12 +756,16 @@ static int cmd_all(const struct bench_opts *o)
            "signed 150 B/s, one conn (CPU/frame) | pre-signed 150 B/s, one conn (CPU/frame) | "
            "signed 150 B/s spread over all (CPU/frame) | heap KiB per added peer (both ends) |\n"
            "|---|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < 4; i++)
-        printf("| %llu | %.2f / %.2f ms | %.0f | %.2f ms | %.0f (%.1f µs) | %.0f (%.1f µs) | %.0f (%.1f µs) | %.1f |\n",
+    for (size_t i = 0; i < 4; i++) {
+        char kib[32] = "– (none added)";
+        if (i > 0)
+            snprintf(kib, sizeof kib, "%.1f", rows[i].pair_kib);
+        printf("| %llu | %.2f / %.2f ms | %.0f | %.2f ms | %.0f (%.1f µs) | %.0f (%.1f µs) | %.0f (%.1f µs) | %s |\n",
                (unsigned long long)rows[i].conns, rows[i].hs1.p50_ms, rows[i].hs1.p99_ms, rows[i].hsc.per_s,
                rows[i].hsc.cpu_ms, rows[i].one_signed.per_s, rows[i].one_signed.process_cpu_us,
                rows[i].one_presigned.per_s, rows[i].one_presigned.process_cpu_us, rows[i].spread_signed.per_s,
-               rows[i].spread_signed.process_cpu_us, rows[i].pair_kib);
+               rows[i].spread_signed.process_cpu_us, kib);
+    }
     return CLI_EXIT_OK;
 }
 
