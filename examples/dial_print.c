@@ -14,12 +14,13 @@ int main(int argc, char **argv)
         return 2;
     }
     int err = 0, status = 1, closing = 0;
+    macula_peer peer = MACULA_PEER_INVALID;
     macula_identity *id = macula_identity_generate(&err);
     macula_runtime *rt = id ? macula_runtime_new(NULL, &err) : NULL;
     macula_mailbox *mb = rt ? macula_mailbox_new(0, &err) : NULL; /* events pulled by this thread */
     if (!mb || (err = macula_runtime_start(rt)) != 0) {
         fprintf(stderr, "setup failed: %s\n", macula_strerror(err));
-        return 1;
+        goto out;
     }
     macula_peer_options o;
     macula_peer_options_init(&o);
@@ -31,7 +32,7 @@ int main(int argc, char **argv)
     o.handler = macula_mailbox_handler;
     o.handler_user = mb;
     const char *why = NULL;
-    macula_peer peer = macula_peer_connect(rt, &o, &err, &why);
+    peer = macula_peer_connect(rt, &o, &err, &why);
     if (peer == MACULA_PEER_INVALID)
         fprintf(stderr, "connect: %s (%s)\n", macula_strerror(err), why ? why : "");
 
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
         }
         macula_event_free(ev);
     }
+out: /* all three accept NULL */
     macula_runtime_free(rt);
     macula_mailbox_free(mb);
     macula_identity_free(id);
