@@ -81,7 +81,7 @@ expect_exit() { # CODE PATTERN CMD...
   [ "$rc" = "$code" ] || fail "'$*' exited $rc, expected $code ($err)"
   grep -q -- "$pattern" <<<"$err" || fail "'$*' said '$err', expected '$pattern'"
 }
-expect_exit 1 "cannot load key file" "$MACULA" key cert "$dir/absent.key" --cert-out "$dir/c2.pem" --key-out "$dir/k2.pem"
+expect_exit 2 "cannot load key file" "$MACULA" key cert "$dir/absent.key" --cert-out "$dir/c2.pem" --key-out "$dir/k2.pem"
 expect_exit 2 "usage" "$MACULA" key cert "$dir/node.key" --cert-out "$dir/c2.pem"
 expect_exit 2 "usage" "$MACULA" key cert --cert-out "$dir/c2.pem" --key-out "$dir/k2.pem"
 expect_exit 2 "different files" "$MACULA" key cert "$dir/node.key" --cert-out "$dir/x.pem" --key-out "$dir/x.pem"

@@ -22,6 +22,7 @@ server_pid=$!
 for _ in $(seq 100); do grep -q listening "$work/serve.log" 2>/dev/null && break; sleep 0.05; done
 port=$(sed -n 's/.*"event":"listening".*"port":\([0-9]*\).*/\1/p' "$work/serve.log")
 [ -n "$port" ] || fail "server did not report its port"
+grep -q "\"event\":\"listening\".*\"node_id\":\"$node\"" "$work/serve.log" || fail "listening line without the node id"
 
 for size in 0 1 1048576 67108864; do
   head -c "$size" /dev/urandom >"$work/in"

@@ -28,8 +28,28 @@ int cli_dial(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 
+/* --- helpers shared by the command groups (cli_util.c) --- */
 /* Print "macula: <fmt>\n" on stderr. */
 void cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A group's usage text: printed to stdout when asked for (--help), then
+ * CLI_EXIT_OK; to stderr after bad usage, then CLI_EXIT_USAGE. */
+typedef int (*cli_usage_fn)(FILE *f);
+/* The exit code that goes with a usage text printed to `f`. */
+int cli_usage_exit(FILE *f);
+/* Bad usage: "macula: <fmt>" on stderr, then the usage text there too;
+ * returns CLI_EXIT_USAGE. */
+int cli_usage_error(cli_usage_fn usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One subcommand of a group (`macula <group> <name> ...`): it gets argv
+ * from its own name on. */
+typedef struct cli_subcommand {
+    const char *name;
+    cli_command_fn fn;
+} cli_subcommand;
+/* Runs the subcommand that argv[1] names. "-h", "--help" and "help" print
+ * the usage on stdout (exit 0); none or an unknown name is bad usage. */
+int cli_dispatch(int argc, char **argv, const cli_subcommand *cmds, size_t n, cli_usage_fn usage);
 
 /* Read a HEX argument: literal hex, "@FILE" (hex text in a file) or "-"
  * (hex text on stdin). Whitespace in the text is ignored; case is free.
@@ -50,8 +70,37 @@ void cli_json_string(FILE *f, const char *s, size_t len);
 /* Parse an unsigned decimal number within [min, max]; -1 on error. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* Parses milliseconds in 1..86400000 (0 allowed when allow_zero) for
+ * option `opt`; -1 with the error printed. */
+int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out);
+
 /* Split "HOST:PORT" or "[V6]:PORT" into host (malloc'd) and port. */
 int cli_split_host_port(const char *s, char **host, uint16_t *port);
+/* cli_split_host_port for the argument `what` (an option, or the command
+ * for an operand), port 0 refused unless allow_port0; -1 with the error
+ * printed. */
+int cli_parse_host_port(const char *what, const char *s, int allow_port0, char **host, uint16_t *port);
+
+/* Adds `v` to an ALPN list of at most MACULA_QUIC_MAX_ALPN entries (each
+ * 1..255 bytes); -1 with the error printed. */
+int cli_add_alpn(const char **alpn, size_t *n, const char *v);
+
+/* macula_identity_load with the error printed; NULL on failure. A key file
+ * that cannot be loaded is bad usage (CLI_EXIT_USAGE), like any argument
+ * naming nothing usable. */
+macula_identity *cli_load_key(const char *path);
+/* The identity of a SEED_HEX argument (cli_read_hex_fixed rules) into *id;
+ * returns the exit code (CLI_EXIT_OK, or the error printed). */
+int cli_identity_from_seed_arg(const char *arg, macula_identity **id);
+
+/* Blocks SIGINT and SIGTERM in the calling thread (threads created later
+ * inherit it; the caller takes them with sigwait or a signalfd) and
+ * ignores SIGPIPE. */
+void cli_block_stop_signals(sigset_t *set);
+/* For the servers (`listen`, `quic serve`): runs `rt` on its own thread
+ * until SIGINT/SIGTERM (blocked in `sigs` by cli_block_stop_signals), then
+ * stops it gracefully and joins it. -1 (printed) when it cannot start. */
+int cli_run_until_signal(macula_runtime *rt, const sigset_t *sigs);
 
 /* --- peering commands (cli_events.c): the JSON lines of `listen`, `dial`
  * (and `demo`): one object per line, flushed. --- */
@@ -65,7 +114,7 @@ void cli_diag_print(FILE *f, const char *name, const macula_diag_field *fields, 
 /* {"event":"listening","address":ADDR,"port":N,"node_id":HEX} */
 void cli_listening_print(FILE *f, const char *address, uint16_t port, const uint8_t node_id[MACULA_NODE_ID_LEN]);
 
-/* --- what `listen` and `dial` share (cli_peer_common.c) --- */
+/* --- the options `listen` and `dial` share (cli_peer_common.c) --- */
 #define CLI_MAX_REALMS 64
 typedef struct cli_peer_args {
     const char *key_file;
@@ -97,13 +146,5 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i);
 /* Sets identity-independent fields of `o` (realms, capabilities, timeouts,
  * ALPN; `a` must outlive `o`'s use). */
 void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o);
-/* Parses milliseconds in 1..86400000 (0 allowed when allow_zero). */
-int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out);
-/* macula_identity_load with the error printed; NULL on failure. */
-macula_identity *cli_load_key(const char *path);
-/* Blocks SIGINT and SIGTERM in the calling thread (threads created later
- * inherit it; the caller takes them with sigwait or a signalfd) and
- * ignores SIGPIPE. */
-void cli_block_stop_signals(sigset_t *set);
 
 #endif

@@ -303,8 +303,9 @@ static int demo_usage(FILE *f)
                "way (the listener echoes the dialer's back), and the dialer closes with GOODBYE\n"
                "and a drain (--drain-ms, default 200 here, 5000 in the library). Prints every\n"
                "event as the JSON line `macula listen`/`dial` print, with \"side\" added, then a\n"
-               "summary line. Exit 0 only when every step was observed.\n");
-    return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+               "summary line. Exit 0 only when every step was observed, 1 otherwise, 2 on bad\n"
+               "usage.\n");
+    return cli_usage_exit(f);
 }
 
 static int setup_listener(struct demo *d, macula_identity *ids[2])
@@ -418,12 +419,15 @@ int cli_demo(int argc, char **argv)
         uint64_t v;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
             return demo_usage(stdout);
-        if (!strcmp(argv[i], "--drain-ms") && i + 1 < argc && cli_parse_u64(argv[i + 1], 1, 60000, &v) == 0) {
+        if (!strcmp(argv[i], "--drain-ms")) {
+            if (i + 1 == argc || cli_parse_u64(argv[++i], 1, 60000, &v) != 0) {
+                cli_errorf("--drain-ms: expected milliseconds (1..60000)");
+                return CLI_EXIT_USAGE;
+            }
             d.drain_ms = (uint32_t)v;
-            i++;
             continue;
         }
-        return demo_usage(stderr);
+        return cli_usage_error(demo_usage, "demo: unexpected argument '%s'", argv[i]);
     }
     d.dialer.name = "dialer";
     d.server.name = "listener";

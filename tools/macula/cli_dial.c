@@ -45,8 +45,8 @@ static int dial_usage(FILE *f)
             "Exit status: 0 when the session went as asked (connected, everything sent, closed by\n"
             "us and ended drained or peer_closed_during_drain); 1 for a protocol-level failure\n"
             "(connect_failed, refused, peer_identity_mismatch, ..., or the peer closing first; the\n"
-            "reason is on stderr too); 2 for bad usage.\n");
-    return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+            "reason is on stderr too); 2 for bad usage (a key file that cannot be read included).\n");
+    return cli_usage_exit(f);
 }
 
 typedef struct item {
@@ -159,22 +159,18 @@ int cli_dial(int argc, char **argv)
         } else if (a[0] != '-' && !target) {
             target = a;
         } else {
-            cli_errorf("dial: unexpected argument '%s'", a);
-            dial_usage(stderr);
+            cli_usage_error(dial_usage, "dial: unexpected argument '%s'", a);
             goto out_items;
         }
     }
     if (!target || !pa.key_file) {
-        cli_errorf("dial: ADDR:PORT and --key are required");
-        dial_usage(stderr);
+        cli_usage_error(dial_usage, "dial: ADDR:PORT and --key are required");
         goto out_items;
     }
     char *host = NULL;
     uint16_t port;
-    if (cli_split_host_port(target, &host, &port) != 0 || port == 0) {
-        cli_errorf("expected HOST:PORT or [V6]:PORT with a non-zero port, got '%s'", target);
+    if (cli_parse_host_port("dial", target, 0, &host, &port) != 0)
         goto out_host;
-    }
     uint8_t expect[MACULA_NODE_ID_LEN];
     if (expect_hex && cli_read_hex_fixed(expect_hex, "--expect", expect, sizeof expect) != 0)
         goto out_host;

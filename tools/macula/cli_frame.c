@@ -7,9 +7,9 @@
 #include "cli.h"
 #include "macula/frame.h"
 
-static int frame_usage(void)
+static int frame_usage(FILE *f)
 {
-    fprintf(stderr,
+    fprintf(f,
             "usage: macula frame decode WIRE_HEX\n"
             "       macula frame verify WIRE_HEX PUBKEY_HEX\n"
             "       macula frame resign SEED_HEX WIRE_HEX\n"
@@ -22,8 +22,9 @@ static int frame_usage(void)
             "for a key that is not 32 bytes). resign prints the re-signed wire hex.\n"
             "parse-stream prints 'frame <type> <wire_len>' per frame, 'bad_frame\n"
             "<wire_len>' per frame stepped over, and 'tail [<hex>]' last (exit 0), or\n"
-            "'error frame_too_large' at a length over the cap (exit 1).\n");
-    return CLI_EXIT_USAGE;
+            "'error frame_too_large' at a length over the cap (exit 1).\n"
+            "Bad usage (a HEX argument that cannot be read included) exits 2.\n");
+    return cli_usage_exit(f);
 }
 
 /* Prints the protocol-level answer for a failed decode; returns the exit code. */
@@ -69,7 +70,7 @@ static void print_rest(const uint8_t *wire, size_t len, size_t consumed)
 static int frame_decode(int argc, char **argv)
 {
     if (argc != 2)
-        return frame_usage();
+        return cli_usage_error(frame_usage, "frame decode: expected WIRE_HEX");
     uint8_t *wire;
     size_t len, consumed;
     macula_frame *f;
@@ -94,7 +95,7 @@ static int frame_decode(int argc, char **argv)
 static int frame_verify(int argc, char **argv)
 {
     if (argc != 3)
-        return frame_usage();
+        return cli_usage_error(frame_usage, "frame verify: expected WIRE_HEX PUBKEY_HEX");
     uint8_t *pk;
     size_t pk_len;
     if (cli_read_hex_arg(argv[2], "PUBKEY_HEX", &pk, &pk_len) != 0)
@@ -125,21 +126,14 @@ static int frame_verify(int argc, char **argv)
 static int frame_resign(int argc, char **argv)
 {
     if (argc != 3)
-        return frame_usage();
-    uint8_t seed[MACULA_SEED_LEN];
-    if (cli_read_hex_fixed(argv[1], "SEED_HEX", seed, sizeof seed) != 0)
-        return CLI_EXIT_USAGE;
-    int err;
-    macula_identity *id = macula_identity_from_seed(seed, &err);
-    memset(seed, 0, sizeof seed);
-    if (!id) {
-        cli_errorf("cannot derive identity: %s", macula_strerror(err));
-        return CLI_EXIT_PROTOCOL;
-    }
+        return cli_usage_error(frame_usage, "frame resign: expected SEED_HEX WIRE_HEX");
+    macula_identity *id;
+    int code = cli_identity_from_seed_arg(argv[1], &id);
+    if (code != CLI_EXIT_OK)
+        return code;
     uint8_t *wire;
     size_t len, consumed;
     macula_frame *f;
-    int code;
     if (decode_arg(argv[2], &wire, &len, &f, &consumed, &code) != 0) {
         macula_identity_free(id);
         return code;
@@ -169,7 +163,7 @@ static int frame_resign(int argc, char **argv)
 static int frame_parse_stream(int argc, char **argv)
 {
     if (argc != 2)
-        return frame_usage();
+        return cli_usage_error(frame_usage, "frame parse-stream: expected HEX");
     uint8_t *bytes;
     size_t len;
     if (cli_read_hex_arg(argv[1], "HEX", &bytes, &len) != 0)
@@ -214,15 +208,11 @@ static int frame_parse_stream(int argc, char **argv)
 
 int cli_frame(int argc, char **argv)
 {
-    if (argc < 2)
-        return frame_usage();
-    if (!strcmp(argv[1], "decode"))
-        return frame_decode(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "verify"))
-        return frame_verify(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "resign"))
-        return frame_resign(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "parse-stream"))
-        return frame_parse_stream(argc - 1, argv + 1);
-    return frame_usage();
+    static const cli_subcommand cmds[] = {
+        {"decode", frame_decode},
+        {"verify", frame_verify},
+        {"resign", frame_resign},
+        {"parse-stream", frame_parse_stream},
+    };
+    return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], frame_usage);
 }

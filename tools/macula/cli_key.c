@@ -5,14 +5,21 @@
 #include "cli.h"
 #include "macula/identity.h"
 
-static int key_usage(void)
+static int key_usage(FILE *f)
 {
-    fprintf(stderr,
-            "usage: macula key from-seed SEED_HEX -o FILE\n"
-            "       macula key gen [--puzzle N] -o FILE\n"
-            "       macula key show FILE\n"
-            "       macula key cert KEYFILE [--san NAME]... --cert-out CERT.pem --key-out KEY.pem\n");
-    return CLI_EXIT_USAGE;
+    fprintf(f, "usage: macula key from-seed SEED_HEX -o FILE\n"
+               "       macula key gen [--puzzle N] -o FILE\n"
+               "       macula key show FILE\n"
+               "       macula key cert KEYFILE [--san NAME]... --cert-out CERT.pem --key-out KEY.pem\n"
+               "\n"
+               "from-seed writes the key file of a 32-byte Ed25519 seed (64 hex digits; @FILE or -\n"
+               "for stdin); gen writes a fresh one (--puzzle N: keys are drawn until SHA-256 of the\n"
+               "public key starts with N zero bits, 0..32); show prints 'node_id <hex>' and\n"
+               "'puzzle_evidence <hex>'; cert writes the identity's TLS certificate and PKCS#8 key\n"
+               "('macula key cert --help').\n"
+               "Exit status: 0 on success, 1 when a key cannot be made or a file written, 2 on bad\n"
+               "usage (a key file or seed that cannot be read included).\n");
+    return cli_usage_exit(f);
 }
 
 static int save_identity(macula_identity *id, const char *path)
@@ -32,24 +39,16 @@ static int key_from_seed(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
-        else if (!seed_arg)
+        else if (!seed_arg && strcmp(argv[i], "-o") != 0)
             seed_arg = argv[i];
         else
-            return key_usage();
+            return cli_usage_error(key_usage, "key from-seed: unexpected argument '%s'", argv[i]);
     }
     if (!seed_arg || !out)
-        return key_usage();
-    uint8_t seed[MACULA_SEED_LEN];
-    if (cli_read_hex_fixed(seed_arg, "SEED_HEX", seed, sizeof seed) != 0)
-        return CLI_EXIT_USAGE;
-    int err;
-    macula_identity *id = macula_identity_from_seed(seed, &err);
-    memset(seed, 0, sizeof seed);
-    if (!id) {
-        cli_errorf("cannot derive identity: %s", macula_strerror(err));
-        return CLI_EXIT_PROTOCOL;
-    }
-    return save_identity(id, out);
+        return cli_usage_error(key_usage, "key from-seed: SEED_HEX and -o FILE are required");
+    macula_identity *id;
+    int code = cli_identity_from_seed_arg(seed_arg, &id);
+    return code == CLI_EXIT_OK ? save_identity(id, out) : code;
 }
 
 static int key_gen(int argc, char **argv)
@@ -59,17 +58,17 @@ static int key_gen(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc) {
             out = argv[++i];
-        } else if (!strcmp(argv[i], "--puzzle") && i + 1 < argc) {
-            if (cli_parse_u64(argv[++i], 0, 32, &difficulty) != 0) {
+        } else if (!strcmp(argv[i], "--puzzle")) {
+            if (i + 1 == argc || cli_parse_u64(argv[++i], 0, 32, &difficulty) != 0) {
                 cli_errorf("--puzzle: expected a difficulty from 0 to 32 bits");
                 return CLI_EXIT_USAGE;
             }
         } else {
-            return key_usage();
+            return cli_usage_error(key_usage, "key gen: unexpected argument '%s'", argv[i]);
         }
     }
     if (!out)
-        return key_usage();
+        return cli_usage_error(key_usage, "key gen: -o FILE is required");
     int err;
     macula_identity *id = macula_identity_generate_puzzle((unsigned)difficulty, &err);
     if (!id) {
@@ -82,13 +81,10 @@ static int key_gen(int argc, char **argv)
 static int key_show(int argc, char **argv)
 {
     if (argc != 2)
-        return key_usage();
-    int err;
-    macula_identity *id = macula_identity_load(argv[1], &err);
-    if (!id) {
-        cli_errorf("cannot load key file %s: %s", argv[1], macula_strerror(err));
-        return CLI_EXIT_PROTOCOL;
-    }
+        return cli_usage_error(key_usage, "key show: expected one key FILE");
+    macula_identity *id = cli_load_key(argv[1]);
+    if (!id)
+        return CLI_EXIT_USAGE;
     uint8_t evidence[MACULA_PUZZLE_EVIDENCE_LEN];
     macula_identity_puzzle_evidence(id, evidence);
     printf("node_id ");
@@ -102,15 +98,11 @@ static int key_show(int argc, char **argv)
 
 int cli_key(int argc, char **argv)
 {
-    if (argc < 2)
-        return key_usage();
-    if (!strcmp(argv[1], "from-seed"))
-        return key_from_seed(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "gen"))
-        return key_gen(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "show"))
-        return key_show(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "cert"))
-        return cli_key_cert(argc - 1, argv + 1);
-    return key_usage();
+    static const cli_subcommand cmds[] = {
+        {"from-seed", key_from_seed},
+        {"gen", key_gen},
+        {"show", key_show},
+        {"cert", cli_key_cert},
+    };
+    return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], key_usage);
 }

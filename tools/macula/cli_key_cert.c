@@ -16,12 +16,14 @@
 
 #define MAX_SANS 64
 
-static int cert_usage(void)
+static int cert_usage(FILE *f)
 {
-    fprintf(stderr, "usage: macula key cert KEYFILE [--san NAME]... --cert-out CERT.pem --key-out KEY.pem\n"
-                    "  writes the self-signed certificate (CN \"Macula Identity\", SANs: IP addresses\n"
-                    "  or DNS names) and the identity's private key (PKCS#8, mode 0600); prints the node id\n");
-    return CLI_EXIT_USAGE;
+    fprintf(f, "usage: macula key cert KEYFILE [--san NAME]... --cert-out CERT.pem --key-out KEY.pem\n"
+               "  writes the self-signed certificate (CN \"Macula Identity\", SANs: IP addresses\n"
+               "  or DNS names) and the identity's private key (PKCS#8, mode 0600); prints the node id\n"
+               "Exit status: 0 on success, 1 when the certificate cannot be made or written, 2 on bad\n"
+               "usage (a key file that cannot be read included).\n");
+    return cli_usage_exit(f);
 }
 
 /* Writes `text` to a temporary file beside `path` with `mode`, syncs it and
@@ -74,12 +76,18 @@ struct cert_args {
     size_t n_sans;
 };
 
-static int parse_args(int argc, char **argv, struct cert_args *a)
+/* 0 to go on; -1 when done, with the exit code in *code (usage printed,
+ * or 0 after --help). */
+static int parse_args(int argc, char **argv, struct cert_args *a, int *code)
 {
     memset(a, 0, sizeof *a);
+    *code = CLI_EXIT_USAGE;
     for (int i = 1; i < argc; i++) {
         int has_value = i + 1 < argc;
-        if (!strcmp(argv[i], "--san") && has_value) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            *code = cert_usage(stdout);
+            return -1;
+        } else if (!strcmp(argv[i], "--san") && has_value) {
             if (a->n_sans == MAX_SANS) {
                 cli_errorf("at most %d --san options", MAX_SANS);
                 return -1;
@@ -92,11 +100,14 @@ static int parse_args(int argc, char **argv, struct cert_args *a)
         } else if (argv[i][0] != '-' && !a->keyfile) {
             a->keyfile = argv[i];
         } else {
+            cli_usage_error(cert_usage, "key cert: unexpected argument '%s'", argv[i]);
             return -1;
         }
     }
-    if (!a->keyfile || !a->cert_out || !a->key_out)
+    if (!a->keyfile || !a->cert_out || !a->key_out) {
+        cli_usage_error(cert_usage, "key cert: KEYFILE, --cert-out and --key-out are required");
         return -1;
+    }
     if (!strcmp(a->cert_out, a->key_out)) {
         cli_errorf("--cert-out and --key-out must be different files");
         return -1;
@@ -107,14 +118,12 @@ static int parse_args(int argc, char **argv, struct cert_args *a)
 int cli_key_cert(int argc, char **argv)
 {
     struct cert_args a;
-    if (parse_args(argc, argv, &a) != 0)
-        return cert_usage();
-    int err;
-    macula_identity *id = macula_identity_load(a.keyfile, &err);
-    if (!id) {
-        cli_errorf("cannot load key file %s: %s", a.keyfile, macula_strerror(err));
-        return CLI_EXIT_PROTOCOL;
-    }
+    int code;
+    if (parse_args(argc, argv, &a, &code) != 0)
+        return code;
+    macula_identity *id = cli_load_key(a.keyfile);
+    if (!id)
+        return CLI_EXIT_USAGE;
     char *cert_pem = NULL, *key_pem = NULL;
     int rc = macula_quic_make_cert_pem(id, a.sans, a.n_sans, &cert_pem, &key_pem);
     int status = CLI_EXIT_OK;

@@ -36,8 +36,9 @@ static int listen_usage(FILE *f)
             "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
             "  --cert FILE --cert-key FILE  serve this PEM certificate and key instead of one made\n"
             "                             from --key (which still signs HELLO)\n"
-            "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage.\n");
-    return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+            "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage (a key\n"
+            "file that cannot be read included).\n");
+    return cli_usage_exit(f);
 }
 
 typedef struct listen_state {
@@ -130,24 +131,19 @@ int cli_listen(int argc, char **argv)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             return listen_usage(stdout);
         } else {
-            cli_errorf("listen: unexpected argument '%s'", a);
-            return listen_usage(stderr);
+            return cli_usage_error(listen_usage, "listen: unexpected argument '%s'", a);
         }
     }
-    if (!listen || !pa.key_file) {
-        cli_errorf("listen: --listen and --key are required");
-        return listen_usage(stderr);
-    }
+    if (!listen || !pa.key_file)
+        return cli_usage_error(listen_usage, "listen: --listen and --key are required");
     if (!cert != !cert_key) {
         cli_errorf("listen: --cert and --cert-key go together");
         return CLI_EXIT_USAGE;
     }
     char *host = NULL;
     uint16_t port;
-    if (cli_split_host_port(listen, &host, &port) != 0) {
-        cli_errorf("--listen: expected ADDR:PORT or [V6]:PORT, got '%s'", listen);
+    if (cli_parse_host_port("--listen", listen, 1, &host, &port) != 0)
         return CLI_EXIT_USAGE;
-    }
     int err = 0;
     macula_identity *id = cli_load_key(pa.key_file);
     if (!id) {
@@ -205,15 +201,8 @@ int cli_listen(int argc, char **argv)
         goto out;
     }
     cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
-    if (macula_runtime_start(st.rt) != 0) {
-        cli_errorf("cannot start the runtime thread");
-        goto out;
-    }
-    int sig;
-    sigwait(&sigs, &sig);
-    macula_runtime_stop(st.rt);
-    macula_runtime_join(st.rt);
-    status = CLI_EXIT_OK;
+    if (cli_run_until_signal(st.rt, &sigs) == 0)
+        status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);
     macula_identity_free(id);

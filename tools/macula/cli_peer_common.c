@@ -1,23 +1,10 @@
 /* What `macula listen` and `macula dial` share: the options (key, realms,
- * capabilities, ALPNs, the peering and QUIC timeouts), loading the key,
- * and the signal set that ends them gracefully. */
-#include <pthread.h>
+ * capabilities, ALPNs, the peering and QUIC timeouts). */
 #include <string.h>
 
 #include "cli.h"
 
 void cli_peer_args_init(cli_peer_args *a) { memset(a, 0, sizeof *a); }
-
-int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out)
-{
-    uint64_t n;
-    if (!v || cli_parse_u64(v, allow_zero ? 0 : 1, 86400000, &n) != 0) {
-        cli_errorf("%s: expected milliseconds (%d..86400000)", opt, allow_zero ? 0 : 1);
-        return -1;
-    }
-    *out = (uint32_t)n;
-    return 0;
-}
 
 int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
 {
@@ -48,11 +35,8 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
             return -1;
         }
     } else if (!strcmp(opt, "--alpn")) {
-        if (!v || !*v || strlen(v) > 255 || a->n_alpn == MACULA_QUIC_MAX_ALPN) {
-            cli_errorf("--alpn: at most %d protocols of 1..255 bytes", MACULA_QUIC_MAX_ALPN);
+        if (cli_add_alpn(a->alpn, &a->n_alpn, v) != 0)
             return -1;
-        }
-        a->alpn[a->n_alpn++] = v;
     } else if (!strcmp(opt, "--handshake-timeout-ms")) {
         ms = &a->handshake_ms;
     } else if (!strcmp(opt, "--drain-ms")) {
@@ -87,22 +71,4 @@ void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
         o->keepalive_ms = a->keepalive_ms;
     o->alpn = a->n_alpn ? a->alpn : NULL;
     o->n_alpn = a->n_alpn;
-}
-
-macula_identity *cli_load_key(const char *path)
-{
-    int err = 0;
-    macula_identity *id = macula_identity_load(path, &err);
-    if (!id)
-        cli_errorf("cannot load %s: %s", path, macula_strerror(err));
-    return id;
-}
-
-void cli_block_stop_signals(sigset_t *set)
-{
-    sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, set, NULL);
-    signal(SIGPIPE, SIG_IGN);
 }

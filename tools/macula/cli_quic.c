@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +15,6 @@
 #include "macula/identity.h"
 #include "macula/quic.h"
 #include "macula/runtime.h"
-
-#define MAX_ALPN MACULA_QUIC_MAX_ALPN
 
 static int quic_usage(FILE *f)
 {
@@ -30,7 +27,7 @@ static int quic_usage(FILE *f)
             "serve: accepts QUIC connections (TLS 1.3, self-signed certificate over the key's\n"
             "  Ed25519 identity, ALPN \"macula\" unless --alpn is given) on ADDR:PORT (port 0\n"
             "  picks one) and prints one JSON object per line on stdout, until SIGINT/SIGTERM:\n"
-            "    {\"event\":\"listening\",\"address\":\"127.0.0.1\",\"port\":4433}\n"
+            "    {\"event\":\"listening\",\"address\":\"127.0.0.1\",\"port\":4433,\"node_id\":\"<hex>\"}\n"
             "    {\"event\":\"connection\",\"conn\":1,\"peer\":\"127.0.0.1:50000\",\"alpn\":\"macula\"}\n"
             "    {\"event\":\"stream_opened\",\"conn\":1,\"stream\":0}\n"
             "    {\"event\":\"data\",\"conn\":1,\"stream\":0,\"bytes\":1200,\"total\":1200}\n"
@@ -41,8 +38,8 @@ static int quic_usage(FILE *f)
             "    {\"event\":\"closed\",\"conn\":1,\"cause\":\"peer\",\"error\":\"ok\",\"app\":true,\"code\":0,\n"
             "     \"reason\":\"closed\",\"tls_alert\":-1}\n"
             "        cause: local, peer, idle_timeout, handshake_failed, stateless_reset, error\n"
-            "    {\"event\":\"diag\",\"name\":\"quic_handshake_failed\",\"peer\":\"127.0.0.1:50000\",\"cause\":...,\n"
-            "     \"error\":\"pin_mismatch\",\"reason\":...}   a connection that never completed\n"
+            "    {\"event\":\"diag\",\"name\":\"quic_handshake_failed\",\"fields\":{\"peer\":\"127.0.0.1:50000\",\n"
+            "     \"cause\":...,\"error\":\"pin_mismatch\",\"reason\":...}}   a connection that never completed\n"
             "  --echo writes every byte back on its stream and half-closes when the peer does.\n"
             "\n"
             "dial: connects (default timeout 30000 ms for resolution + handshake), opens one\n"
@@ -51,19 +48,11 @@ static int quic_usage(FILE *f)
             "  Otherwise it exits 1 with the reason on stderr (timeout, refused, pin mismatch,\n"
             "  ALPN, peer close...). --pin accepts only a server whose certificate key is that\n"
             "  Ed25519 key (the node id, 64 hex digits); without it the certificate is not\n"
-            "  checked (a warning says so).\n");
-    return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-}
-
-static int parse_ms(const char *opt, const char *v, uint32_t *out)
-{
-    uint64_t n;
-    if (!v || cli_parse_u64(v, 1, 86400000, &n) != 0) {
-        cli_errorf("%s: expected milliseconds (1..86400000)", opt);
-        return -1;
-    }
-    *out = (uint32_t)n;
-    return 0;
+            "  checked (a warning says so).\n"
+            "\n"
+            "Exit status: serve 0 after a signal, 1 when it cannot listen; dial as above;\n"
+            "2 on bad usage (a key file that cannot be read included).\n");
+    return cli_usage_exit(f);
 }
 
 static void print_close(FILE *f, const macula_quic_close_info *ci)
@@ -261,20 +250,11 @@ static void srv_conn_handler(void *user, const macula_quic_event *ev)
 }
 
 /* Diagnostics (e.g. a handshake that failed before a connection existed
- * for us) become JSON lines too. */
+ * for us) become JSON lines too, as in every command. */
 static void srv_diag(void *user, const char *event, const macula_diag_field *fields, size_t n)
 {
     (void)user;
-    printf("{\"event\":\"diag\",\"name\":");
-    cli_json_string(stdout, event, strlen(event));
-    for (size_t i = 0; i < n; i++) {
-        putchar(',');
-        cli_json_string(stdout, fields[i].key, strlen(fields[i].key));
-        putchar(':');
-        cli_json_string(stdout, fields[i].value, strlen(fields[i].value));
-    }
-    printf("}\n");
-    fflush(stdout);
+    cli_diag_print(stdout, event, fields, n);
 }
 
 static void srv_on_connection(void *user, const macula_quic_event *ev)
@@ -309,7 +289,7 @@ static void srv_on_connection(void *user, const macula_quic_event *ev)
 static int cmd_serve(int argc, char **argv)
 {
     const char *listen = NULL, *keyfile = NULL;
-    const char *alpn[MAX_ALPN];
+    const char *alpn[MACULA_QUIC_MAX_ALPN];
     size_t n_alpn = 0;
     int echo = 0;
     macula_quic_endpoint_options o;
@@ -322,17 +302,14 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--key") && v) {
             keyfile = v;
             i++;
-        } else if (!strcmp(a, "--alpn") && v) {
-            if (n_alpn == MAX_ALPN || !*v || strlen(v) > 255) {
-                cli_errorf("--alpn: at most %d protocols of 1..255 bytes", MAX_ALPN);
+        } else if (!strcmp(a, "--alpn")) {
+            if (cli_add_alpn(alpn, &n_alpn, v) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            alpn[n_alpn++] = v;
             i++;
         } else if (!strcmp(a, "--echo")) {
             echo = 1;
         } else if (!strcmp(a, "--idle-timeout-ms")) {
-            if (parse_ms(a, v, &o.settings.idle_timeout_ms) != 0)
+            if (cli_parse_ms(a, v, 0, &o.settings.idle_timeout_ms) != 0)
                 return CLI_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "--max-connections")) {
@@ -346,35 +323,25 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             return quic_usage(stdout);
         } else {
-            cli_errorf("quic serve: unexpected argument '%s'", a);
-            return quic_usage(stderr);
+            return cli_usage_error(quic_usage, "quic serve: unexpected argument '%s'", a);
         }
     }
-    if (!listen || !keyfile) {
-        cli_errorf("quic serve: --listen and --key are required");
-        return quic_usage(stderr);
-    }
+    if (!listen || !keyfile)
+        return cli_usage_error(quic_usage, "quic serve: --listen and --key are required");
     char *host = NULL;
     uint16_t port;
-    if (cli_split_host_port(listen, &host, &port) != 0) {
-        cli_errorf("--listen: expected ADDR:PORT or [V6]:PORT, got '%s'", listen);
+    if (cli_parse_host_port("--listen", listen, 1, &host, &port) != 0)
         return CLI_EXIT_USAGE;
-    }
-    int err = 0;
-    macula_identity *id = macula_identity_load(keyfile, &err);
+    macula_identity *id = cli_load_key(keyfile);
     if (!id) {
-        cli_errorf("cannot load %s: %s", keyfile, macula_strerror(err));
         free(host);
-        return CLI_EXIT_PROTOCOL;
+        return CLI_EXIT_USAGE;
     }
     /* SIGINT/SIGTERM end the server through sigwait on this thread; the
      * loop runs on the runtime's own thread. */
     sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&sigs);
+    int err = 0;
 
     struct server srv;
     memset(&srv, 0, sizeof srv);
@@ -411,17 +378,9 @@ static int cmd_serve(int argc, char **argv)
         else
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
     }
-    printf("{\"event\":\"listening\",\"address\":\"%s\",\"port\":%u}\n", addr, macula_quic_endpoint_port(ep));
-    fflush(stdout);
-    if (macula_runtime_start(srv.rt) != 0) {
-        cli_errorf("cannot start the runtime thread");
+    cli_listening_print(stdout, addr, macula_quic_endpoint_port(ep), macula_identity_node_id(id));
+    if (cli_run_until_signal(srv.rt, &sigs) != 0)
         status = CLI_EXIT_PROTOCOL;
-        goto out;
-    }
-    int sig;
-    sigwait(&sigs, &sig);
-    macula_runtime_stop(srv.rt);
-    macula_runtime_join(srv.rt);
 out:
     macula_runtime_free(srv.rt);
     macula_identity_free(id);
@@ -505,7 +464,7 @@ static void dial_pump(struct dialer *d)
             if (rc == MACULA_ERR_WOULD_BLOCK)
                 return;
             if (rc != 0) {
-                fprintf(stderr, "macula: send: %s\n", macula_strerror(rc));
+                cli_errorf("send: %s", macula_strerror(rc));
                 dial_finish(d, CLI_EXIT_PROTOCOL);
                 return;
             }
@@ -597,7 +556,7 @@ static void dial_flush_out(struct dialer *d)
 {
     if (d->out_len && !d->write_failed && write_all(STDOUT_FILENO, d->out, d->out_len) != 0) {
         d->write_failed = 1;
-        fprintf(stderr, "macula: stdout: %s\n", strerror(errno));
+        cli_errorf("stdout: %s", strerror(errno));
         dial_finish(d, CLI_EXIT_PROTOCOL);
     }
     d->out_len = 0;
@@ -635,7 +594,7 @@ static void dial_handler(void *user, const macula_quic_event *ev)
     switch (ev->type) {
     case MACULA_QUIC_EV_CONNECTED:
         if (macula_quic_conn_open_stream(d->conn, &d->sid) != 0) {
-            fprintf(stderr, "macula: cannot open a stream\n");
+            cli_errorf("cannot open a stream");
             dial_finish(d, CLI_EXIT_PROTOCOL);
             break;
         }
@@ -656,7 +615,7 @@ static void dial_handler(void *user, const macula_quic_event *ev)
         }
         break;
     case MACULA_QUIC_EV_STREAM_RESET:
-        fprintf(stderr, "macula: the server reset the stream (code %llu)\n", (unsigned long long)ev->error_code);
+        cli_errorf("the server reset the stream (code %llu)", (unsigned long long)ev->error_code);
         dial_finish(d, CLI_EXIT_PROTOCOL);
         break;
     case MACULA_QUIC_EV_STREAM_CLOSED:
@@ -668,7 +627,7 @@ static void dial_handler(void *user, const macula_quic_event *ev)
         dial_flush_out(d);
         if (!d->done || d->status != CLI_EXIT_OK) {
             if (!d->done || ev->close.cause != MACULA_QUIC_CLOSE_LOCAL) {
-                fprintf(stderr, "macula: %s: %s (%s)\n",
+                cli_errorf("%s: %s (%s)",
                         ev->close.cause == MACULA_QUIC_CLOSE_DIAL_FAILED ? "dial failed"
                         : ev->close.cause == MACULA_QUIC_CLOSE_HANDSHAKE_FAILED ? "handshake failed"
                                                                               : "connection closed",
@@ -690,18 +649,15 @@ static void dial_handler(void *user, const macula_quic_event *ev)
 static int cmd_dial(int argc, char **argv)
 {
     const char *target = NULL, *server_name = NULL, *pin_hex = NULL;
-    const char *alpn[MAX_ALPN];
+    const char *alpn[MACULA_QUIC_MAX_ALPN];
     size_t n_alpn = 0;
     macula_quic_dial_options o;
     macula_quic_dial_options_init(&o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--alpn") && v) {
-            if (n_alpn == MAX_ALPN || !*v || strlen(v) > 255) {
-                cli_errorf("--alpn: at most %d protocols of 1..255 bytes", MAX_ALPN);
+        if (!strcmp(a, "--alpn")) {
+            if (cli_add_alpn(alpn, &n_alpn, v) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            alpn[n_alpn++] = v;
             i++;
         } else if (!strcmp(a, "--pin") && v) {
             pin_hex = v;
@@ -710,11 +666,11 @@ static int cmd_dial(int argc, char **argv)
             server_name = v;
             i++;
         } else if (!strcmp(a, "--timeout-ms")) {
-            if (parse_ms(a, v, &o.timeout_ms) != 0)
+            if (cli_parse_ms(a, v, 0, &o.timeout_ms) != 0)
                 return CLI_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "--idle-timeout-ms")) {
-            if (parse_ms(a, v, &o.settings.idle_timeout_ms) != 0)
+            if (cli_parse_ms(a, v, 0, &o.settings.idle_timeout_ms) != 0)
                 return CLI_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -722,20 +678,15 @@ static int cmd_dial(int argc, char **argv)
         } else if (a[0] != '-' && !target) {
             target = a;
         } else {
-            cli_errorf("quic dial: unexpected argument '%s'", a);
-            return quic_usage(stderr);
+            return cli_usage_error(quic_usage, "quic dial: unexpected argument '%s'", a);
         }
     }
-    if (!target) {
-        cli_errorf("quic dial: ADDR:PORT is required");
-        return quic_usage(stderr);
-    }
+    if (!target)
+        return cli_usage_error(quic_usage, "quic dial: ADDR:PORT is required");
     char *host = NULL;
     uint16_t port;
-    if (cli_split_host_port(target, &host, &port) != 0 || port == 0) {
-        cli_errorf("expected HOST:PORT or [V6]:PORT with a non-zero port, got '%s'", target);
+    if (cli_parse_host_port("quic dial", target, 0, &host, &port) != 0)
         return CLI_EXIT_USAGE;
-    }
     uint8_t pin[MACULA_PUBKEY_LEN];
     if (pin_hex) {
         if (cli_read_hex_fixed(pin_hex, "--pin", pin, sizeof pin) != 0) {
@@ -745,7 +696,7 @@ static int cmd_dial(int argc, char **argv)
         o.verify = MACULA_QUIC_VERIFY_PIN;
         o.pin_ed25519 = pin;
     } else {
-        fprintf(stderr, "macula: warning: no --pin: the server's certificate is not checked\n");
+        cli_errorf("warning: no --pin: the server's certificate is not checked");
     }
     signal(SIGPIPE, SIG_IGN);
     o.host = host;
@@ -759,26 +710,25 @@ static int cmd_dial(int argc, char **argv)
     d.status = CLI_EXIT_PROTOCOL;
     d.free_chunks = DIAL_CHUNKS;
     d.out = malloc(DIAL_OUT_BUF);
-    if (!d.out) {
-        cli_errorf("out of memory");
+    int err = MACULA_ERR_NOMEM;
+    d.rt = d.out ? macula_runtime_new(NULL, &err) : NULL;
+    if (!d.rt) {
+        cli_errorf("runtime: %s", macula_strerror(err));
+        free(d.out);
         free(host);
         return CLI_EXIT_PROTOCOL;
     }
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
-    int err = 0;
-    d.rt = macula_runtime_new(NULL, &err);
-    if (!d.rt) {
-        cli_errorf("runtime: %s", macula_strerror(err));
-        free(host);
-        return CLI_EXIT_PROTOCOL;
-    }
     d.conn = macula_quic_dial(d.rt, NULL, &o, dial_handler, &d, &err);
     if (!d.conn) {
+        /* Only options the transport refuses fail here (bad usage), or a
+         * lack of resources. */
         cli_errorf("dial %s: %s", target, macula_strerror(err));
         macula_runtime_free(d.rt);
+        free(d.out);
         free(host);
-        return CLI_EXIT_USAGE;
+        return err == MACULA_ERR_INVALID_ARG ? CLI_EXIT_USAGE : CLI_EXIT_PROTOCOL;
     }
     pthread_t reader;
     int have_reader = pthread_create(&reader, NULL, stdin_reader, &d) == 0;
@@ -809,14 +759,9 @@ static int cmd_dial(int argc, char **argv)
 
 int cli_quic(int argc, char **argv)
 {
-    if (argc < 2)
-        return quic_usage(stderr);
-    if (!strcmp(argv[1], "serve"))
-        return cmd_serve(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "dial"))
-        return cmd_dial(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
-        return quic_usage(stdout);
-    cli_errorf("quic: unknown subcommand '%s'", argv[1]);
-    return quic_usage(stderr);
+    static const cli_subcommand cmds[] = {
+        {"serve", cmd_serve},
+        {"dial", cmd_dial},
+    };
+    return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], quic_usage);
 }

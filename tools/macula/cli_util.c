@@ -1,6 +1,8 @@
-/* Helpers shared by the command groups: hex arguments, JSON, numbers. */
+/* Helpers shared by the command groups: usage and subcommands, hex
+ * arguments, JSON, numbers and addresses, keys, stop signals. */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,31 @@ void cli_errorf(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+int cli_usage_exit(FILE *f) { return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK; }
+
+int cli_usage_error(cli_usage_fn usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("macula: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return usage(stderr);
+}
+
+int cli_dispatch(int argc, char **argv, const cli_subcommand *cmds, size_t n, cli_usage_fn usage)
+{
+    if (argc < 2)
+        return cli_usage_error(usage, "%s: a subcommand is needed", argv[0]);
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
+        return usage(stdout);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], cmds[i].name))
+            return cmds[i].fn(argc - 1, argv + 1);
+    return cli_usage_error(usage, "%s: unknown subcommand '%s'", argv[0], argv[1]);
 }
 
 static char *slurp(FILE *f, size_t *len)
@@ -238,5 +265,85 @@ int cli_split_host_port(const char *s, char **host, uint16_t *port)
     if (!*host)
         return -1;
     *port = (uint16_t)p;
+    return 0;
+}
+
+int cli_parse_host_port(const char *what, const char *s, int allow_port0, char **host, uint16_t *port)
+{
+    *host = NULL;
+    if (cli_split_host_port(s, host, port) != 0 || (!allow_port0 && *port == 0)) {
+        free(*host);
+        *host = NULL;
+        cli_errorf("%s: expected HOST:PORT or [V6]:PORT%s, got '%s'", what, allow_port0 ? "" : " with a non-zero port",
+                   s);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_ms(const char *opt, const char *v, int allow_zero, uint32_t *out)
+{
+    uint64_t n;
+    if (!v || cli_parse_u64(v, allow_zero ? 0 : 1, 86400000, &n) != 0) {
+        cli_errorf("%s: expected milliseconds (%d..86400000)", opt, allow_zero ? 0 : 1);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+int cli_add_alpn(const char **alpn, size_t *n, const char *v)
+{
+    if (!v || !*v || strlen(v) > 255 || *n == MACULA_QUIC_MAX_ALPN) {
+        cli_errorf("--alpn: expected a protocol name of 1..255 bytes, at most %d of them", MACULA_QUIC_MAX_ALPN);
+        return -1;
+    }
+    alpn[(*n)++] = v;
+    return 0;
+}
+
+macula_identity *cli_load_key(const char *path)
+{
+    int err = 0;
+    macula_identity *id = macula_identity_load(path, &err);
+    if (!id)
+        cli_errorf("cannot load key file %s: %s", path, macula_strerror(err));
+    return id;
+}
+
+int cli_identity_from_seed_arg(const char *arg, macula_identity **id)
+{
+    uint8_t seed[MACULA_SEED_LEN];
+    if (cli_read_hex_fixed(arg, "SEED_HEX", seed, sizeof seed) != 0)
+        return CLI_EXIT_USAGE;
+    int err;
+    *id = macula_identity_from_seed(seed, &err);
+    memset(seed, 0, sizeof seed);
+    if (!*id) {
+        cli_errorf("cannot derive identity: %s", macula_strerror(err));
+        return CLI_EXIT_PROTOCOL;
+    }
+    return CLI_EXIT_OK;
+}
+
+void cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int cli_run_until_signal(macula_runtime *rt, const sigset_t *sigs)
+{
+    if (macula_runtime_start(rt) != 0) {
+        cli_errorf("cannot start the runtime thread");
+        return -1;
+    }
+    int sig;
+    sigwait(sigs, &sig);
+    macula_runtime_stop(rt);
+    macula_runtime_join(rt);
     return 0;
 }

@@ -26,6 +26,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: macula <command> [args]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
         fprintf(f, "  %-8s %s\n", groups[i].name, groups[i].summary);
+    fprintf(f, "\n'macula <command> --help' documents each command. Exit status: 0 success,\n"
+               "1 a protocol-level answer or failure, 2 bad usage.\n");
     fprintf(f, "\nmacula %s, wire-compatible with %s\n", macula_version(), MACULA_WIRE_COMPAT_STRING);
 }
 
