@@ -21,6 +21,12 @@ trap cleanup EXIT
 prefix=$dir/prefix
 src=$MACULA_SOURCE_DIR/examples/dial_print.c
 cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -O2)
+# A sanitized build installs sanitized code: its users must link the runtime.
+san=()
+if grep -q '^MACULA_SANITIZE:BOOL=ON' "$MACULA_BUILD_DIR/CMakeCache.txt" 2>/dev/null; then
+  san=(-fsanitize=address,undefined)
+  cflags+=("${san[@]}")
+fi
 
 # --- install ---
 cmake --install "$MACULA_BUILD_DIR" --prefix "$prefix" >"$dir/install.log" || { cat "$dir/install.log" >&2; fail "cmake --install failed"; }
@@ -67,7 +73,7 @@ add_executable(dial_print_cmake_static dial_print.c)
 target_link_libraries(dial_print_cmake_static PRIVATE macula::static)
 CMAKE
 cmake -S "$dir/consumer" -B "$dir/consumer/build" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_C_FLAGS="-Wall -Wextra -Wpedantic -Werror" >"$dir/cmake.log" 2>&1 \
+  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_C_FLAGS="-Wall -Wextra -Wpedantic -Werror ${san[*]}" >"$dir/cmake.log" 2>&1 \
   || { cat "$dir/cmake.log" >&2; fail "find_package(macula) failed"; }
 cmake --build "$dir/consumer/build" >>"$dir/cmake.log" 2>&1 || { cat "$dir/cmake.log" >&2; fail "the find_package build failed"; }
 grep -q "macula_DIR:PATH=$libdir/cmake/macula" "$dir/consumer/build/CMakeCache.txt" \
