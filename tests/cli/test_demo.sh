@@ -4,14 +4,11 @@
 # the accept owner's handshake_complete, a PUBLISH each way plus the echo,
 # the GOODBYE with the demo's reason, the dialer drained and the listener's
 # worker saw the peer close; then the summary line.
-set -euo pipefail
-: "${MACULA:?MACULA must point to the macula program}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-out=$(mktemp /tmp/macula-demo.XXXXXX)
-trap 'rm -f "$out"' EXIT
+. "$MACULA_TEST_HELPERS/interop.sh"
+out=$T_DIR/demo.out
 
-timeout 60 "$MACULA" demo --drain-ms 100 >"$out" || fail "macula demo exited $?: $(cat "$out")"
-python3 - "$out" <<'PY' || fail "the event log does not show the demo: $(cat "$out")"
+timeout 60 "$MACULA" demo --drain-ms 100 >"$out" || t_fail "macula demo exited $?: $(cat "$out")"
+python3 - "$out" <<'PY' || t_fail "the event log does not show the demo: $(cat "$out")"
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert lines[0].startswith("macula demo:"), lines[0]
@@ -46,7 +43,5 @@ for side in ("dialer", "listener"):
     seq = [e["event"] for e in ev if e["side"] == side and e["event"] in ("connected", "frame", "disconnected")]
     assert seq[0] == "connected" and seq[-1] == "disconnected" and seq.count("disconnected") == 1, seq
 PY
-rc=0
-"$MACULA" demo --bogus >/dev/null 2>&1 || rc=$?
-[ $rc = 2 ] || fail "demo --bogus exited $rc, expected 2 (usage)"
+t_expect_exit 2 "^usage: macula demo" "$MACULA" demo --bogus
 echo ok

@@ -3,24 +3,21 @@
 # negative case of frames.json, as a script would drive them: output lines,
 # exit codes, and HEX arguments given literally, as @FILE and on stdin.
 set -euo pipefail
-: "${MACULA:?path of the macula program}" "${MACULA_VECTORS:?path of frames.json}"
-exec python3 - "$MACULA" "$MACULA_VECTORS" <<'PY'
-import json, os, subprocess, sys, tempfile
+: "${MACULA:?path of the macula program}" "${MACULA_VECTORS:?path of frames.json}" "${MACULA_TEST_HELPERS:?}"
+exec python3 - "$MACULA" "$MACULA_VECTORS" "$MACULA_TEST_HELPERS" <<'PY'
+import json, os, sys
+sys.path.insert(0, sys.argv[3])
+from macula_cli import Checks, vectors, workdir
+from macula_cli import run as run_cmd
 
-macula, vectors_path = sys.argv[1], sys.argv[2]
-doc = json.load(open(vectors_path))
-failures = checks = 0
+macula = sys.argv[1]
+doc, _, ids = vectors(sys.argv[2])
+c = Checks()
+check = c.check
 
 def run(*args, stdin=None):
-    p = subprocess.run([macula, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout.splitlines(), p.stderr
-
-def check(cond, what):
-    global failures, checks
-    checks += 1
-    if not cond:
-        failures += 1
-        print("FAIL:", what, file=sys.stderr)
+    rc, _, out, err = run_cmd([macula, *args], timeout=60, stdin=stdin)
+    return rc, out, err
 
 def top_level_entries(diag):
     """Splits a map's diag '{k: v, k: v}' into its top-level 'k: v' texts."""
@@ -50,8 +47,7 @@ def signed_diag(v):
     entries.insert(order.index("signature"), '"signature": h\'%s\'' % v["signature_hex"])
     return "{" + ", ".join(entries) + "}"
 
-ids = {i["name"]: i for i in doc["identities"]}
-tmp = tempfile.mkdtemp()
+tmp = workdir()
 for v in doc["vectors"]:
     name, wire = v["name"], v["wire_hex"]
     want = signed_diag(v)
@@ -135,6 +131,5 @@ for args in (["frame"], ["frame", "decode"], ["frame", "decode", "zz"], ["frame"
 rc, out, _ = run("frame", "verify", first["wire_hex"], "00" * 31)
 check(rc == 1 and out[-1:] == ["error bad_frame"], "verify with a 31-byte key")
 
-print("%d passed, %d failed" % (checks - failures, failures))
-sys.exit(1 if failures else 0)
+c.done()
 PY

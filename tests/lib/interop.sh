@@ -1,7 +1,7 @@
-# Shell helpers for the transport tests (sourced): a scratch directory,
+# Shell helpers for the script tests (sourced): a scratch directory,
 # background processes that are always stopped, port discovery from the
-# peers' JSON logs, the lossy relay, and SHA-256 comparisons.
-# Every process started here is stopped by its own PID on exit.
+# peers' JSON logs, the lossy relay, SHA-256 comparisons and exit-status
+# checks. Every process started here is stopped by its own PID on exit.
 
 set -euo pipefail
 : "${MACULA:?MACULA must point to the macula program}"
@@ -90,10 +90,11 @@ t_port_of() {
 }
 
 # t_macula_serve NAME KEYFILE [ARGS...]: `macula quic serve --echo` on a
-# loopback port; sets T_PORT and T_LAST_PID.
+# loopback port (T_SERVE_PORT when set, else any); sets T_PORT and
+# T_LAST_PID.
 t_macula_serve() {
   local name=$1 key=$2; shift 2
-  t_bg "$name" "$MACULA" quic serve --listen 127.0.0.1:0 --key "$key" --echo "$@"
+  t_bg "$name" "$MACULA" quic serve --listen "127.0.0.1:${T_SERVE_PORT:-0}" --key "$key" --echo "$@"
   local line
   line=$(t_wait_match "$T_DIR/$name.out" '"event":"listening"')
   T_PORT=$(t_port_of "$line")
@@ -153,4 +154,14 @@ t_node_id() { "$MACULA" key show "$1" | sed -n 's/^node_id //p'; }
 t_run_bounded() {
   local secs=$1; shift
   timeout --kill-after=5 "$secs" "$@"
+}
+
+# t_expect_exit CODE PATTERN CMD...: fails unless CMD exits with CODE and
+# says something matching PATTERN (grep) on stderr.
+t_expect_exit() {
+  local code=$1 pattern=$2; shift 2
+  local rc=0 err
+  err=$("$@" 2>&1 >/dev/null) || rc=$?
+  [ "$rc" = "$code" ] || t_fail "'$*' exited $rc, expected $code ($err)"
+  grep -q -- "$pattern" <<<"$err" || t_fail "'$*' said '$err', expected '$pattern'"
 }

@@ -125,7 +125,10 @@ def start_listen(macula, key, *extra, name="listen"):
 
 
 def run(args, timeout=30, stdin=None):
-    """Runs a command to completion: (rc, json events, stdout lines, stderr)."""
+    """Runs a command to completion: (rc, json events, stdout lines, stderr).
+    `stdin`: bytes or text (UTF-8) fed to it; None = no input."""
+    if isinstance(stdin, str):
+        stdin = stdin.encode()
     r = subprocess.run(args, capture_output=True, timeout=timeout, input=stdin)
     lines = r.stdout.decode("utf-8", "replace").splitlines()
     events = []
