@@ -381,6 +381,40 @@ static inline macula_runtime *pt_runtime(pt_diags *d, uint32_t shutdown_ms)
     return rt;
 }
 
+/* --- one test case's runtime, diagnostics and recorders --- */
+/* A runtime started on its own thread, its diagnostics recorded into `d`,
+ * and each recorder given (NULL-terminated) set up on it. NULL (nothing
+ * to undo but `d`) when the runtime cannot start. */
+static inline macula_runtime *pt_case_begin(pt_diags *d, uint32_t shutdown_ms, ...)
+{
+    pt_diags_init(d);
+    macula_runtime *rt = pt_runtime(d, shutdown_ms);
+    if (!rt)
+        return NULL;
+    va_list ap;
+    va_start(ap, shutdown_ms);
+    for (pt_recorder *r; (r = va_arg(ap, pt_recorder *)) != NULL;)
+        pt_recorder_init(r, rt);
+    va_end(ap);
+    return rt;
+}
+
+/* The end of a case, once its runtimes are freed (so every peer has
+ * ended): each recorder given (NULL-terminated) must have kept the
+ * per-peer promises (pt_check_promises, every peer ended); then the
+ * recorders and `d` are freed. */
+static inline void pt_case_end(pt_diags *d, ...)
+{
+    va_list ap;
+    va_start(ap, d);
+    for (pt_recorder *r; (r = va_arg(ap, pt_recorder *)) != NULL;) {
+        CHECK_EQ_INT(pt_check_promises(r, 1), 0);
+        pt_recorder_free(r);
+    }
+    va_end(ap);
+    pt_diags_free(d);
+}
+
 /* --- running code on the loop thread and waiting for it --- */
 typedef struct pt_call {
     void (*fn)(void *arg);
@@ -447,11 +481,31 @@ static inline macula_listener *pt_listen(macula_runtime *rt, macula_listener_opt
     return a.l;
 }
 
+/* An automatic listener (127.0.0.1, port 0, certificate over `id`): every
+ * connection gets a server worker with the options `so` (copied). */
+static inline macula_listener *pt_listen_auto(macula_runtime *rt, const macula_identity *id,
+                                              const macula_peer_options *so)
+{
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = id;
+    lo.auto_accept = so;
+    return pt_listen(rt, &lo);
+}
+
 static void pt_listener_close_cb(void *arg) { macula_listener_close(arg); }
 
 static inline void pt_listener_close(macula_runtime *rt, macula_listener *l)
 {
     pt_on_loop(rt, pt_listener_close_cb, l);
+}
+
+/* Server worker options recording into r (identity: the listener's). */
+static inline void pt_server_options(macula_peer_options *o, pt_recorder *r)
+{
+    macula_peer_options_init(o);
+    o->handler = pt_record;
+    o->handler_user = r;
 }
 
 /* Client options towards 127.0.0.1:port, recording into r. */

@@ -132,19 +132,26 @@ static inline int raw_client_start(raw_client *rc, macula_runtime *rt, uint16_t 
     return rc->dial_ok ? 0 : -1; /* (conn may already be gone again) */
 }
 
-static inline int raw_client_wait_closed(raw_client *rc, unsigned timeout_ms)
+/* Waits until *flag (rc->connected, rc->closed, ...; read under rc->mu)
+ * is set: 1, or 0 after timeout_ms. */
+static inline int raw_client_wait(raw_client *rc, const int *flag, unsigned timeout_ms)
 {
     uint64_t end = pt_now_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&rc->mu);
-        int closed = rc->closed;
+        int set = *flag;
         pthread_mutex_unlock(&rc->mu);
-        if (closed)
+        if (set)
             return 1;
         if (pt_now_ms() > end)
             return 0;
         pt_sleep_ms(5);
     }
+}
+
+static inline int raw_client_wait_closed(raw_client *rc, unsigned timeout_ms)
+{
+    return raw_client_wait(rc, &rc->closed, timeout_ms);
 }
 
 /* ===== raw server ===== */

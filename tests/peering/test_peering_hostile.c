@@ -26,31 +26,21 @@ typedef struct srv_case {
 static int srv_up(srv_case *c, uint32_t handshake_ms)
 {
     memset(c, 0, sizeof *c);
-    pt_diags_init(&c->diags);
-    c->rt = pt_runtime(&c->diags, 0);
+    c->rt = pt_case_begin(&c->diags, 0, &c->rec, NULL);
     if (!c->rt)
         return -1;
-    pt_recorder_init(&c->rec, c->rt);
     macula_peer_options so;
-    macula_peer_options_init(&so);
-    so.handler = pt_record;
-    so.handler_user = &c->rec;
+    pt_server_options(&so, &c->rec);
     so.handshake_timeout_ms = handshake_ms;
     so.drain_timeout_ms = 300;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = alice;
-    lo.auto_accept = &so;
-    c->l = pt_listen(c->rt, &lo);
+    c->l = pt_listen_auto(c->rt, alice, &so);
     return c->l ? 0 : -1;
 }
 
 static void srv_down(srv_case *c)
 {
     macula_runtime_free(c->rt);
-    CHECK_EQ_INT(pt_check_promises(&c->rec, 1), 0);
-    pt_recorder_free(&c->rec);
-    pt_diags_free(&c->diags);
+    pt_case_end(&c->diags, &c->rec, NULL);
     pthread_mutex_destroy(&c->rc.mu);
 }
 
@@ -250,11 +240,9 @@ static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, c
                    const uint8_t *expect)
 {
     memset(c, 0, sizeof *c);
-    pt_diags_init(&c->diags);
-    c->rt = pt_runtime(&c->diags, 0);
+    c->rt = pt_case_begin(&c->diags, 0, &c->rec, NULL);
     if (!c->rt)
         return -1;
-    pt_recorder_init(&c->rec, c->rt);
     if (raw_server_start(&c->srv, c->rt, mode, cert_id, hello_id) != 0)
         return -1;
     macula_peer_options o;
@@ -268,10 +256,8 @@ static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, c
 static void cli_down(cli_case *c)
 {
     macula_runtime_free(c->rt);
-    CHECK_EQ_INT(pt_check_promises(&c->rec, 1), 0);
+    pt_case_end(&c->diags, &c->rec, NULL);
     raw_server_free(&c->srv);
-    pt_recorder_free(&c->rec);
-    pt_diags_free(&c->diags);
 }
 
 static void cli_expect(raw_mode mode, macula_disconnect_reason reason, const char *detail_part, int64_t refusal)
@@ -362,11 +348,9 @@ static void test_cli_pin_mismatch(void)
 static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *detail_part)
 {
     pt_diags diags;
-    pt_diags_init(&diags);
-    macula_runtime *rt = pt_runtime(&diags, 0);
-    REQUIRE(rt);
     pt_recorder rec;
-    pt_recorder_init(&rec, rt);
+    macula_runtime *rt = pt_case_begin(&diags, 0, &rec, NULL);
+    REQUIRE(rt);
     macula_peer_options o;
     pt_client_options(&o, bob, &rec, port);
     o.connect_timeout_ms = timeout_ms;
@@ -380,9 +364,7 @@ static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *de
         CHECK(0);
     }
     macula_runtime_free(rt);
-    CHECK_EQ_INT(pt_check_promises(&rec, 1), 0);
-    pt_recorder_free(&rec);
-    pt_diags_free(&diags);
+    pt_case_end(&diags, &rec, NULL);
 }
 
 static void test_connect_failed_closed_port(void)

@@ -57,16 +57,11 @@ static int lc_up(lcase *c, int manual, size_t max_handshaking, int dups)
 {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
-    pt_diags_init(&c->diags);
-    c->rt = pt_runtime(&c->diags, 0);
+    c->rt = pt_case_begin(&c->diags, 0, &c->srv, &c->cli, NULL);
     if (!c->rt)
         return -1;
-    pt_recorder_init(&c->srv, c->rt);
-    pt_recorder_init(&c->cli, c->rt);
-    macula_peer_options_init(&c->sopts);
+    pt_server_options(&c->sopts, &c->srv);
     c->sopts.identity = alice;
-    c->sopts.handler = pt_record;
-    c->sopts.handler_user = &c->srv;
     c->sopts.drain_timeout_ms = 300;
     c->sopts.handshake_timeout_ms = 500;
     macula_listener_options lo;
@@ -87,11 +82,7 @@ static int lc_up(lcase *c, int manual, size_t max_handshaking, int dups)
 static void lc_down(lcase *c)
 {
     macula_runtime_free(c->rt);
-    CHECK_EQ_INT(pt_check_promises(&c->srv, 1), 0);
-    CHECK_EQ_INT(pt_check_promises(&c->cli, 1), 0);
-    pt_recorder_free(&c->srv);
-    pt_recorder_free(&c->cli);
-    pt_diags_free(&c->diags);
+    pt_case_end(&c->diags, &c->srv, &c->cli, NULL);
     pthread_mutex_destroy(&c->mu);
 }
 
@@ -102,6 +93,18 @@ static macula_peer lc_connect(lcase *c, const macula_identity *id)
     o.drain_timeout_ms = 300;
     o.handshake_timeout_ms = 10000;
     return pt_connect(c->rt, &o);
+}
+
+/* Client p was turned away before its handshake (refused, busy): it ends
+ * closed_during_handshake or connect_failed (as far as its QUIC handshake
+ * had got), the detail saying why. */
+static void check_turned_away(lcase *c, macula_peer p, const char *why)
+{
+    pt_event d;
+    CHECK(pt_wait(&c->cli, p, MACULA_EVENT_DISCONNECTED, 1, 10000));
+    pt_last(&c->cli, p, MACULA_EVENT_DISCONNECTED, &d);
+    CHECK(d.reason == MACULA_DISC_CLOSED_DURING_HANDSHAKE || d.reason == MACULA_DISC_CONNECT_FAILED);
+    CHECK(strstr(d.detail, why) != NULL);
 }
 
 /* The client sends two frames the moment it is connected. */
@@ -196,11 +199,7 @@ static void test_manual_refuse(void)
     REQUIRE(lc_up(&c, 1, 0, 0) == 0);
     c.refuse_all = 1;
     macula_peer p = lc_connect(&c, bob);
-    pt_event d;
-    CHECK(pt_wait(&c.cli, p, MACULA_EVENT_DISCONNECTED, 1, 10000));
-    pt_last(&c.cli, p, MACULA_EVENT_DISCONNECTED, &d);
-    CHECK(d.reason == MACULA_DISC_CLOSED_DURING_HANDSHAKE || d.reason == MACULA_DISC_CONNECT_FAILED);
-    CHECK(strstr(d.detail, "refused") != NULL);
+    check_turned_away(&c, p, "refused");
     CHECK_EQ_INT(pt_count(&c.srv, 0, MACULA_EVENT_CONNECTED), 0);
     lc_down(&c);
 }
@@ -225,11 +224,7 @@ static void test_max_handshaking_manual(void)
     macula_peer p1 = lc_connect(&c, bob);
     REQUIRE(wait_pending(&c, 1));
     macula_peer p2 = lc_connect(&c, carol);
-    pt_event d;
-    CHECK(pt_wait(&c.cli, p2, MACULA_EVENT_DISCONNECTED, 1, 10000));
-    pt_last(&c.cli, p2, MACULA_EVENT_DISCONNECTED, &d);
-    CHECK(d.reason == MACULA_DISC_CLOSED_DURING_HANDSHAKE || d.reason == MACULA_DISC_CONNECT_FAILED);
-    CHECK(strstr(d.detail, "busy") != NULL);
+    check_turned_away(&c, p2, "busy");
     CHECK(pt_has_diag(&c.diags, "listener_busy", "peer_addr=127.0.0.1:"));
     pthread_mutex_lock(&c.mu);
     CHECK_EQ_INT(c.n_pending, 1);
@@ -241,9 +236,7 @@ static void test_max_handshaking_manual(void)
     CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));
     macula_peer p3 = lc_connect(&c, carol);
     CHECK(wait_pending(&c, 2));
-    CHECK(pt_wait(&c.cli, p3, MACULA_EVENT_DISCONNECTED, 1, 10000));
-    pt_last(&c.cli, p3, MACULA_EVENT_DISCONNECTED, &d);
-    CHECK(strstr(d.detail, "refused") != NULL);
+    check_turned_away(&c, p3, "refused");
     lc_down(&c);
 }
 
@@ -256,20 +249,10 @@ static void test_max_handshaking_auto(void)
     raw_client rc;
     memset(&rc, 0, sizeof rc);
     REQUIRE(raw_client_start(&rc, c.rt, macula_listener_port(c.l)) == 0);
-    for (int i = 0; i < 1000; i++) {
-        pthread_mutex_lock(&rc.mu);
-        int up = rc.connected;
-        pthread_mutex_unlock(&rc.mu);
-        if (up)
-            break;
-        pt_sleep_ms(5);
-    }
+    raw_client_wait(&rc, &rc.connected, 5000);
     pt_sleep_ms(200); /* the server has finished its side too: its worker handshakes */
     macula_peer p1 = lc_connect(&c, bob);
-    pt_event d;
-    CHECK(pt_wait(&c.cli, p1, MACULA_EVENT_DISCONNECTED, 1, 10000));
-    pt_last(&c.cli, p1, MACULA_EVENT_DISCONNECTED, &d);
-    CHECK(strstr(d.detail, "busy") != NULL);
+    check_turned_away(&c, p1, "busy");
     /* the raw client's worker times out (500 ms): room again */
     CHECK(pt_disconnected_with(&c.srv, 0, MACULA_DISC_HANDSHAKE_TIMEOUT, 10000, NULL));
     macula_peer p2 = lc_connect(&c, bob);

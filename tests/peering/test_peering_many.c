@@ -20,23 +20,14 @@ static void test_500_peers(void)
     macula_identity *server_id = macula_identity_generate(NULL);
     REQUIRE(server_id);
     pt_diags diags;
-    pt_diags_init(&diags);
-    macula_runtime *rt = pt_runtime(&diags, 0);
-    REQUIRE(rt);
     pt_recorder srv, cli;
-    pt_recorder_init(&srv, rt);
-    pt_recorder_init(&cli, rt);
+    macula_runtime *rt = pt_case_begin(&diags, 0, &srv, &cli, NULL);
+    REQUIRE(rt);
     macula_peer_options so;
-    macula_peer_options_init(&so);
-    so.handler = pt_record;
-    so.handler_user = &srv;
+    pt_server_options(&so, &srv);
     so.drain_timeout_ms = 100;
     srv.hook = close_on_goodbye;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = server_id;
-    lo.auto_accept = &so;
-    macula_listener *l = pt_listen(rt, &lo);
+    macula_listener *l = pt_listen_auto(rt, server_id, &so);
     REQUIRE(l);
 
     macula_identity **ids = calloc(PEERS, sizeof *ids);
@@ -96,16 +87,12 @@ static void test_500_peers(void)
     pthread_mutex_unlock(&srv.mu);
     CHECK_EQ_INT(drained, PEERS);
     macula_runtime_free(rt);
-    CHECK_EQ_INT(pt_check_promises(&cli, 1), 0);
-    CHECK_EQ_INT(pt_check_promises(&srv, 1), 0);
+    pt_case_end(&diags, &cli, &srv, NULL);
     for (int i = 0; i < PEERS; i++)
         macula_identity_free(ids[i]);
     free(ids);
     free(peers);
     macula_identity_free(server_id);
-    pt_recorder_free(&srv);
-    pt_recorder_free(&cli);
-    pt_diags_free(&diags);
 }
 
 int main(void)

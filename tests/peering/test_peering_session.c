@@ -35,28 +35,18 @@ typedef struct setup {
 static int setup_up(setup *s, uint32_t server_drain_ms)
 {
     memset(s, 0, sizeof *s);
-    pt_diags_init(&s->diags);
-    s->rt = pt_runtime(&s->diags, 0);
+    s->rt = pt_case_begin(&s->diags, 0, &s->srv, &s->cli, &s->owner, NULL);
     if (!s->rt)
         return -1;
-    pt_recorder_init(&s->srv, s->rt);
-    pt_recorder_init(&s->cli, s->rt);
-    pt_recorder_init(&s->owner, s->rt);
     s->srv.hook = server_hook;
-    macula_peer_options_init(&s->sopts);
-    s->sopts.handler = pt_record;
-    s->sopts.handler_user = &s->srv;
+    pt_server_options(&s->sopts, &s->srv);
     s->sopts.accept_owner = pt_record;
     s->sopts.accept_owner_user = &s->owner;
     s->sopts.realms = realm_a;
     s->sopts.n_realms = 1;
     s->sopts.capabilities = 5;
     s->sopts.drain_timeout_ms = server_drain_ms;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = alice;
-    lo.auto_accept = &s->sopts;
-    s->l = pt_listen(s->rt, &lo);
+    s->l = pt_listen_auto(s->rt, alice, &s->sopts);
     if (!s->l)
         return -1;
     s->port = macula_listener_port(s->l);
@@ -66,12 +56,21 @@ static int setup_up(setup *s, uint32_t server_drain_ms)
 static void setup_down(setup *s)
 {
     macula_runtime_free(s->rt);
-    CHECK_EQ_INT(pt_check_promises(&s->srv, 1), 0);
-    CHECK_EQ_INT(pt_check_promises(&s->cli, 1), 0);
-    pt_recorder_free(&s->srv);
-    pt_recorder_free(&s->cli);
-    pt_recorder_free(&s->owner);
-    pt_diags_free(&s->diags);
+    pt_case_end(&s->diags, &s->srv, &s->cli, NULL);
+    pt_recorder_free(&s->owner); /* HANDSHAKE_COMPLETE only: no per-peer promises */
+}
+
+/* A client towards a black hole (a bound UDP socket that never answers;
+ * its fd in *hole): it stays connecting until closed. */
+static macula_peer connect_to_black_hole(setup *s, int *hole)
+{
+    uint16_t port = 0;
+    *hole = pt_black_hole(&port);
+    if (*hole < 0)
+        return MACULA_PEER_INVALID;
+    macula_peer_options o;
+    pt_client_options(&o, bob, &s->cli, port);
+    return pt_connect(s->rt, &o);
 }
 
 static void test_session(void)
@@ -221,13 +220,8 @@ static void test_close_early(void)
 {
     setup s;
     REQUIRE(setup_up(&s, 5000) == 0);
-    /* a black hole: a bound UDP socket that never answers */
-    uint16_t hole_port = 0;
-    int hole = pt_black_hole(&hole_port);
-    REQUIRE(hole >= 0);
-    macula_peer_options o;
-    pt_client_options(&o, bob, &s.cli, hole_port);
-    macula_peer c = pt_connect(s.rt, &o);
+    int hole;
+    macula_peer c = connect_to_black_hole(&s, &hole);
     REQUIRE(c);
     macula_peer_info info;
     int rc = macula_peer_get_info(s.rt, c, &info);
@@ -248,12 +242,8 @@ static void test_send_refusals(void)
     setup s;
     REQUIRE(setup_up(&s, 5000) == 0);
     /* before connected (a peer that never answers): dropped, diagnosed */
-    uint16_t hole_port = 0;
-    int hole = pt_black_hole(&hole_port);
-    REQUIRE(hole >= 0);
-    macula_peer_options o;
-    pt_client_options(&o, bob, &s.cli, hole_port);
-    macula_peer early = pt_connect(s.rt, &o);
+    int hole;
+    macula_peer early = connect_to_black_hole(&s, &hole);
     REQUIRE(early);
     CHECK_EQ_INT(macula_peer_send_frame(s.rt, early, pt_numbered(0, 999, 0)), 0);
     macula_peer_info info = {0};
@@ -267,6 +257,7 @@ static void test_send_refusals(void)
     CHECK(pt_disconnected_with(&s.cli, early, MACULA_DISC_CLOSED, 10000, NULL));
     close(hole);
 
+    macula_peer_options o;
     pt_client_options(&o, bob, &s.cli, s.port);
     o.send_queue_cap = 4096;
     o.drain_timeout_ms = 200;

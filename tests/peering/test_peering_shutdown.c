@@ -32,24 +32,16 @@ typedef struct pair {
 static int pair_up(pair *p, uint32_t near_shutdown_ms)
 {
     memset(p, 0, sizeof *p);
-    pt_diags_init(&p->diags);
-    p->near = pt_runtime(&p->diags, near_shutdown_ms);
+    p->near = pt_case_begin(&p->diags, near_shutdown_ms, &p->srv, NULL);
     p->far = pt_runtime(NULL, 0);
     if (!p->near || !p->far)
         return -1;
-    pt_recorder_init(&p->srv, p->near);
     pt_recorder_init(&p->cli, p->far);
     p->cli.hook = far_hook;
     macula_peer_options so;
-    macula_peer_options_init(&so);
-    so.handler = pt_record;
-    so.handler_user = &p->srv;
+    pt_server_options(&so, &p->srv);
     so.handshake_timeout_ms = 30000;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = alice;
-    lo.auto_accept = &so;
-    p->l = pt_listen(p->near, &lo);
+    p->l = pt_listen_auto(p->near, alice, &so);
     if (!p->l)
         return -1;
     for (int i = 0; i < N; i++) {
@@ -67,11 +59,7 @@ static void pair_down(pair *p)
 {
     macula_runtime_free(p->near);
     macula_runtime_free(p->far);
-    CHECK_EQ_INT(pt_check_promises(&p->srv, 1), 0);
-    CHECK_EQ_INT(pt_check_promises(&p->cli, 1), 0);
-    pt_recorder_free(&p->srv);
-    pt_recorder_free(&p->cli);
-    pt_diags_free(&p->diags);
+    pt_case_end(&p->diags, &p->srv, &p->cli, NULL);
 }
 
 static size_t count_reason(pt_recorder *r, macula_disconnect_reason reason)
@@ -108,15 +96,7 @@ static void test_stop_with_silent_peers(void)
     raw_client rc;
     memset(&rc, 0, sizeof rc);
     REQUIRE(raw_client_start(&rc, p.far, macula_listener_port(p.l)) == 0);
-    uint64_t t_wait = pt_now_ms() + 5000;
-    while (pt_now_ms() < t_wait) {
-        pthread_mutex_lock(&rc.mu);
-        int connected = rc.connected;
-        pthread_mutex_unlock(&rc.mu);
-        if (connected)
-            break;
-        pt_sleep_ms(5);
-    }
+    raw_client_wait(&rc, &rc.connected, 5000);
     pt_sleep_ms(100); /* the listener has made its worker (handshaking) */
     uint64_t t0 = pt_now_ms();
     CHECK_EQ_INT(macula_runtime_stop(p.near), 0);

@@ -128,21 +128,15 @@ typedef struct mb_setup {
 static int mb_setup_up(mb_setup *m, size_t mailbox_cap, size_t send_queue_cap, uint32_t drain_ms)
 {
     memset(m, 0, sizeof *m);
-    pt_diags_init(&m->diags);
-    m->rt = pt_runtime(&m->diags, 0);
+    m->rt = pt_case_begin(&m->diags, 0, &m->cli, NULL);
     m->mb = macula_mailbox_new(mailbox_cap, NULL);
     if (!m->rt || !m->mb)
         return -1;
-    pt_recorder_init(&m->cli, m->rt);
     macula_peer_options so;
     macula_peer_options_init(&so);
     so.handler = macula_mailbox_handler;
     so.handler_user = m->mb;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    lo.identity = alice;
-    lo.auto_accept = &so;
-    macula_listener *l = pt_listen(m->rt, &lo);
+    macula_listener *l = pt_listen_auto(m->rt, alice, &so);
     if (!l)
         return -1;
     macula_peer_options o;
@@ -158,9 +152,7 @@ static void mb_setup_down(mb_setup *m)
 {
     macula_runtime_free(m->rt);
     macula_mailbox_free(m->mb);
-    CHECK_EQ_INT(pt_check_promises(&m->cli, 1), 0);
-    pt_recorder_free(&m->cli);
-    pt_diags_free(&m->diags);
+    pt_case_end(&m->diags, &m->cli, NULL);
 }
 
 static void test_many_senders_mailbox_reader(void)
