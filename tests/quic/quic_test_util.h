@@ -55,6 +55,29 @@ static inline void run_until(macula_runtime *rt, int *flag, unsigned ms)
     }
 }
 
+/* A server endpoint on 127.0.0.1 (port 0) with a certificate over `id`;
+ * every new connection goes to on_connection. NULL (printed) on failure. */
+static inline macula_quic_endpoint *qt_listen(macula_runtime *rt, const macula_identity *id,
+                                              const macula_quic_settings *settings, macula_quic_handler on_connection,
+                                              void *user, const char *const *alpn, size_t n_alpn)
+{
+    macula_quic_endpoint_options o;
+    macula_quic_endpoint_options_init(&o);
+    o.bind_host = "127.0.0.1";
+    o.identity = id;
+    o.on_connection = on_connection;
+    o.on_connection_user = user;
+    o.alpn = alpn;
+    o.n_alpn = n_alpn;
+    if (settings)
+        o.settings = *settings;
+    int err = 0;
+    macula_quic_endpoint *ep = macula_quic_endpoint_new(rt, &o, &err);
+    if (!ep)
+        fprintf(stderr, "endpoint_new: %s\n", macula_strerror(err));
+    return ep;
+}
+
 /* --- echo server: writes back every byte, FIN after the peer's FIN --- */
 #define ECHO_MAX_STREAMS 8
 struct echo_stream {
@@ -179,21 +202,30 @@ static inline macula_quic_endpoint *echo_server_start(macula_runtime *rt, struct
                                                       const char *const *alpn, size_t n_alpn)
 {
     memset(srv, 0, sizeof *srv);
-    macula_quic_endpoint_options o;
-    macula_quic_endpoint_options_init(&o);
-    o.bind_host = "127.0.0.1";
-    o.identity = id;
-    o.on_connection = echo_on_connection;
-    o.on_connection_user = srv;
-    o.alpn = alpn;
-    o.n_alpn = n_alpn;
-    if (settings)
-        o.settings = *settings;
-    int err = 0;
-    srv->ep = macula_quic_endpoint_new(rt, &o, &err);
-    if (!srv->ep)
-        fprintf(stderr, "endpoint_new: %s\n", macula_strerror(err));
+    srv->ep = qt_listen(rt, id, settings, echo_on_connection, srv, alpn, n_alpn);
     return srv->ep;
+}
+
+/* The start of most tests: an embedded runtime (this thread drives it), a
+ * fresh identity, and an echo server over it with default settings. 0, or
+ * -1 with nothing left to free. */
+static inline int echo_setup(macula_runtime **rt, macula_identity **id, struct echo_server *srv)
+{
+    *rt = macula_runtime_new(NULL, NULL);
+    *id = macula_identity_generate(NULL);
+    if (*rt && *id && echo_server_start(*rt, srv, *id, NULL, NULL, 0))
+        return 0;
+    macula_runtime_free(*rt);
+    macula_identity_free(*id);
+    return -1;
+}
+
+/* Ends what echo_setup made (the runtime first: every connection closes,
+ * the echo server's counters stay readable). */
+static inline void echo_teardown(macula_runtime *rt, macula_identity *id)
+{
+    macula_runtime_free(rt);
+    macula_identity_free(id);
 }
 
 #endif

@@ -5,12 +5,10 @@
 
 static void echo_size(size_t len)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    REQUIRE(rt);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     uint8_t *data = malloc(len ? len : 1);
     REQUIRE(data);
     randombytes_buf(data, len);
@@ -37,10 +35,9 @@ static void echo_size(size_t len)
     CHECK_EQ_INT(srv.bytes, len);
     fprintf(stderr, "  echo %zu bytes: %llu ms%s\n", len, (unsigned long long)ms,
             cl.would_block_seen ? " (send queue pushed back)" : "");
-    macula_runtime_free(rt); /* closes the server endpoint; CLOSED reaches it */
+    echo_teardown(rt, id); /* closes the server endpoint; CLOSED reaches it */
     CHECK_EQ_INT(srv.closed, 1);
     free(data);
-    macula_identity_free(id);
 }
 
 static void test_echo_0(void) { echo_size(0); }

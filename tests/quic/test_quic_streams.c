@@ -17,11 +17,10 @@ static uint8_t many_msg[MANY][64];
 
 static void test_many_connections(void)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(rt && id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     static struct many m;
     memset(&m, 0, sizeof m);
     uint16_t port = macula_quic_endpoint_port(srv.ep);
@@ -55,8 +54,7 @@ static void test_many_connections(void)
     }
     CHECK_EQ_INT(exact, MANY);
     fprintf(stderr, "  %d connections echoed and closed in %llu ms\n", MANY, (unsigned long long)ms);
-    macula_runtime_free(rt);
-    macula_identity_free(id);
+    echo_teardown(rt, id);
 }
 
 /* --- half-close and reset --- */
@@ -156,13 +154,7 @@ static void half_close_or_reset(int reset_mode)
     REQUIRE(rt && id);
     struct hc_server s;
     memset(&s, 0, sizeof s);
-    macula_quic_endpoint_options o;
-    macula_quic_endpoint_options_init(&o);
-    o.bind_host = "127.0.0.1";
-    o.identity = id;
-    o.on_connection = hc_accept;
-    o.on_connection_user = &s;
-    s.ep = macula_quic_endpoint_new(rt, &o, NULL);
+    s.ep = qt_listen(rt, id, NULL, hc_accept, &s, NULL, 0);
     REQUIRE(s.ep);
     struct hc_client c;
     memset(&c, 0, sizeof c);
@@ -241,14 +233,7 @@ static void test_owner_handover(void)
     macula_quic_settings_init(&small);
     small.stream_window = 64 * 1024; /* so withheld credit shows */
     small.conn_window = 128 * 1024;
-    macula_quic_endpoint_options o;
-    macula_quic_endpoint_options_init(&o);
-    o.bind_host = "127.0.0.1";
-    o.identity = id;
-    o.on_connection = ho_accept;
-    o.on_connection_user = &h;
-    o.settings = small;
-    macula_quic_endpoint *ep = macula_quic_endpoint_new(rt, &o, NULL);
+    macula_quic_endpoint *ep = qt_listen(rt, id, &small, ho_accept, &h, NULL, 0);
     REQUIRE(ep);
     size_t len = 1u << 20;
     uint8_t *data = malloc(len);
@@ -290,11 +275,10 @@ static void test_owner_handover(void)
 
 static void test_endpoint_close_during_transfer(void)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(rt && id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     size_t len = 64u << 20;
     uint8_t *data = calloc(1, len);
     REQUIRE(data);
@@ -318,20 +302,18 @@ static void test_endpoint_close_during_transfer(void)
     CHECK_EQ_INT(cl.close.app_error, 1);
     CHECK_EQ_INT(cl.close.error_code, 0);
     CHECK(strcmp(cl.reason, "closed") == 0);
-    macula_runtime_free(rt);
+    echo_teardown(rt, id);
     free(data);
-    macula_identity_free(id);
 }
 
 /* --- runtime stop closes every connection, from any thread --- */
 
 static void test_runtime_stop_closes(void)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(rt && id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     struct echo_client cl;
     REQUIRE(client_dial(&cl, rt, "127.0.0.1", macula_quic_endpoint_port(srv.ep), (const uint8_t *)"x", 1, NULL));
     cl.keep_open = 1;
@@ -352,8 +334,7 @@ static void test_runtime_stop_closes(void)
     int err = 0;
     CHECK(!macula_quic_dial(rt, NULL, &d, ho_owner, NULL, &err));
     CHECK_EQ_INT(err, MACULA_ERR_SHUTDOWN);
-    macula_runtime_free(rt);
-    macula_identity_free(id);
+    echo_teardown(rt, id);
 }
 
 int main(void)

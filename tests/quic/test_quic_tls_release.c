@@ -51,11 +51,10 @@ static void probe_handler(void *user, const macula_quic_event *ev)
 
 static void test_post_handshake_crypto_refused(void)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(rt && id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     struct probe p = {0};
     macula_quic_dial_options o;
     macula_quic_dial_options_init(&o);
@@ -86,8 +85,7 @@ static void test_post_handshake_crypto_refused(void)
     CHECK_EQ_INT(cl.rx_len, sizeof msg - 1);
     CHECK_EQ_INT(srv.connected, 2);
 
-    macula_runtime_free(rt);
-    macula_identity_free(id);
+    echo_teardown(rt, id);
 }
 
 int main(void)
