@@ -13,13 +13,18 @@
  * hex is at most ~32 MiB plus whitespace. */
 #define CLI_MAX_HEX_TEXT (80u * 1024 * 1024)
 
+__attribute__((format(printf, 1, 0))) static void verrorf(const char *fmt, va_list ap)
+{
+    fputs("macula: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_errorf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("macula: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    verrorf(fmt, ap);
     va_end(ap);
 }
 
@@ -29,9 +34,7 @@ int cli_usage_error(cli_usage_fn usage, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("macula: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    verrorf(fmt, ap);
     va_end(ap);
     return usage(stderr);
 }
