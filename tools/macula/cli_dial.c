@@ -112,7 +112,7 @@ int cli_dial(int argc, char **argv)
             i++;
         } else if ((!strcmp(a, "--send") || !strcmp(a, "--publish")) && v) {
             if (n_items == MAX_ITEMS) {
-                cli_errorf("at most %d --send/--publish", MAX_ITEMS);
+                cli_errorf("%s: at most %d --send/--publish frames", a, MAX_ITEMS);
                 goto out_items;
             }
             item *it = &items[n_items];

@@ -39,30 +39,43 @@ static int print_decode_failure(int rc, size_t need)
     return CLI_EXIT_PROTOCOL;
 }
 
-/* Decodes the first frame of a HEX argument. Returns -1 when done (the
- * exit code is in *exit_code), else 0 with the frame and buffer. */
-static int decode_arg(const char *arg, uint8_t **wire, size_t *len, macula_frame **f, size_t *consumed,
-                      int *exit_code)
+/* The first frame of a WIRE_HEX argument, and the bytes it came in. */
+struct decoded {
+    uint8_t *wire;
+    size_t len, consumed;
+    macula_frame *f;
+};
+
+/* 0 with *d filled (decoded_free frees it); -1 when done, the answer or
+ * error printed and the exit code in *exit_code. */
+static int decode_arg(const char *arg, struct decoded *d, int *exit_code)
 {
-    if (cli_read_hex_arg(arg, "WIRE_HEX", wire, len) != 0) {
+    if (cli_read_hex_arg(arg, "WIRE_HEX", &d->wire, &d->len) != 0) {
         *exit_code = CLI_EXIT_USAGE;
         return -1;
     }
     size_t need = 0;
-    int rc = macula_frame_decode(*wire, *len, f, consumed, &need);
+    int rc = macula_frame_decode(d->wire, d->len, &d->f, &d->consumed, &need);
     if (rc != MACULA_OK) {
-        free(*wire);
+        free(d->wire);
         *exit_code = print_decode_failure(rc, need);
         return -1;
     }
     return 0;
 }
 
-static void print_rest(const uint8_t *wire, size_t len, size_t consumed)
+static void decoded_free(struct decoded *d)
 {
-    if (consumed < len) {
+    macula_frame_free(d->f);
+    free(d->wire);
+}
+
+/* "rest <hex>" when bytes follow the frame. */
+static void print_rest(const struct decoded *d)
+{
+    if (d->consumed < d->len) {
         printf("rest ");
-        cli_print_hex(stdout, wire + consumed, len - consumed);
+        cli_print_hex(stdout, d->wire + d->consumed, d->len - d->consumed);
         printf("\n");
     }
 }
@@ -71,24 +84,21 @@ static int frame_decode(int argc, char **argv)
 {
     if (argc != 2)
         return cli_usage_error(frame_usage, "frame decode: expected WIRE_HEX");
-    uint8_t *wire;
-    size_t len, consumed;
-    macula_frame *f;
+    struct decoded d;
     int code;
-    if (decode_arg(argv[1], &wire, &len, &f, &consumed, &code) != 0)
+    if (decode_arg(argv[1], &d, &code) != 0)
         return code;
-    char *diag = macula_frame_diag(f);
+    char *diag = macula_frame_diag(d.f);
     if (!diag) {
         cli_errorf("out of memory");
         code = CLI_EXIT_PROTOCOL;
     } else {
         printf("%s\n", diag);
-        print_rest(wire, len, consumed);
+        print_rest(&d);
         code = CLI_EXIT_OK;
     }
     macula_free(diag);
-    macula_frame_free(f);
-    free(wire);
+    decoded_free(&d);
     return code;
 }
 
@@ -100,16 +110,14 @@ static int frame_verify(int argc, char **argv)
     size_t pk_len;
     if (cli_read_hex_arg(argv[2], "PUBKEY_HEX", &pk, &pk_len) != 0)
         return CLI_EXIT_USAGE;
-    uint8_t *wire;
-    size_t len, consumed;
-    macula_frame *f;
+    struct decoded d;
     int code;
-    if (decode_arg(argv[1], &wire, &len, &f, &consumed, &code) != 0) {
+    if (decode_arg(argv[1], &d, &code) != 0) {
         free(pk);
         return code;
     }
     /* a key that is not 32 bytes cannot check anything: bad_frame (§2.6) */
-    int rc = pk_len == MACULA_PUBKEY_LEN ? macula_frame_verify(f, pk) : MACULA_ERR_BAD_FRAME;
+    int rc = pk_len == MACULA_PUBKEY_LEN ? macula_frame_verify(d.f, pk) : MACULA_ERR_BAD_FRAME;
     if (rc == MACULA_OK) {
         printf("ok\n");
         code = CLI_EXIT_OK;
@@ -117,8 +125,7 @@ static int frame_verify(int argc, char **argv)
         printf("error %s\n", macula_err_name(rc));
         code = CLI_EXIT_PROTOCOL;
     }
-    macula_frame_free(f);
-    free(wire);
+    decoded_free(&d);
     free(pk);
     return code;
 }
@@ -131,32 +138,29 @@ static int frame_resign(int argc, char **argv)
     int code = cli_identity_from_seed_arg(argv[1], &id);
     if (code != CLI_EXIT_OK)
         return code;
-    uint8_t *wire;
-    size_t len, consumed;
-    macula_frame *f;
-    if (decode_arg(argv[2], &wire, &len, &f, &consumed, &code) != 0) {
+    struct decoded d;
+    if (decode_arg(argv[2], &d, &code) != 0) {
         macula_identity_free(id);
         return code;
     }
     uint8_t *out = NULL;
     size_t out_len;
-    macula_frame_remove(f, "signature");
-    int rc = macula_frame_sign(f, id);
+    macula_frame_remove(d.f, "signature");
+    int rc = macula_frame_sign(d.f, id);
     if (rc == MACULA_OK)
-        rc = macula_frame_encode(f, &out, &out_len);
+        rc = macula_frame_encode(d.f, &out, &out_len);
     if (rc == MACULA_OK) {
         cli_print_hex(stdout, out, out_len);
         printf("\n");
-        print_rest(wire, len, consumed);
+        print_rest(&d);
         code = CLI_EXIT_OK;
     } else {
         printf("error %s\n", macula_err_name(rc));
         code = CLI_EXIT_PROTOCOL;
     }
     macula_free(out);
-    macula_frame_free(f);
+    decoded_free(&d);
     macula_identity_free(id);
-    free(wire);
     return code;
 }
 

@@ -89,7 +89,7 @@ static int parse_args(int argc, char **argv, struct cert_args *a, int *code)
             return -1;
         } else if (!strcmp(argv[i], "--san") && has_value) {
             if (a->n_sans == MAX_SANS) {
-                cli_errorf("at most %d --san options", MAX_SANS);
+                cli_errorf("--san: at most %d names", MAX_SANS);
                 return -1;
             }
             a->sans[a->n_sans++] = argv[++i];
