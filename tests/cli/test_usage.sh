@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every command group as a user meets it: `--help` prints the usage on
-# stdout and exits 0; bad usage (no or an unknown subcommand, an unexpected
-# argument, a missing operand) exits 2 with nothing on stdout and a message
-# on stderr naming what was wrong, then the usage; a key file that cannot
-# be loaded is bad usage in every command that takes one, with one message.
+# Every command group as a user meets it: `--help` (after the group or one
+# of its subcommands) prints the usage on stdout and exits 0; bad usage (no
+# or an unknown subcommand, an unexpected argument, a missing operand)
+# exits 2 with nothing on stdout and a message on stderr naming what was
+# wrong, then the usage; a key file that cannot be loaded is bad usage in
+# every command that takes one, with one message.
 . "$MACULA_TEST_HELPERS/interop.sh"
 
 # asks_help GROUP...: `macula GROUP... --help` prints "usage: macula GROUP"
@@ -32,6 +33,11 @@ with_usage() { grep -q "^usage: macula" "$T_DIR/bad.err" || t_fail "'macula $*':
 asks_help
 for group in key frame quic listen dial demo bench; do asks_help "$group"; done
 asks_help key cert
+for sub in "key gen" "key from-seed" "key show" "frame decode" "frame verify" "frame resign" "frame parse-stream" \
+  "quic serve" "quic dial"; do
+  # shellcheck disable=SC2086
+  asks_help $sub
+done
 bad_usage "unknown command 'bogus'" bogus
 
 for group in key frame quic; do

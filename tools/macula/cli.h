@@ -46,9 +46,11 @@ int cli_usage_error(cli_usage_fn usage, const char *fmt, ...) __attribute__((for
 typedef struct cli_subcommand {
     const char *name;
     cli_command_fn fn;
+    int own_help; /* fn answers -h/--help itself (else the group's usage does) */
 } cli_subcommand;
-/* Runs the subcommand that argv[1] names. "-h", "--help" and "help" print
- * the usage on stdout (exit 0); none or an unknown name is bad usage. */
+/* Runs the subcommand that argv[1] names. "-h", "--help" and "help", and
+ * "-h"/"--help" right after a subcommand without own_help, print the
+ * group's usage on stdout (exit 0); none or an unknown name is bad usage. */
 int cli_dispatch(int argc, char **argv, const cli_subcommand *cmds, size_t n, cli_usage_fn usage);
 
 /* Read a HEX argument: literal hex, "@FILE" (hex text in a file) or "-"

@@ -213,10 +213,10 @@ static int frame_parse_stream(int argc, char **argv)
 int cli_frame(int argc, char **argv)
 {
     static const cli_subcommand cmds[] = {
-        {"decode", frame_decode},
-        {"verify", frame_verify},
-        {"resign", frame_resign},
-        {"parse-stream", frame_parse_stream},
+        {"decode", frame_decode, 0},
+        {"verify", frame_verify, 0},
+        {"resign", frame_resign, 0},
+        {"parse-stream", frame_parse_stream, 0},
     };
     return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], frame_usage);
 }

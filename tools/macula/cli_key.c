@@ -99,10 +99,10 @@ static int key_show(int argc, char **argv)
 int cli_key(int argc, char **argv)
 {
     static const cli_subcommand cmds[] = {
-        {"from-seed", key_from_seed},
-        {"gen", key_gen},
-        {"show", key_show},
-        {"cert", cli_key_cert},
+        {"from-seed", key_from_seed, 0},
+        {"gen", key_gen, 0},
+        {"show", key_show, 0},
+        {"cert", cli_key_cert, 1},
     };
     return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], key_usage);
 }

@@ -760,8 +760,8 @@ static int cmd_dial(int argc, char **argv)
 int cli_quic(int argc, char **argv)
 {
     static const cli_subcommand cmds[] = {
-        {"serve", cmd_serve},
-        {"dial", cmd_dial},
+        {"serve", cmd_serve, 1},
+        {"dial", cmd_dial, 1},
     };
     return cli_dispatch(argc, argv, cmds, sizeof cmds / sizeof cmds[0], quic_usage);
 }

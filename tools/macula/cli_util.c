@@ -45,9 +45,13 @@ int cli_dispatch(int argc, char **argv, const cli_subcommand *cmds, size_t n, cl
         return cli_usage_error(usage, "%s: a subcommand is needed", argv[0]);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
         return usage(stdout);
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(argv[1], cmds[i].name))
-            return cmds[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0)
+            continue;
+        if (!cmds[i].own_help && argc > 2 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help")))
+            return usage(stdout);
+        return cmds[i].fn(argc - 1, argv + 1);
+    }
     return cli_usage_error(usage, "%s: unknown subcommand '%s'", argv[0], argv[1]);
 }
 
