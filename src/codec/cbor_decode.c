@@ -20,6 +20,10 @@
 
 #include "codec/cbor.h"
 
+/* The per-item steps are inlined into the container loops, so that only
+ * containers cost a call (GCC does not inline into a recursion by itself). */
+#define ITEM_STEP static inline __attribute__((always_inline))
+
 /* Keys of the maps being validated whose heads are kept on the cursor
  * without allocating (frames have about 20). */
 #define SMALL_KEYS 64
@@ -205,7 +209,7 @@ static int check_unique_keys(const struct cursor *c, const uint8_t **keys, size_
     return MACULA_OK;
 }
 
-static inline int validate(struct cursor *c, unsigned depth);
+ITEM_STEP int validate(struct cursor *c, unsigned depth);
 
 /* The content of a byte or text string whose head was just read. */
 static inline int take_string(struct cursor *c, const struct head *h)
@@ -290,7 +294,7 @@ static int validate_container(struct cursor *c, const struct head *h, unsigned d
 }
 
 /* Pass 1. `depth` is the number of containers around this item. */
-static inline int validate(struct cursor *c, unsigned depth)
+ITEM_STEP int validate(struct cursor *c, unsigned depth)
 {
     struct head h;
     int rc = read_head(&c->p, c->end, &h);
@@ -365,15 +369,14 @@ struct block {
     uint8_t *byte, *byte_end;
 };
 
-/* Pass 2, over input that pass 1 accepted and counted; it cannot fail on
- * such input (the checks only guard against the bytes changing under us). */
-static int build(struct cursor *c, struct block *b, macula_value **out)
+static int build_container(struct cursor *c, struct block *b, const struct head *h, macula_value *v);
+
+/* Pass 2 for the item whose head `h` was just read, over input that pass 1
+ * accepted and counted: it cannot fail on such input (the checks only
+ * guard against the bytes changing under us). Containers recurse. */
+ITEM_STEP int build_item(struct cursor *c, struct block *b, const struct head *h, macula_value **out)
 {
-    struct head h;
-    int rc = read_head(&c->p, c->end, &h);
-    if (rc)
-        return rc;
-    if (is_null(&h)) {
+    if (is_null(h)) {
         *out = macula__cbor_null();
         return MACULA_OK;
     }
@@ -382,18 +385,18 @@ static int build(struct cursor *c, struct block *b, macula_value **out)
     macula_value *v = b->node++;
     v->storage = MACULA__VALUE_IN_BLOCK;
     v->items_in_block = false;
-    switch (h.major) {
+    switch (h->major) {
     case CBOR_MAJOR_UINT:
     case CBOR_MAJOR_NINT: /* NINT keeps the argument n of -1 - n */
-        v->kind = h.major == CBOR_MAJOR_UINT ? MACULA_KIND_UINT : MACULA_KIND_NINT;
-        v->as.u = h.arg;
+        v->kind = h->major == CBOR_MAJOR_UINT ? MACULA_KIND_UINT : MACULA_KIND_NINT;
+        v->as.u = h->arg;
         break;
     case CBOR_MAJOR_BYTES:
     case CBOR_MAJOR_TEXT: {
-        size_t n = (size_t)h.arg;
+        size_t n = (size_t)h->arg;
         if (n > left(c) || (size_t)(b->byte_end - b->byte) < n + 1)
             return MACULA_ERR_INTERNAL;
-        v->kind = h.major == CBOR_MAJOR_TEXT ? MACULA_KIND_TEXT : MACULA_KIND_BYTES;
+        v->kind = h->major == CBOR_MAJOR_TEXT ? MACULA_KIND_TEXT : MACULA_KIND_BYTES;
         v->as.str.len = n;
         v->as.str.data = b->byte;
         memcpy(b->byte, c->p, n);
@@ -404,27 +407,41 @@ static int build(struct cursor *c, struct block *b, macula_value **out)
     }
     case CBOR_MAJOR_ARRAY:
     case CBOR_MAJOR_MAP: {
-        bool is_map = h.major == CBOR_MAJOR_MAP;
-        size_t n = (size_t)h.arg * (is_map ? 2 : 1);
-        if ((size_t)(b->slot_end - b->slot) < n)
-            return MACULA_ERR_INTERNAL;
-        v->kind = is_map ? MACULA_KIND_MAP : MACULA_KIND_ARRAY;
-        v->as.c.count = (size_t)h.arg;
-        v->as.c.cap = n;
-        v->as.c.items = n ? b->slot : NULL;
-        v->items_in_block = n > 0;
-        b->slot += n;
-        for (size_t i = 0; i < n; i++)
-            if ((rc = build(c, b, &v->as.c.items[i])) != MACULA_OK)
-                return rc;
+        int rc = build_container(c, b, h, v);
+        if (rc != MACULA_OK)
+            return rc;
         break;
     }
     default: /* pass 1 let only null and binary64 through */
         v->kind = MACULA_KIND_FLOAT;
-        memcpy(&v->as.f, &h.arg, 8);
+        memcpy(&v->as.f, &h->arg, 8);
         break;
     }
     *out = v;
+    return MACULA_OK;
+}
+
+/* Pass 2 for the items of array or map `v` (head `h`). */
+static int build_container(struct cursor *c, struct block *b, const struct head *h, macula_value *v)
+{
+    bool is_map = h->major == CBOR_MAJOR_MAP;
+    size_t n = (size_t)h->arg * (is_map ? 2 : 1);
+    if ((size_t)(b->slot_end - b->slot) < n)
+        return MACULA_ERR_INTERNAL;
+    v->kind = is_map ? MACULA_KIND_MAP : MACULA_KIND_ARRAY;
+    v->as.c.count = (size_t)h->arg;
+    v->as.c.cap = n;
+    v->as.c.items = n ? b->slot : NULL;
+    v->items_in_block = n > 0;
+    b->slot += n;
+    for (size_t i = 0; i < n; i++) {
+        struct head ih;
+        int rc = read_head(&c->p, c->end, &ih);
+        if (rc == MACULA_OK)
+            rc = build_item(c, b, &ih, &v->as.c.items[i]);
+        if (rc != MACULA_OK)
+            return rc;
+    }
     return MACULA_OK;
 }
 
@@ -453,7 +470,10 @@ int macula_cbor_decode(const uint8_t *data, size_t len, macula_value **out)
                       (macula_value **)(mem + node_size), (macula_value **)(mem + node_size + slot_size),
                       mem + node_size + slot_size, mem + node_size + slot_size + c.bytes};
     c.p = data;
-    rc = build(&c, &b, out);
+    struct head h;
+    rc = read_head(&c.p, c.end, &h);
+    if (rc == MACULA_OK)
+        rc = build_item(&c, &b, &h, out);
     if (rc == MACULA_OK && (b.node != b.node_end || b.slot != b.slot_end || b.byte != b.byte_end))
         rc = MACULA_ERR_INTERNAL;
     if (rc) {

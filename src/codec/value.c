@@ -86,6 +86,14 @@ static size_t slots(const macula_value *v)
     return v->kind == MACULA_KIND_MAP ? 2 * v->as.c.count : v->as.c.count;
 }
 
+/* Whether freeing `v` releases anything: static nodes and the scalars of
+ * a decoded block hold nothing of their own (skipping them keeps freeing a
+ * decoded frame to a glance at each of its values). */
+static bool holds_memory(const macula_value *v)
+{
+    return v->storage != MACULA__VALUE_STATIC && (v->storage != MACULA__VALUE_IN_BLOCK || is_container(v));
+}
+
 void macula_value_free(macula_value *v)
 {
     if (!v || v->storage == MACULA__VALUE_STATIC)
@@ -93,7 +101,8 @@ void macula_value_free(macula_value *v)
     if (is_container(v)) {
         size_t n = slots(v);
         for (size_t i = 0; i < n; i++)
-            macula_value_free(v->as.c.items[i]);
+            if (holds_memory(v->as.c.items[i]))
+                macula_value_free(v->as.c.items[i]);
         if (!v->items_in_block)
             free(v->as.c.items);
     }
