@@ -22,20 +22,34 @@ enum {
 #define CBOR_NULL_BYTE 0xf6u
 #define CBOR_FLOAT64_BYTE 0xfbu
 
+/* Where a node lives, which decides what macula_value_free releases. */
+enum {
+    MACULA__VALUE_HEAP = 0, /* its own allocation (the constructors) */
+    MACULA__VALUE_STATIC,   /* static storage, shared, never freed */
+    /* A decoded tree lives in one block (cbor_decode.c): its nodes are
+     * never freed one by one; freeing the root, the block's first node,
+     * releases the block. Values put into such a tree later are ordinary
+     * heap nodes and are freed as usual. */
+    MACULA__VALUE_IN_BLOCK,
+    MACULA__VALUE_BLOCK
+};
+
 /*
  * One node. Byte and text strings keep their content right after the
- * node (one allocation), NUL-terminated. A map keeps keys and values
- * interleaved in `items` (key i at 2i, value i at 2i+1), in stored order.
+ * node (one allocation; decoded ones: in their block), NUL-terminated. A
+ * map keeps keys and values interleaved in `items` (key i at 2i, value i
+ * at 2i+1), in stored order.
  */
 struct macula_value {
     macula_kind kind;
-    bool is_static; /* a key node in static storage, shared and never freed */
+    uint8_t storage;     /* MACULA__VALUE_* */
+    bool items_in_block; /* `items` lies in a decoded block: copied to the heap before growing */
     union {
         uint64_t u; /* UINT: the value; NINT: the CBOR argument n (value = -1 - n) */
         double f;
         struct {
             size_t len;
-            uint8_t *data; /* points into `inline_data` */
+            uint8_t *data; /* `inline_data`, or a decoded block's bytes */
         } str;
         struct {
             size_t count; /* items (array) or entries (map) */
@@ -52,7 +66,7 @@ struct macula_value {
  * skipped by macula_value_free. */
 #define MACULA__STATIC_TEXT(literal)                                                     \
     {                                                                                    \
-        .kind = MACULA_KIND_TEXT, .is_static = true,                                     \
+        .kind = MACULA_KIND_TEXT, .storage = MACULA__VALUE_STATIC,                       \
         .as.str = {sizeof(literal) - 1, (uint8_t *)(literal)}                            \
     }
 
@@ -81,6 +95,13 @@ int macula__cbor_map_append(macula_value *map, macula_value *key, macula_value *
 int macula__cbor_map_reserve(macula_value *map, size_t entries);
 /* Index of the entry whose key is the text `s`, or -1. */
 long macula__cbor_map_find(const macula_value *map, const char *s, size_t len);
+
+/* Pass 1 of macula_cbor_decode on its own: 0 when data[0..len) is exactly
+ * one item that macula_cbor_decode accepts, else the error it gives
+ * (MACULA_ERR_NOMEM aside), without building anything. top_text_map: the
+ * item must also be a map with text keys (a frame body), else
+ * MACULA_ERR_CBOR_TYPE. */
+int macula__cbor_validate(const uint8_t *data, size_t len, bool top_text_map);
 
 /* Bytes in the head for argument `v`. */
 size_t macula__cbor_head_size(uint64_t v);

@@ -21,7 +21,8 @@ static macula_value *string_new(macula_kind kind, const void *data, size_t len)
     if (!v)
         return NULL;
     v->kind = kind;
-    v->is_static = false;
+    v->storage = MACULA__VALUE_HEAP;
+    v->items_in_block = false;
     v->as.str.len = len;
     v->as.str.data = v->inline_data;
     if (len)
@@ -68,7 +69,7 @@ macula_value *macula_value_bool(int b) { return macula_value_text_cstr(b ? "true
 macula_value *macula_value_null(void) { return node_new(MACULA_KIND_NULL); }
 macula_value *macula__cbor_null(void)
 {
-    static macula_value shared_null = {.kind = MACULA_KIND_NULL, .is_static = true};
+    static macula_value shared_null = {.kind = MACULA_KIND_NULL, .storage = MACULA__VALUE_STATIC};
     return &shared_null;
 }
 
@@ -85,17 +86,28 @@ static size_t slots(const macula_value *v)
     return v->kind == MACULA_KIND_MAP ? 2 * v->as.c.count : v->as.c.count;
 }
 
+/* Whether freeing `v` releases anything: static nodes and the scalars of
+ * a decoded block hold nothing of their own (skipping them keeps freeing a
+ * decoded frame to a glance at each of its values). */
+static bool holds_memory(const macula_value *v)
+{
+    return v->storage != MACULA__VALUE_STATIC && (v->storage != MACULA__VALUE_IN_BLOCK || is_container(v));
+}
+
 void macula_value_free(macula_value *v)
 {
-    if (!v || v->is_static)
+    if (!v || v->storage == MACULA__VALUE_STATIC)
         return;
     if (is_container(v)) {
         size_t n = slots(v);
         for (size_t i = 0; i < n; i++)
-            macula_value_free(v->as.c.items[i]);
-        free(v->as.c.items);
+            if (holds_memory(v->as.c.items[i]))
+                macula_value_free(v->as.c.items[i]);
+        if (!v->items_in_block)
+            free(v->as.c.items);
     }
-    free(v);
+    if (v->storage != MACULA__VALUE_IN_BLOCK)
+        free(v); /* a BLOCK node: the whole decoded block */
 }
 
 macula_value *macula_value_clone(const macula_value *v)
@@ -153,10 +165,18 @@ static int reserve(macula_value *c, size_t extra)
             return MACULA_ERR_NOMEM;
         cap *= 2;
     }
-    macula_value **items = realloc(c->as.c.items, cap * sizeof *items);
+    macula_value **items;
+    if (c->items_in_block) { /* a decoded block's array cannot grow in place */
+        items = malloc(cap * sizeof *items);
+        if (items)
+            memcpy(items, c->as.c.items, used * sizeof *items);
+    } else {
+        items = realloc(c->as.c.items, cap * sizeof *items);
+    }
     if (!items)
         return MACULA_ERR_NOMEM;
     c->as.c.items = items;
+    c->items_in_block = false;
     c->as.c.cap = cap;
     return MACULA_OK;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "frame/frame_internal.h"
+#include "frame/wire_check.h"
 
 size_t macula_frame_wire_size(const macula_frame *f)
 {
@@ -58,11 +59,11 @@ int macula_frame_decode_body(const uint8_t *body, size_t len, macula_frame **out
     return MACULA_OK;
 }
 
-int macula_frame_decode(const uint8_t *buf, size_t len, macula_frame **out, size_t *consumed, size_t *need)
+/* The body length from a frame's 4-byte header, with macula_frame_decode's
+ * outcomes before the body is looked at: 0 (the whole frame is in `buf`),
+ * NEED_MORE (*need set when non-NULL) or FRAME_TOO_LARGE. */
+static int frame_extent(const uint8_t *buf, size_t len, size_t *body_len, size_t *need)
 {
-    if ((!buf && len) || !out)
-        return MACULA_ERR_INVALID_ARG;
-    *out = NULL;
     if (len < MACULA_FRAME_HEADER_LEN) {
         if (need)
             *need = MACULA_FRAME_HEADER_LEN - len;
@@ -76,7 +77,36 @@ int macula_frame_decode(const uint8_t *buf, size_t len, macula_frame **out, size
             *need = body - (len - MACULA_FRAME_HEADER_LEN);
         return MACULA_ERR_NEED_MORE;
     }
-    int rc = macula_frame_decode_body(buf + MACULA_FRAME_HEADER_LEN, body, out);
+    *body_len = body;
+    return MACULA_OK;
+}
+
+int macula_frame_decode(const uint8_t *buf, size_t len, macula_frame **out, size_t *consumed, size_t *need)
+{
+    if ((!buf && len) || !out)
+        return MACULA_ERR_INVALID_ARG;
+    *out = NULL;
+    size_t body = 0;
+    int rc = frame_extent(buf, len, &body, need);
+    if (rc == MACULA_OK)
+        rc = macula_frame_decode_body(buf + MACULA_FRAME_HEADER_LEN, body, out);
+    if (consumed && (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME))
+        *consumed = MACULA_FRAME_HEADER_LEN + body;
+    return rc;
+}
+
+int macula__frame_check_wire(const uint8_t *buf, size_t len, size_t *consumed)
+{
+    if (!buf && len)
+        return MACULA_ERR_INVALID_ARG;
+    size_t body = 0;
+    int rc = frame_extent(buf, len, &body, NULL);
+    if (rc == MACULA_OK) {
+        /* what decode_body + macula_frame_from_map accept */
+        rc = macula__cbor_validate(buf + MACULA_FRAME_HEADER_LEN, body, true);
+        if (rc != MACULA_OK && rc != MACULA_ERR_NOMEM)
+            rc = MACULA_ERR_BAD_FRAME;
+    }
     if (consumed && (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME))
         *consumed = MACULA_FRAME_HEADER_LEN + body;
     return rc;

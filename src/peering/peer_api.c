@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame/wire_check.h"
 #include "peering/supervisor.h"
 
 static void set_err(int *err, int rc)
@@ -179,11 +180,9 @@ int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire
     if (!rt || (!wire && len))
         return MACULA_ERR_INVALID_ARG;
     /* Exactly one well-formed frame, so that the peer's stream stays in
-     * step whatever the caller passed. */
-    macula_frame *f = NULL;
+     * step whatever the caller passed (checked without building it). */
     size_t consumed = 0;
-    int rc = macula_frame_decode(wire, len, &f, &consumed, NULL);
-    macula_frame_free(f);
+    int rc = macula__frame_check_wire(wire, len, &consumed);
     if (rc == MACULA_ERR_NEED_MORE || (rc == 0 && consumed != len))
         rc = MACULA_ERR_BAD_FRAME;
     if (rc != 0)

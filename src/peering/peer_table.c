@@ -83,12 +83,17 @@ void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *
     atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(w));
     size_t n = 0;
     const uint8_t *realms = macula__worker_peer_realms(w, &n);
-    pthread_mutex_lock(&sh->mu);
-    macula__worker_get_info(w, &sh->info);
+    /* Built outside the lock, which the getters share; this runs after
+     * every worker step, so it stays short. */
+    macula_peer_info info;
+    macula__worker_get_info(w, &info);
     if (peer_addr) {
-        strncpy(sh->info.peer_addr, peer_addr, sizeof sh->info.peer_addr - 1);
-        sh->info.peer_addr[sizeof sh->info.peer_addr - 1] = '\0';
+        size_t len = strnlen(peer_addr, sizeof info.peer_addr - 1);
+        memcpy(info.peer_addr, peer_addr, len);
+        info.peer_addr[len] = '\0';
     }
+    pthread_mutex_lock(&sh->mu);
+    sh->info = info;
     /* The peer's realms are recorded once, with its handshake frame. */
     if (n && !sh->n_realms) {
         sh->realms = malloc(n * MACULA_REALM_LEN);

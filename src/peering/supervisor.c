@@ -114,6 +114,7 @@ static macula__peering_cmd *take_commands(macula__peering *pr)
     macula__peering_cmd *c = pr->cmd_head;
     pr->cmd_head = pr->cmd_tail = NULL;
     pr->n_cmds = 0;
+    pr->drain_posted = 0; /* commands from now on need a new drain */
     pthread_mutex_unlock(&pr->cmd_mu);
     return c;
 }
@@ -134,12 +135,19 @@ int macula__peering_post(macula__peering *pr, macula__peering_cmd *c)
 {
     c->next = NULL;
     pthread_mutex_lock(&pr->cmd_mu);
-    /* One runtime command per peering command: the post tells us at once
-     * when the runtime has ended (or its queue is full), so a command is
-     * never accepted that no drain would run. Posting under our lock keeps
-     * the queue and the posts in step. */
-    int rc = pr->n_cmds >= MACULA__PEERING_MAX_COMMANDS ? MACULA_ERR_QUEUE_FULL
-                                                         : macula_runtime_post(pr->rt, drain, pr);
+    /* One runtime command (drain) for every command that queues up before
+     * it runs: the post tells us at once when the runtime has ended (or its
+     * queue is full); behind a drain already posted, the runtime's end is
+     * checked the same way, so a command is never accepted that no drain
+     * would run (what the end leaves queued, destroy() settles).
+     * Posting under our lock keeps the queue and the posts in step. */
+    int rc = 0;
+    if (pr->n_cmds >= MACULA__PEERING_MAX_COMMANDS)
+        rc = MACULA_ERR_QUEUE_FULL;
+    else if (pr->drain_posted)
+        rc = macula__runtime_ended(pr->rt) ? MACULA_ERR_SHUTDOWN : 0;
+    else if ((rc = macula_runtime_post(pr->rt, drain, pr)) == 0)
+        pr->drain_posted = 1;
     if (rc == 0) {
         if (pr->cmd_tail)
             pr->cmd_tail->next = c;

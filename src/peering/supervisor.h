@@ -84,7 +84,7 @@ struct macula__peering {
     pthread_mutex_t cmd_mu;
     macula__peering_cmd *cmd_head, *cmd_tail;
     size_t n_cmds;
-    int drain_posted;
+    int drain_posted; /* a drain is posted and has not taken the queue yet */
 
     /* loop thread */
     macula__shutdown_hook hook;

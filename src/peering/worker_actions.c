@@ -223,10 +223,7 @@ void worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refu
 
 int macula__worker_poll(macula__worker *w, macula__worker_action *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!w)
-        return 0;
-    worker_action_node *n = w->act_head;
+    worker_action_node *n = w ? w->act_head : NULL;
     if (n) {
         w->act_head = n->next;
         if (!w->act_head)
@@ -235,6 +232,9 @@ int macula__worker_poll(macula__worker *w, macula__worker_action *out)
         free(n);
         return 1;
     }
+    memset(out, 0, sizeof *out);
+    if (!w)
+        return 0;
     if (!w->ending)
         return 0;
     if (w->term_cancel_timer) {

@@ -166,6 +166,17 @@ void macula__worker_on_send_ready(macula__worker *w, uint64_t now)
     worker_flush(w);
 }
 
+/* An API send refused: counted and reported (takes `wire`). */
+static int send_refused(macula__worker *w, int rc, const char *reason, uint8_t *wire, size_t len)
+{
+    char lenbuf[24];
+    snprintf(lenbuf, sizeof lenbuf, "%zu", len);
+    free(wire);
+    w->frames_dropped++;
+    worker_diag(w, "frame_dropped", "reason", reason, "wire_len", lenbuf, (const char *)NULL);
+    return rc;
+}
+
 int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len)
 {
     (void)now;
@@ -181,27 +192,15 @@ int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t l
         free(wire);
         return MACULA_ERR_INVALID_ARG;
     }
-    char lenbuf[24];
-    snprintf(lenbuf, sizeof lenbuf, "%zu", len);
-    if (w->state != MACULA_PEER_CONNECTED) {
-        free(wire);
-        w->frames_dropped++;
-        worker_diag(w, "frame_dropped", "reason",
-                    w->state == MACULA_PEER_DRAINING ? "send_while_draining" : "send_before_connected",
-                    "wire_len", lenbuf, (const char *)NULL);
-        return MACULA_ERR_STATE;
-    }
-    if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len) {
-        free(wire);
-        w->frames_dropped++;
-        worker_diag(w, "frame_dropped", "reason", "send_queue_full", "wire_len", lenbuf, (const char *)NULL);
-        return MACULA_ERR_QUEUE_FULL;
-    }
+    if (w->state != MACULA_PEER_CONNECTED)
+        return send_refused(w, MACULA_ERR_STATE,
+                            w->state == MACULA_PEER_DRAINING ? "send_while_draining" : "send_before_connected",
+                            wire, len);
+    if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len)
+        return send_refused(w, MACULA_ERR_QUEUE_FULL, "send_queue_full", wire, len);
     int rc = worker_queue_out(w, OUT_API, wire, len);
-    if (rc != 0) {
-        w->frames_dropped++;
-        worker_diag(w, "frame_dropped", "reason", "out_of_memory", "wire_len", lenbuf, (const char *)NULL);
-    }
+    if (rc != 0) /* the bytes are gone already */
+        return send_refused(w, rc, "out_of_memory", NULL, len);
     return rc;
 }
 

@@ -82,6 +82,9 @@ void macula__runtime_remove_shutdown_hook(macula_runtime *rt, macula__shutdown_h
 void macula__runtime_shutdown_done(macula_runtime *rt, macula__shutdown_hook *hook);
 /* 1 once macula_runtime_stop() has been called. Any thread. */
 int macula__runtime_stopping(const macula_runtime *rt);
+/* 1 once the loop has finished: macula_runtime_post() then fails with
+ * MACULA_ERR_SHUTDOWN. Any thread. */
+int macula__runtime_ended(const macula_runtime *rt);
 
 /* Emits a diagnostic through the runtime's hook (no-op without one).
  * The variable part alternates key, value, ..., NULL (at most 16 pairs). */

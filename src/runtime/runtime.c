@@ -185,6 +185,7 @@ void macula__runtime_shutdown_done(macula_runtime *rt, macula__shutdown_hook *ho
 }
 
 int macula__runtime_stopping(const macula_runtime *rt) { return atomic_load(&rt->stop_requested); }
+int macula__runtime_ended(const macula_runtime *rt) { return atomic_load(&rt->ended); }
 
 int macula_runtime_stop(macula_runtime *rt)
 {

@@ -1,9 +1,11 @@
 /* libFuzzer target: the strict CBOR decoder on arbitrary bytes.
- * Invariants: whatever decodes re-encodes canonically, the canonical bytes
+ * Invariants: the validating pass alone (macula__cbor_validate) gives the
+ * decoder's result, whatever decodes re-encodes canonically, the canonical bytes
  * decode to an equal value and encode to themselves (a fixed point), the
  * encoder's size prediction is exact, and a clone is equal. */
 #include <string.h>
 
+#include "codec/cbor.h"
 #include "fuzz_check.h"
 #include "macula/value.h"
 
@@ -13,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     macula_value *v = NULL;
     int rc = macula_cbor_decode(data, size, &v);
+    FUZZ_ASSERT(macula__cbor_validate(data, size, false) == rc);
     if (rc != MACULA_OK) {
         FUZZ_ASSERT(v == NULL);
         FUZZ_ASSERT(rc == MACULA_ERR_BAD_FRAME || rc == MACULA_ERR_CBOR_TYPE || rc == MACULA_ERR_CBOR_DEPTH ||

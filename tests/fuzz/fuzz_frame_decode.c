@@ -1,11 +1,14 @@
 /* libFuzzer target: the single-frame decoder (length prefix + body).
  * Invariants: the outcome agrees with the 4-byte header (need / too large
- * / consumed), a decoded frame re-encodes to a wire form that decodes to
+ * / consumed), the check without building (macula__frame_check_wire, what
+ * macula_peer_send_wire uses) gives the same outcome and consumed, a
+ * decoded frame re-encodes to a wire form that decodes to
  * the same canonical bytes, verification of arbitrary input never passes
  * with a key that signed nothing, and signing it with a fixed key then
  * verifying succeeds. */
 #include <string.h>
 
+#include "frame/wire_check.h"
 #include "fuzz_check.h"
 #include "macula/frame.h"
 
@@ -28,6 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     macula_frame *f = NULL;
     size_t consumed = 0, need = 0;
     int rc = macula_frame_decode(data, size, &f, &consumed, &need);
+    size_t checked = 0;
+    int check_rc = macula__frame_check_wire(data, size, &checked);
+    FUZZ_ASSERT(check_rc == rc);
+    FUZZ_ASSERT(rc != MACULA_OK && rc != MACULA_ERR_BAD_FRAME ? 1 : checked == consumed);
     size_t body = size >= 4 ? ((size_t)data[0] << 24 | (size_t)data[1] << 16 | (size_t)data[2] << 8 | data[3]) : 0;
     switch (rc) {
     case MACULA_ERR_NEED_MORE:

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "codec/cbor.h"
 #include "macula/value.h"
 #include "support/vectors.h"
 #include "testutil.h"
@@ -36,7 +37,7 @@ static int enc_is(macula_value *v, const char *want)
     return ok;
 }
 
-/* Decode result of a hex input. */
+/* Decode result of a hex input (the validating pass alone must agree). */
 static int dec_rc(const char *hex)
 {
     size_t n;
@@ -44,6 +45,7 @@ static int dec_rc(const char *hex)
     macula_value *v = NULL;
     int rc = macula_cbor_decode(in, n, &v);
     CHECK(rc == 0 ? v != NULL : v == NULL);
+    CHECK_EQ_INT(macula__cbor_validate(in, n, false), rc);
     macula_value_free(v);
     free(in);
     return rc;
@@ -349,9 +351,11 @@ static void test_duplicate_keys(void)
     buf[1] = (uint8_t)((n + 1) >> 8);
     macula_value *v = NULL;
     CHECK_EQ_INT(macula_cbor_decode(buf, len, &v), MACULA_ERR_CBOR_DUPLICATE_KEY);
+    CHECK_EQ_INT(macula__cbor_validate(buf, len, false), MACULA_ERR_CBOR_DUPLICATE_KEY);
     /* the same map without the repeat decodes */
     buf[2] = (uint8_t)n;
     buf[1] = (uint8_t)(n >> 8);
+    CHECK_EQ_INT(macula__cbor_validate(buf, len - 4, false), 0);
     CHECK_EQ_INT(macula_cbor_decode(buf, len - 4, &v), 0);
     CHECK_EQ_INT(macula_value_count(v), n);
     macula_value_free(v);
