@@ -14,8 +14,9 @@
  * completed plus as much again of new input. A caller that drains next()
  * until NEED_MORE between feeds never gets near it. */
 #define PARSER_MAX_BUFFERED (2u * (MACULA_FRAME_HEADER_LEN + MACULA_FRAME_MAX_BODY))
-/* Capacity kept after a large frame has gone through. */
-#define PARSER_KEEP_CAPACITY (64u * 1024)
+/* The first buffer's size: most frames are smaller, so a busy stream
+ * rarely grows it. */
+#define PARSER_FIRST_CAPACITY 4096u
 
 struct macula_stream_parser {
     uint8_t *buf;
@@ -69,7 +70,7 @@ int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size
         p->end = held;
     }
     if (p->cap - p->end < len) {
-        size_t cap = p->cap ? p->cap : 4096;
+        size_t cap = p->cap ? p->cap : PARSER_FIRST_CAPACITY;
         while (cap - p->end < len)
             cap *= 2;
         uint8_t *nb = realloc(p->buf, cap);
@@ -84,17 +85,15 @@ int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size
     return p->fatal ? MACULA_ERR_FRAME_TOO_LARGE : MACULA_OK;
 }
 
-/* After bytes were taken from the front: reset when empty, give back
- * memory a large frame left behind. */
+/* After bytes were taken from the front: an empty parser holds no memory
+ * (an idle connection's parser is empty, and a busy stream is seldom
+ * empty between feeds: QUIC packets rarely end on a frame boundary). */
 static void after_consume(macula_stream_parser *p)
 {
     if (p->start == p->end) {
-        p->start = p->end = 0;
-        if (p->cap > PARSER_KEEP_CAPACITY) {
-            free(p->buf);
-            p->buf = NULL;
-            p->cap = 0;
-        }
+        free(p->buf);
+        p->buf = NULL;
+        p->start = p->end = p->cap = 0;
     }
     check_head(p);
 }

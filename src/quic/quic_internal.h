@@ -84,7 +84,8 @@ struct macula_quic_conn {
     macula_quic_conn *prev, *next; /* endpoint's (or resolving) list */
     ngtcp2_conn *q;
     ngtcp2_crypto_conn_ref conn_ref;
-    gnutls_session_t tls;
+    gnutls_session_t tls;      /* NULL once the handshake is complete */
+    int tls_group;             /* the key exchange group the handshake used */
     int is_server;
     int visible;  /* the owner knows this connection (server: after CONNECTED) */
     enum conn_state state;

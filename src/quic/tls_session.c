@@ -84,17 +84,16 @@ void macula__tls_after_handshake(macula_quic_conn *c)
         c->alpn[proto.size] = 0;
         c->have_alpn = 1;
     }
-    /* A server's TLS session has no work left once the handshake is
+    c->tls_group = (int)gnutls_group_get(c->tls);
+    /* Neither side's TLS session has work left once the handshake is
      * complete: the 1-RTT keys (and their key updates) live in ngtcp2, we
-     * send no session tickets, and QUIC allows a client no post-handshake
-     * TLS message (see macula__tls_recv_crypto_data). Releasing it saves
-     * ~10 KB per idle connection. A client keeps its session: servers
-     * (quinn) send NewSessionTicket after the handshake. */
-    if (c->is_server) {
-        ngtcp2_conn_set_tls_native_handle(c->q, NULL);
-        gnutls_deinit(c->tls);
-        c->tls = NULL;
-    }
+     * send no session tickets and resume none, and QUIC allows no
+     * post-handshake TLS message but a server's NewSessionTicket (see
+     * macula__tls_recv_crypto_data). Releasing it saves ~10 KB per idle
+     * connection. */
+    ngtcp2_conn_set_tls_native_handle(c->q, NULL);
+    gnutls_deinit(c->tls);
+    c->tls = NULL;
 }
 
 int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
@@ -102,9 +101,14 @@ int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint
 {
     macula_quic_conn *c = user;
     if (!c->tls) {
-        /* CRYPTO data after a server released its session: only a TLS
-         * KeyUpdate or similar could come, which QUIC forbids (RFC 9001
-         * section 6); unexpected_message. */
+        /* CRYPTO data after the session was released. A server may send a
+         * client NewSessionTicket messages at the 1-RTT level; we resume
+         * no sessions, so they are dropped unread (ngtcp2 caps what it
+         * buffers out of order). Anything else is what QUIC
+         * forbids (a TLS KeyUpdate, post-handshake authentication: RFC
+         * 9001 sections 4.4 and 6): unexpected_message. */
+        if (!c->is_server && level == NGTCP2_CRYPTO_LEVEL_APPLICATION)
+            return 0;
         ngtcp2_conn_set_tls_alert(q, 10);
         return NGTCP2_ERR_CRYPTO;
     }
