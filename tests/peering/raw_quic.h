@@ -55,6 +55,7 @@ typedef struct raw_client {
     int connected, closed, replied;
     size_t received;
     macula_quic_close_cause cause;
+    int app_error;
     uint64_t code;
     char reason[128];
 } raw_client;
@@ -96,6 +97,7 @@ static void raw_client_handler(void *user, const macula_quic_event *ev)
         pthread_mutex_lock(&rc->mu);
         rc->closed = 1;
         rc->cause = ev->close.cause;
+        rc->app_error = ev->close.app_error;
         rc->code = ev->close.error_code;
         snprintf(rc->reason, sizeof rc->reason, "%s", ev->close.reason);
         rc->conn = NULL;
@@ -173,6 +175,7 @@ typedef struct raw_server {
     raw_mode mode;
     const macula_identity *cert_id;  /* certificate */
     const macula_identity *hello_id; /* signs the answers */
+    const char *alpn;                /* the one ALPN served; NULL = the default */
     macula_quic_conn *conn;
     int64_t sid;
     macula_stream_parser *parser;
@@ -278,6 +281,10 @@ static void raw_server_start_cb(void *arg)
     macula_quic_endpoint_options_init(&o);
     o.bind_host = "127.0.0.1";
     o.identity = s->cert_id;
+    if (s->alpn) {
+        o.alpn = &s->alpn;
+        o.n_alpn = 1;
+    }
     o.on_connection = raw_server_on_connection;
     o.on_connection_user = s;
     int err = 0;
@@ -287,7 +294,7 @@ static void raw_server_start_cb(void *arg)
 }
 
 static inline int raw_server_start(raw_server *s, macula_runtime *rt, raw_mode mode, const macula_identity *cert_id,
-                                   const macula_identity *hello_id)
+                                   const macula_identity *hello_id, const char *alpn)
 {
     memset(s, 0, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
@@ -295,6 +302,7 @@ static inline int raw_server_start(raw_server *s, macula_runtime *rt, raw_mode m
     s->mode = mode;
     s->cert_id = cert_id;
     s->hello_id = hello_id;
+    s->alpn = alpn;
     s->parser = macula_stream_parser_new(NULL);
     pt_on_loop(rt, raw_server_start_cb, s);
     return s->ep ? 0 : -1;

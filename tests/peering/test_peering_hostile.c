@@ -5,10 +5,13 @@
  *    4 GiB length, an unsigned CONNECT, a CONNECT signed by another key, a
  *    HELLO, silence, a QUIC close during the handshake, a close and a
  *    stream reset after connecting, an undecodable frame that is dropped
- *    while the connection goes on, frames in the same write as CONNECT;
+ *    while the connection goes on, frames in the same write as CONNECT,
+ *    a signed frame and garbage before CONNECT (dropped, then connected),
+ *    and the graceful QUIC close (0, "closed") after GOODBYE and drain;
  *  - client workers against raw servers: a tampered HELLO, a CONNECT, a
  *    refusal with its code, silence, closes before and after HELLO and
- *    during the drain, a HELLO from another node than the pinned one;
+ *    during the drain, a HELLO from another node than the pinned one, a
+ *    server with another ALPN than the default "macula";
  *  - connect_failed: a closed port, a black hole, a wrong TLS pin. */
 #include "raw_quic.h"
 
@@ -227,6 +230,68 @@ static void test_srv_frames_after_connect(void)
     free(all);
 }
 
+/* A signed PUBLISH and an undecodable body before CONNECT: both dropped
+ * with a diagnostic, never delivered; the CONNECT then connects and the
+ * frame after it arrives. (The bogus length after HELLO ends the case.) */
+static void test_srv_frames_before_connect(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    uint8_t *all = NULL, *w;
+    size_t n = 0, len;
+    w = raw_wire(pt_numbered(0, 7, 10), bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    static const uint8_t bad[] = {0, 0, 0, 3, 0xa1, 0x01, 0x02}; /* a map with an integer key */
+    raw_append(&all, &n, bad, sizeof bad);
+    w = connect_wire(bob, bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    w = raw_wire(pt_numbered(0, 0, 10), bob, &len);
+    raw_append(&all, &n, w, len);
+    free(w);
+    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff};
+    c.rc.after_reply = bogus;
+    c.rc.after_reply_len = sizeof bogus;
+    pt_event d;
+    CHECK(srv_expect(&c, all, n, MACULA_DISC_FRAME_TOO_LARGE, &d));
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 1);
+    CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 1), 1); /* seq 0, not the 7 sent before CONNECT */
+    CHECK(pt_has_diag(&c.diags, "frame_dropped", "reason=before_handshake frame_type=publish"));
+    CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=handshaking reason=bad_frame"));
+    srv_down(&c);
+    free(all);
+}
+
+/* A server worker closed by its owner after connecting: GOODBYE, the drain
+ * (the raw client never answers), then the QUIC close the peer sees is the
+ * graceful one: application error 0, reason "closed". */
+static void test_srv_graceful_close_on_the_wire(void)
+{
+    srv_case c;
+    REQUIRE(srv_up(&c, 10000) == 0);
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    c.rc.data = w;
+    c.rc.len = len;
+    REQUIRE(raw_client_start(&c.rc, c.rt, macula_listener_port(c.l)) == 0);
+    REQUIRE(pt_wait(&c.rec, 0, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_event e;
+    REQUIRE(pt_last(&c.rec, 0, MACULA_EVENT_CONNECTED, &e));
+    macula_peer_close(c.rt, e.peer, NULL);
+    CHECK(pt_disconnected_with(&c.rec, e.peer, MACULA_DISC_DRAINED, 10000, NULL));
+    CHECK(raw_client_wait_closed(&c.rc, 5000));
+    pthread_mutex_lock(&c.rc.mu);
+    CHECK_EQ_INT(c.rc.cause, MACULA_QUIC_CLOSE_PEER);
+    CHECK_EQ_INT(c.rc.app_error, 1);
+    CHECK_EQ_INT(c.rc.code, 0);
+    CHECK(strcmp(c.rc.reason, "closed") == 0);
+    pthread_mutex_unlock(&c.rc.mu);
+    srv_down(&c);
+    free(w);
+}
+
 /* ===== client side: a peering client against a raw server ===== */
 typedef struct cli_case {
     macula_runtime *rt;
@@ -236,14 +301,14 @@ typedef struct cli_case {
     macula_peer p;
 } cli_case;
 
-static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, const macula_identity *hello_id,
-                   const uint8_t *expect)
+static int cli_run_alpn(cli_case *c, raw_mode mode, const macula_identity *cert_id, const macula_identity *hello_id,
+                        const uint8_t *expect, const char *server_alpn)
 {
     memset(c, 0, sizeof *c);
     c->rt = pt_case_begin(&c->diags, 0, &c->rec, NULL);
     if (!c->rt)
         return -1;
-    if (raw_server_start(&c->srv, c->rt, mode, cert_id, hello_id) != 0)
+    if (raw_server_start(&c->srv, c->rt, mode, cert_id, hello_id, server_alpn) != 0)
         return -1;
     macula_peer_options o;
     pt_client_options(&o, bob, &c->rec, macula_quic_endpoint_port(c->srv.ep));
@@ -251,6 +316,12 @@ static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, c
     o.expected_node_id = expect;
     c->p = pt_connect(c->rt, &o);
     return c->p ? 0 : -1;
+}
+
+static int cli_run(cli_case *c, raw_mode mode, const macula_identity *cert_id, const macula_identity *hello_id,
+                   const uint8_t *expect)
+{
+    return cli_run_alpn(c, mode, cert_id, hello_id, expect, NULL);
 }
 
 static void cli_down(cli_case *c)
@@ -319,6 +390,26 @@ static void test_cli_frames_with_hello(void)
     CHECK_EQ_INT(pt_frames_in_order(&c.rec, c.p, 1, 2), 2);
     macula_peer_close(c.rt, c.p, NULL);
     cli_down(&c); /* the runtime's shutdown ends the drain */
+}
+
+
+/* A client left with the default ALPN list speaks "macula": it peers with
+ * a server that serves only "macula", and fails to connect (QUIC's
+ * no_application_protocol) to one that serves only another protocol. */
+static void test_cli_default_alpn_is_macula(void)
+{
+    cli_case c;
+    REQUIRE(cli_run_alpn(&c, RAW_HELLO, alice, alice, NULL, "macula") == 0);
+    CHECK(pt_wait(&c.rec, c.p, MACULA_EVENT_CONNECTED, 1, 10000));
+    macula_peer_close(c.rt, c.p, NULL);
+    cli_down(&c);
+
+    REQUIRE(cli_run_alpn(&c, RAW_HELLO, alice, alice, NULL, "macula-other") == 0);
+    pt_event d;
+    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_CONNECT_FAILED, 15000, &d));
+    CHECK(strstr(d.detail, "alpn_mismatch") != NULL);
+    CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 0);
+    cli_down(&c);
 }
 
 /* The certificate is mallory's (so the pin on mallory passes) but the
@@ -399,6 +490,8 @@ int main(void)
     RUN(test_srv_peer_closed);
     RUN(test_srv_stream_reset);
     RUN(test_srv_frames_after_connect);
+    RUN(test_srv_frames_before_connect);
+    RUN(test_srv_graceful_close_on_the_wire);
     RUN(test_srv_second_stream);
     RUN(test_cli_tampered_hello);
     RUN(test_cli_unexpected_connect);
@@ -408,6 +501,7 @@ int main(void)
     RUN(test_cli_peer_closed);
     RUN(test_cli_peer_closed_during_drain);
     RUN(test_cli_frames_with_hello);
+    RUN(test_cli_default_alpn_is_macula);
     RUN(test_cli_hello_identity_mismatch);
     RUN(test_cli_pin_mismatch);
     RUN(test_connect_failed_closed_port);

@@ -1,9 +1,9 @@
 /* Peering over real QUIC on loopback, one runtime: the CONNECT/HELLO
  * handshake both ways (with the TLS pin), the getters, frames in order both
  * ways, close with GOODBYE and drain (drained / peer_closed /
- * peer_closed_during_drain), stale handles, close in early states, sends
- * refused at once (too large, queue full, not connected), and option
- * checks that name the field. */
+ * peer_closed_during_drain), keep-alive past the idle timeout, stale
+ * handles, close in early states, sends refused at once (too large, queue
+ * full, not connected), and option checks that name the field. */
 #include <poll.h>
 
 #include "peering_test_util.h"
@@ -389,6 +389,51 @@ static void test_invalid_options(void)
     macula_runtime_free(rt);
 }
 
+/* QUIC keep-alive holds a silent session open past its idle timeout; the
+ * control, the same session with keep-alive off, ends at the idle timeout
+ * on both ends. The client's idle timeout (1 s) is the connection's:
+ * QUIC takes the smaller of the two sides'. */
+static void keepalive_case(uint32_t keepalive_ms)
+{
+    setup s;
+    REQUIRE(setup_up(&s, 5000) == 0);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &s.cli, s.port);
+    o.idle_timeout_ms = 1000;
+    o.keepalive_ms = keepalive_ms;
+    macula_peer c = pt_connect(s.rt, &o);
+    REQUIRE(pt_wait(&s.srv, 0, MACULA_EVENT_CONNECTED, 1, 10000));
+    REQUIRE(pt_wait(&s.cli, c, MACULA_EVENT_CONNECTED, 1, 10000));
+    pt_event se;
+    pt_last(&s.srv, 0, MACULA_EVENT_CONNECTED, &se);
+    if (keepalive_ms) {
+        /* Three idle timeouts of silence: nothing ends. */
+        pt_sleep_ms(3000);
+        CHECK_EQ_INT(pt_count(&s.cli, c, MACULA_EVENT_DISCONNECTED), 0);
+        CHECK_EQ_INT(pt_count(&s.srv, se.peer, MACULA_EVENT_DISCONNECTED), 0);
+        macula_peer_info info;
+        CHECK(macula_peer_get_info(s.rt, c, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+        CHECK(macula_peer_get_info(s.rt, se.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
+        macula_peer_close(s.rt, c, NULL);
+        CHECK(pt_disconnected_with(&s.cli, c, MACULA_DISC_DRAINED, 10000, NULL));
+    } else {
+        /* Well before the defaults (300 s), within the wait. */
+        CHECK(pt_disconnected_with(&s.cli, c, MACULA_DISC_PEER_CLOSED, 5000, NULL));
+        CHECK(pt_disconnected_with(&s.srv, se.peer, MACULA_DISC_PEER_CLOSED, 5000, NULL));
+    }
+    setup_down(&s);
+}
+
+static void test_keepalive_holds_idle_session(void)
+{
+    keepalive_case(100);
+}
+
+static void test_no_keepalive_idles_out(void)
+{
+    keepalive_case(0);
+}
+
 int main(void)
 {
     if (pt_begin(240, &alice, &bob, NULL) != 0)
@@ -401,5 +446,7 @@ int main(void)
     RUN(test_send_refusals);
     RUN(test_embedded_client);
     RUN(test_invalid_options);
+    RUN(test_keepalive_holds_idle_session);
+    RUN(test_no_keepalive_idles_out);
     return pt_end(&alice, &bob, NULL);
 }
