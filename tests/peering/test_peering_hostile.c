@@ -197,71 +197,91 @@ static void test_srv_second_stream(void)
     free(w);
 }
 
+/* One write mixing frames around CONNECT, built piece by piece. */
+typedef struct mixed_write {
+    uint8_t *bytes;
+    size_t len;
+} mixed_write;
+
+static void mixed_add_wire(mixed_write *m, uint8_t *wire, size_t len) /* takes wire */
+{
+    raw_append(&m->bytes, &m->len, wire, len);
+    free(wire);
+}
+
+static void mixed_add_frame(mixed_write *m, uint64_t seq)
+{
+    size_t len = 0;
+    uint8_t *w = raw_wire(pt_numbered(0, seq, 10), bob, &len);
+    mixed_add_wire(m, w, len);
+}
+
+static void mixed_add_connect(mixed_write *m)
+{
+    size_t len = 0;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    mixed_add_wire(m, w, len);
+}
+
+static void mixed_add_bad_body(mixed_write *m)
+{
+    static const uint8_t bad[] = {0, 0, 0, 3, 0xa1, 0x01, 0x02}; /* a map with an integer key */
+    raw_append(&m->bytes, &m->len, bad, sizeof bad);
+}
+
+/* Sends the write from a raw client; a bogus length once HELLO has come
+ * back ends the server worker (frame_too_large), which must have connected
+ * once. The DISCONNECTED event in *d. */
+static void srv_expect_mixed(srv_case *c, mixed_write *m, pt_event *d)
+{
+    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff};
+    c->rc.after_reply = bogus;
+    c->rc.after_reply_len = sizeof bogus;
+    CHECK(srv_expect(c, m->bytes, m->len, MACULA_DISC_FRAME_TOO_LARGE, d));
+    CHECK_EQ_INT(pt_count(&c->rec, 0, MACULA_EVENT_CONNECTED), 1);
+}
+
 /* CONNECT, an undecodable frame and two good ones in one write: the server
  * connects, drops the bad one with a diagnostic and delivers the others
- * in order after CONNECTED; a bogus length later ends it. */
+ * in order after CONNECTED. */
 static void test_srv_frames_after_connect(void)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
-    uint8_t *all = NULL, *w;
-    size_t n = 0, len;
-    w = connect_wire(bob, bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    static const uint8_t bad[] = {0, 0, 0, 3, 0xa1, 0x01, 0x02}; /* a map with an integer key */
-    w = raw_wire(pt_numbered(0, 0, 10), bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    raw_append(&all, &n, bad, sizeof bad);
-    w = raw_wire(pt_numbered(0, 1, 10), bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff};
-    c.rc.after_reply = bogus;
-    c.rc.after_reply_len = sizeof bogus;
+    mixed_write m = {0};
+    mixed_add_connect(&m);
+    mixed_add_frame(&m, 0);
+    mixed_add_bad_body(&m);
+    mixed_add_frame(&m, 1);
     pt_event d;
-    CHECK(srv_expect(&c, all, n, MACULA_DISC_FRAME_TOO_LARGE, &d));
-    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
+    srv_expect_mixed(&c, &m, &d);
     CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 2);
     CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 2), 2);
     CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=connected"));
     srv_down(&c);
-    free(all);
+    free(m.bytes);
 }
 
 /* A signed PUBLISH and an undecodable body before CONNECT: both dropped
  * with a diagnostic, never delivered; the CONNECT then connects and the
- * frame after it arrives. (The bogus length after HELLO ends the case.) */
+ * frame after it arrives. */
 static void test_srv_frames_before_connect(void)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
-    uint8_t *all = NULL, *w;
-    size_t n = 0, len;
-    w = raw_wire(pt_numbered(0, 7, 10), bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    static const uint8_t bad[] = {0, 0, 0, 3, 0xa1, 0x01, 0x02}; /* a map with an integer key */
-    raw_append(&all, &n, bad, sizeof bad);
-    w = connect_wire(bob, bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    w = raw_wire(pt_numbered(0, 0, 10), bob, &len);
-    raw_append(&all, &n, w, len);
-    free(w);
-    static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff};
-    c.rc.after_reply = bogus;
-    c.rc.after_reply_len = sizeof bogus;
+    mixed_write m = {0};
+    mixed_add_frame(&m, 7);
+    mixed_add_bad_body(&m);
+    mixed_add_connect(&m);
+    mixed_add_frame(&m, 0);
     pt_event d;
-    CHECK(srv_expect(&c, all, n, MACULA_DISC_FRAME_TOO_LARGE, &d));
-    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_CONNECTED), 1);
+    srv_expect_mixed(&c, &m, &d);
     CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 1);
     CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 1), 1); /* seq 0, not the 7 sent before CONNECT */
     CHECK(pt_has_diag(&c.diags, "frame_dropped", "reason=before_handshake frame_type=publish"));
     CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=handshaking reason=bad_frame"));
     srv_down(&c);
-    free(all);
+    free(m.bytes);
 }
 
 /* A server worker closed by its owner after connecting: GOODBYE, the drain

@@ -52,6 +52,16 @@ static void probe_handler(void *user, const macula_quic_event *ev)
     }
 }
 
+/* Dial options towards the echo server, pinning its identity. */
+static void pinned_to(macula_quic_dial_options *o, struct echo_server *srv, const macula_identity *id)
+{
+    macula_quic_dial_options_init(o);
+    o->host = "127.0.0.1";
+    o->port = macula_quic_endpoint_port(srv->ep);
+    o->verify = MACULA_QUIC_VERIFY_PIN;
+    o->pin_ed25519 = macula_identity_node_id(id);
+}
+
 static void test_post_handshake_crypto_refused(void)
 {
     macula_runtime *rt;
@@ -60,11 +70,7 @@ static void test_post_handshake_crypto_refused(void)
     REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     struct probe p = {0};
     macula_quic_dial_options o;
-    macula_quic_dial_options_init(&o);
-    o.host = "127.0.0.1";
-    o.port = macula_quic_endpoint_port(srv.ep);
-    o.verify = MACULA_QUIC_VERIFY_PIN;
-    o.pin_ed25519 = macula_identity_node_id(id);
+    pinned_to(&o, &srv, id);
     p.conn = macula_quic_dial(rt, NULL, &o, probe_handler, &p, NULL);
     REQUIRE(p.conn);
     run_until(rt, &p.closed, 10000);
@@ -141,18 +147,13 @@ static void ticket_handler(void *user, const macula_quic_event *ev)
 
 static void test_session_ticket_ignored_by_client(void)
 {
-    macula_runtime *rt = macula_runtime_new(NULL, NULL);
-    macula_identity *id = macula_identity_generate(NULL);
-    REQUIRE(rt && id);
+    macula_runtime *rt;
+    macula_identity *id;
     struct echo_server srv;
-    REQUIRE(echo_server_start(rt, &srv, id, NULL, NULL, 0));
+    REQUIRE(echo_setup(&rt, &id, &srv) == 0);
     struct ticket_probe p = {.srv = &srv};
     macula_quic_dial_options o;
-    macula_quic_dial_options_init(&o);
-    o.host = "127.0.0.1";
-    o.port = macula_quic_endpoint_port(srv.ep);
-    o.verify = MACULA_QUIC_VERIFY_PIN;
-    o.pin_ed25519 = macula_identity_node_id(id);
+    pinned_to(&o, &srv, id);
     REQUIRE(macula_quic_dial(rt, NULL, &o, ticket_handler, &p, NULL));
     run_until(rt, &p.closed, 10000);
 
@@ -163,8 +164,7 @@ static void test_session_ticket_ignored_by_client(void)
     CHECK_EQ_INT(p.close.cause, MACULA_QUIC_CLOSE_LOCAL);
     CHECK_EQ_INT(srv.connected, 1);
 
-    macula_runtime_free(rt);
-    macula_identity_free(id);
+    echo_teardown(rt, id);
 }
 
 int main(void)
