@@ -114,6 +114,12 @@ def make_key(macula, path):
     raise RuntimeError("no node id for " + path)
 
 
+def make_keys(macula, directory, names):
+    """One new key file per name, NAME.key in `directory`: ({name: path}, {name: node_id})."""
+    paths = {n: os.path.join(directory, n + ".key") for n in names}
+    return paths, {n: make_key(macula, k) for n, k in paths.items()}
+
+
 def start_listen(macula, key, *extra, name="listen"):
     """Starts `macula listen` on 127.0.0.1:0; returns (proc, port, node_id)."""
     p = Proc([macula, "listen", "--listen", "127.0.0.1:0", "--key", key, *extra], name=name)
@@ -156,5 +162,5 @@ def terminate(*procs):
             p.kill()
 
 
-__all__ = ["Checks", "Proc", "ev_is", "make_key", "start_listen", "run", "vectors", "workdir", "terminate", "subprocess",
+__all__ = ["Checks", "Proc", "ev_is", "make_key", "make_keys", "start_listen", "run", "vectors", "workdir", "terminate", "subprocess",
            "signal", "os", "time"]

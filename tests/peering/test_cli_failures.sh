@@ -17,8 +17,7 @@ from macula_cli import *
 macula = sys.argv[1]
 c = Checks()
 tmp = workdir()
-keys = {n: os.path.join(tmp, n + ".key") for n in "abcd"}
-ids = {n: make_key(macula, k) for n, k in keys.items()}
+keys, ids = make_keys(macula, tmp, "abcd")
 procs = []
 
 def dial(port, *extra, key="b", timeout=30):

@@ -20,9 +20,8 @@ macula, vec_path = sys.argv[1], sys.argv[2]
 c = Checks()
 _, vecs, ids = vectors(vec_path)
 tmp = workdir()
-a_key, b_key = os.path.join(tmp, "a.key"), os.path.join(tmp, "b.key")
-make_key(macula, a_key)
-b_id = make_key(macula, b_key)
+keys, key_ids = make_keys(macula, tmp, "ab")
+a_key, b_key, b_id = keys["a"], keys["b"], key_ids["b"]
 alice = ids["alice"]["pubkey_hex"]
 
 listen, port, _ = start_listen(macula, a_key, "--handshake-timeout-ms", "700", "--idle-timeout-ms", "1000",

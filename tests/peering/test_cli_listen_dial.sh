@@ -17,8 +17,8 @@ macula, vec_path = sys.argv[1], sys.argv[2]
 c = Checks()
 _, vecs, ids = vectors(vec_path)
 tmp = workdir()
-a_key, b_key = os.path.join(tmp, "a.key"), os.path.join(tmp, "b.key")
-a_id, b_id = make_key(macula, a_key), make_key(macula, b_key)
+keys, key_ids = make_keys(macula, tmp, "ab")
+(a_key, b_key), (a_id, b_id) = (keys["a"], keys["b"]), (key_ids["a"], key_ids["b"])
 realm = "ab" * 32
 
 listen, port, nid = start_listen(macula, a_key, "--echo", "--drain-ms", "300", "--wire", "--capabilities", "6")

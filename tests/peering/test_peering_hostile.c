@@ -351,17 +351,26 @@ static void cli_down(cli_case *c)
     raw_server_free(&c->srv);
 }
 
+/* The client must end with `reason` (its detail containing detail_part
+ * unless NULL, its refusal code `refusal`) without ever connecting; then
+ * the case ends. */
+static void cli_ends_unconnected(cli_case *c, macula_disconnect_reason reason, const char *detail_part,
+                                 int64_t refusal)
+{
+    pt_event d;
+    CHECK(pt_disconnected_with(&c->rec, c->p, reason, 15000, &d));
+    if (detail_part)
+        CHECK(strstr(d.detail, detail_part) != NULL);
+    CHECK_EQ_INT(d.refusal_code, refusal);
+    CHECK_EQ_INT(pt_count(&c->rec, c->p, MACULA_EVENT_CONNECTED), 0);
+    cli_down(c);
+}
+
 static void cli_expect(raw_mode mode, macula_disconnect_reason reason, const char *detail_part, int64_t refusal)
 {
     cli_case c;
     REQUIRE(cli_run(&c, mode, alice, alice, NULL) == 0);
-    pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, reason, 15000, &d));
-    if (detail_part)
-        CHECK(strstr(d.detail, detail_part) != NULL);
-    CHECK_EQ_INT(d.refusal_code, refusal);
-    CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 0);
-    cli_down(&c);
+    cli_ends_unconnected(&c, reason, detail_part, refusal);
 }
 
 static void test_cli_tampered_hello(void) { cli_expect(RAW_TAMPERED_HELLO, MACULA_DISC_HELLO_VERIFY_FAILED, "verify", -1); }
@@ -425,11 +434,7 @@ static void test_cli_default_alpn_is_macula(void)
     cli_down(&c);
 
     REQUIRE(cli_run_alpn(&c, RAW_HELLO, alice, alice, NULL, "macula-other") == 0);
-    pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_CONNECT_FAILED, 15000, &d));
-    CHECK(strstr(d.detail, "alpn_mismatch") != NULL);
-    CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 0);
-    cli_down(&c);
+    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, "alpn_mismatch", -1);
 }
 
 /* The certificate is mallory's (so the pin on mallory passes) but the
@@ -438,10 +443,7 @@ static void test_cli_hello_identity_mismatch(void)
 {
     cli_case c;
     REQUIRE(cli_run(&c, RAW_HELLO, mallory, alice, macula_identity_node_id(mallory)) == 0);
-    pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_IDENTITY_MISMATCH, 15000, &d));
-    CHECK(strstr(d.detail, "not the expected") != NULL);
-    cli_down(&c);
+    cli_ends_unconnected(&c, MACULA_DISC_PEER_IDENTITY_MISMATCH, "not the expected", -1);
 }
 
 /* The TLS pin fails before any frame: connect_failed that says so. */
@@ -449,10 +451,7 @@ static void test_cli_pin_mismatch(void)
 {
     cli_case c;
     REQUIRE(cli_run(&c, RAW_HELLO, alice, alice, macula_identity_node_id(mallory)) == 0);
-    pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_CONNECT_FAILED, 15000, &d));
-    CHECK(strstr(d.detail, "pin") != NULL);
-    cli_down(&c);
+    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, "pin", -1);
 }
 
 /* ===== connect_failed without a server ===== */
