@@ -205,6 +205,7 @@ typedef struct macula_peer_options {
      * ones use their listener's QUIC settings). */
     uint32_t idle_timeout_ms; /* 300000 */
     uint32_t keepalive_ms;    /* 15000 */
+    int low_memory;           /* 0; see macula_quic_settings.low_memory */
     /* Bytes of encoded frames queued towards the peer (beyond what QUIC
      * holds) before send_frame answers MACULA_ERR_QUEUE_FULL. 64 MiB. */
     size_t send_queue_cap;

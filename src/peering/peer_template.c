@@ -126,6 +126,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
         t->server_name = dup_str(o->server_name, &ok);
         t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
         t->keepalive_ms = o->keepalive_ms;
+        t->low_memory = o->low_memory != 0;
     }
     if (!ok) {
         macula__peer_template_clear(t);
@@ -181,4 +182,5 @@ void macula__peer_template_dial_options(const macula__peer_template *t, macula_q
     o->server_name = t->server_name;
     o->settings.idle_timeout_ms = t->idle_timeout_ms;
     o->settings.keepalive_ms = t->keepalive_ms;
+    o->settings.low_memory = t->low_memory;
 }

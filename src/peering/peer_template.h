@@ -37,6 +37,7 @@ typedef struct macula__peer_template {
     macula_quic_verify verify;
     char *server_name;
     uint32_t idle_timeout_ms, keepalive_ms;
+    int low_memory;
 } macula__peer_template;
 
 /* Checks `o` and copies it into *t. `fallback_id` stands in for a NULL

@@ -346,7 +346,7 @@ int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, con
     fill_callbacks(&cb, 1);
     ngtcp2_path path;
     init_path(c, &path);
-    if (ngtcp2_conn_server_new(&c->q, &hd->scid, &scid, &path, hd->version, &cb, &st, &p, NULL, c) != 0)
+    if (ngtcp2_conn_server_new(&c->q, &hd->scid, &scid, &path, hd->version, &cb, &st, &p, macula__quic_mem(c), c) != 0)
         return MACULA_ERR_NOMEM;
     int rc = macula__tls_session_server(c);
     if (rc != 0)
@@ -379,7 +379,7 @@ int macula__conn_start_client(macula_quic_conn *c, macula_quic_endpoint *ep, con
     fill_callbacks(&cb, 0);
     ngtcp2_path path;
     init_path(c, &path);
-    if (ngtcp2_conn_client_new(&c->q, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &st, &p, NULL, c) != 0)
+    if (ngtcp2_conn_client_new(&c->q, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &st, &p, macula__quic_mem(c), c) != 0)
         return MACULA_ERR_NOMEM;
     int rc = macula__tls_session_client(c);
     if (rc != 0)

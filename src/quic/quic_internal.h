@@ -84,6 +84,7 @@ struct macula_quic_conn {
     macula_quic_conn *prev, *next; /* endpoint's (or resolving) list */
     ngtcp2_conn *q;
     ngtcp2_crypto_conn_ref conn_ref;
+    ngtcp2_mem mem;            /* ngtcp2's allocator for q with low_memory */
     gnutls_session_t tls;      /* NULL once the handshake is complete */
     int tls_group;             /* the key exchange group the handshake used */
     int is_server;
@@ -259,6 +260,10 @@ void macula__streams_check_send_ready(macula_quic_conn *c);
 int macula__tls_session_server(macula_quic_conn *c);
 int macula__tls_session_client(macula_quic_conn *c);
 /* Caches the ALPN; a server then releases its TLS session (no more use). */
+/* quic_mem.c: the allocator for c's ngtcp2_conn (NULL: ngtcp2's default),
+ * chosen by c->settings.low_memory; c must outlive the ngtcp2_conn. */
+const ngtcp2_mem *macula__quic_mem(macula_quic_conn *c);
+
 void macula__tls_after_handshake(macula_quic_conn *c);
 /* ngtcp2's recv_crypto_data, refusing CRYPTO data once the session is gone. */
 int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,

@@ -63,9 +63,10 @@ try:
             "listener: frames in order, GOODBYE last")
     c.check('"reason": "normal"' in mine[5]["diag"], "GOODBYE reason normal")
 
-    # A dial without --frames closes after --close-after; a bad --send never dials.
+    # A dial without --frames closes after --close-after (this one with --low-memory).
     t0 = time.monotonic()
-    rc, evs, _, err = run([macula, "dial", target, "--key", b_key, "--close-after", "200", "--drain-ms", "100"])
+    rc, evs, _, err = run([macula, "dial", target, "--key", b_key, "--close-after", "200", "--drain-ms", "100",
+                           "--low-memory"])
     c.check(rc == 0 and [e["event"] for e in evs] == ["connected", "disconnected"], "close-after: %d %s" % (rc, evs))
     c.check(time.monotonic() - t0 < 10, "close-after closes on time")
 

@@ -1,9 +1,10 @@
 /* Peering over real QUIC on loopback, one runtime: the CONNECT/HELLO
  * handshake both ways (with the TLS pin), the getters, frames in order both
- * ways, close with GOODBYE and drain (drained / peer_closed /
- * peer_closed_during_drain), keep-alive past the idle timeout, stale
- * handles, close in early states, sends refused at once (too large, queue
- * full, not connected), and option checks that name the field. */
+ * ways (also with QUIC low_memory), close with GOODBYE and drain (drained /
+ * peer_closed / peer_closed_during_drain), keep-alive past the idle
+ * timeout, stale handles, close in early states, sends refused at once (too
+ * large, queue full, not connected), and option checks that name the
+ * field. */
 #include <poll.h>
 
 #include "peering_test_util.h"
@@ -11,6 +12,8 @@
 #define FRAMES_EACH_WAY 300
 
 static macula_identity *alice, *bob;
+/* QUIC low_memory on every connection of the case (both ends). */
+static int low_memory;
 static const uint8_t realm_a[32] = {1, 2, 3};
 static uint8_t realms_b[64];
 
@@ -46,7 +49,12 @@ static int setup_up(setup *s, uint32_t server_drain_ms)
     s->sopts.n_realms = 1;
     s->sopts.capabilities = 5;
     s->sopts.drain_timeout_ms = server_drain_ms;
-    s->l = pt_listen_auto(s->rt, alice, &s->sopts);
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = alice;
+    lo.auto_accept = &s->sopts;
+    lo.quic.low_memory = low_memory;
+    s->l = pt_listen(s->rt, &lo);
     if (!s->l)
         return -1;
     s->port = macula_listener_port(s->l);
@@ -84,6 +92,7 @@ static void test_session(void)
     o.capabilities = 9;
     o.expected_node_id = macula_identity_node_id(alice); /* TLS pin + HELLO check */
     o.drain_timeout_ms = 300;
+    o.low_memory = low_memory;
     macula_peer c = pt_connect(s.rt, &o);
     REQUIRE(c);
     CHECK_EQ_INT(macula_peer_serial(c) >= 1, 1);
@@ -187,6 +196,14 @@ static void test_session(void)
     REQUIRE(pt_wait(&s.cli, c2, MACULA_EVENT_CONNECTED, 1, 10000));
     CHECK_EQ_INT(macula_peer_send_frame(s.rt, c, pt_numbered(0, 0, 0)), MACULA_ERR_STALE_HANDLE);
     setup_down(&s);
+}
+
+/* The same session with the QUIC low_memory setting on both ends. */
+static void test_session_low_memory(void)
+{
+    low_memory = 1;
+    test_session();
+    low_memory = 0;
 }
 
 /* Both sides close: the client (short drain) closes first; the server
@@ -441,6 +458,7 @@ int main(void)
     for (int i = 0; i < 64; i++)
         realms_b[i] = (uint8_t)(0xA0 + i);
     RUN(test_session);
+    RUN(test_session_low_memory);
     RUN(test_peer_closed_during_drain);
     RUN(test_close_early);
     RUN(test_send_refusals);

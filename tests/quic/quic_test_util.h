@@ -207,17 +207,23 @@ static inline macula_quic_endpoint *echo_server_start(macula_runtime *rt, struct
 }
 
 /* The start of most tests: an embedded runtime (this thread drives it), a
- * fresh identity, and an echo server over it with default settings. 0, or
- * -1 with nothing left to free. */
-static inline int echo_setup(macula_runtime **rt, macula_identity **id, struct echo_server *srv)
+ * fresh identity, and an echo server over it with `settings` (NULL:
+ * defaults). 0, or -1 with nothing left to free. */
+static inline int echo_setup_with(macula_runtime **rt, macula_identity **id, struct echo_server *srv,
+                                  const macula_quic_settings *settings)
 {
     *rt = macula_runtime_new(NULL, NULL);
     *id = macula_identity_generate(NULL);
-    if (*rt && *id && echo_server_start(*rt, srv, *id, NULL, NULL, 0))
+    if (*rt && *id && echo_server_start(*rt, srv, *id, settings, NULL, 0))
         return 0;
     macula_runtime_free(*rt);
     macula_identity_free(*id);
     return -1;
+}
+
+static inline int echo_setup(macula_runtime **rt, macula_identity **id, struct echo_server *srv)
+{
+    return echo_setup_with(rt, id, srv, NULL);
 }
 
 /* Ends what echo_setup made (the runtime first: every connection closes,

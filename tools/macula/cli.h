@@ -125,6 +125,7 @@ typedef struct cli_peer_args {
     uint64_t capabilities;
     uint32_t drain_ms, handshake_ms, idle_ms, keepalive_ms; /* 0 = default */
     int keepalive_set;
+    int low_memory; /* --low-memory */
     const char *alpn[MACULA_QUIC_MAX_ALPN];
     size_t n_alpn;
     int with_wire; /* --wire */
@@ -139,6 +140,7 @@ typedef struct cli_peer_args {
     "  --drain-ms N               drain after GOODBYE before closing QUIC (default 5000)\n"             \
     "  --idle-timeout-ms N        QUIC idle timeout (default 300000)\n"                                 \
     "  --keepalive-ms N           QUIC keep-alive interval, 0 = none (default 15000)\n"                 \
+    "  --low-memory               less memory per idle connection, more CPU per handshake\n"            \
     "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"
 void cli_peer_args_init(cli_peer_args *a);
 /* When argv[*i] is one of the options above, consumes it (and its value,

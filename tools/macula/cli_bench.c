@@ -407,7 +407,9 @@ static int bench_usage(FILE *f)
             "  idle       RSS growth per idle connected peer, listener and dialers in two processes\n"
             "             (default 1000,5000 peers)\n"
             "  scale      handshake and frame figures with 1, 10, 100, 1000 connections open\n"
-            "  all        every row of BENCHMARKS.md's Peering table (--quick: smaller counts)\n");
+            "  all        every row of BENCHMARKS.md's Peering table (--quick: smaller counts)\n"
+            "Any of them with --low-memory: every connection with the QUIC low_memory setting\n"
+            "(less memory per idle connection, more CPU per handshake).\n");
     return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 }
 
@@ -443,6 +445,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) {
             o->quick = 1;
+            continue;
+        }
+        if (!strcmp(a, "--low-memory")) {
+            rig_set_low_memory(1);
             continue;
         }
         if (!v)

@@ -98,6 +98,10 @@ static macula_runtime *new_runtime(int *err)
     return macula_runtime_new(&ro, err);
 }
 
+static int rig_low_memory; /* set once, before any rig runs */
+
+void rig_set_low_memory(int on) { rig_low_memory = on; }
+
 int rig_server_open(struct rig *r)
 {
     int err = 0;
@@ -117,6 +121,7 @@ int rig_server_open(struct rig *r)
     lo.sans = sans;
     lo.n_sans = 1;
     lo.auto_accept = &po;
+    lo.quic.low_memory = rig_low_memory;
     if (!(r->listener = macula_listener_new(r->srv_rt, &lo, &err, &why))) {
         cli_errorf("bench: listener: %s%s%s", macula_strerror(err), why ? ": " : "", why ? why : "");
         return err ? err : MACULA_ERR_INTERNAL;
@@ -176,6 +181,7 @@ static void dial_next(struct rig_batch *b)
     o.drain_timeout_ms = r->drain_ms;
     o.handler = cli_handler;
     o.handler_user = p;
+    o.low_memory = rig_low_memory;
     int err = 0;
     p->t_dial_ns = rig_now_ns();
     if (macula_peer_connect(r->cli_rt, &o, &err, NULL) == MACULA_PEER_INVALID) {

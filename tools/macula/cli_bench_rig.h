@@ -66,6 +66,9 @@ void rig_raise_nofile(void);
 
 /* Server half: a runtime with a listener on 127.0.0.1:0 (auto accept,
  * counting handler). 0 or a negative macula_err. */
+/* Every rig opened from now on, in this process: both ends' connections
+ * with QUIC low_memory on (1) or off (0, the default). */
+void rig_set_low_memory(int on);
 int rig_server_open(struct rig *r);
 /* Client half, dialing `port` and pinning `srv_node_id`. */
 int rig_client_open(struct rig *r, uint16_t port, const uint8_t srv_node_id[MACULA_NODE_ID_LEN]);

@@ -191,6 +191,7 @@ int cli_listen(int argc, char **argv)
         lo.quic.idle_timeout_ms = pa.idle_ms;
     if (pa.keepalive_set)
         lo.quic.keepalive_ms = pa.keepalive_ms;
+    lo.quic.low_memory = pa.low_memory;
     lo.auto_accept = &po;
     lo.max_handshaking = (size_t)max_handshaking;
     lo.close_duplicate_peers = dups;
