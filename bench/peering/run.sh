@@ -5,7 +5,8 @@
 # Runs, in this order, on this machine:
 #  1. `macula bench all`: every row of the Peering table (handshakes, frames
 #     per second signed and pre-signed, 4 KiB / 64 KiB MB/s, memory per idle
-#     peer at 1,000 and 5,000 peers, the 1 -> 1,000 connections table);
+#     peer at 1,000 and 5,000 peers, the 1 -> 1,000 connections table), then
+#     the idle memory and handshake cost with the QUIC low_memory setting;
 #  2. the anchors: quinn-peer's raw QUIC figures (bulk MB/s, handshake rate)
 #     beside ours, through the QUIC benchmark script bench/quic/run.sh when
 #     it is present (it needs BUILD/bench/bench_quic and quinn-peer, built
@@ -49,6 +50,19 @@ stat() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[2:]]; 
   stat "pre-signed 150 B frames/s (send_wire)" ${seen[presigned]}
   stat "plain QUIC 453-byte writes/s, same rig" ${seen[raw]}
 }
+
+echo
+echo "== 1c. the QUIC low_memory setting: idle memory, and what it costs per handshake"
+load
+"$macula" bench idle --low-memory ${QUICK:+--peers 200}
+pairs=3
+[ -z "${QUICK:-}" ] || pairs=1
+for ((i = 0; i < pairs; i++)); do
+  echo "default     $("$macula" bench handshake --count 1000)"
+  echo "low_memory  $("$macula" bench handshake --count 1000 --low-memory)"
+done
+echo "default     $("$macula" bench handshake --count 3000 --concurrency 64)"
+echo "low_memory  $("$macula" bench handshake --count 3000 --concurrency 64 --low-memory)"
 
 echo
 echo "== 2. anchors: raw QUIC, ours and quinn's (bench/quic/run.sh)"

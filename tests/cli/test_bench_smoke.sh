@@ -16,5 +16,7 @@ out=$(timeout 120 "$MACULA" bench raw --size 1000 --count 500) || t_fail "bench 
 grep -q '^raw QUIC .*write=1000 .*n=500 ' <<<"$out" || t_fail "bench raw: $out"
 out=$(timeout 120 "$MACULA" bench idle --peers 10,20) || t_fail "bench idle exited $?"
 [ "$(grep -c '^idle .*heap listener .*KiB/peer$' <<<"$out")" = 2 ] || t_fail "bench idle: $out"
+out=$(timeout 120 "$MACULA" bench idle --peers 10 --low-memory) || t_fail "bench idle --low-memory exited $?"
+grep -q '^idle .*peers=10 .*KiB/peer$' <<<"$out" || t_fail "bench idle --low-memory: $out"
 t_expect_exit 2 "^usage: macula bench" "$MACULA" bench nonsense
 echo ok
