@@ -166,6 +166,24 @@ static void test_srv_stream_reset(void)
     srv_case_run(w, len, 0, 0, 1, MACULA_DISC_PEER_CLOSED, "reset", 1);
 }
 
+/* A raw client sends a valid CONNECT; once the server worker has
+ * connected, its CONNECTED event in *connected. The CONNECT's wire (to free
+ * after the case), or NULL. */
+static uint8_t *srv_connect_raw(srv_case *c, pt_event *connected)
+{
+    size_t len;
+    uint8_t *w = connect_wire(bob, bob, &len);
+    c->rc.data = w;
+    c->rc.len = len;
+    if (!w || raw_client_start(&c->rc, c->rt, macula_listener_port(c->l)) != 0 ||
+        !pt_wait(&c->rec, 0, MACULA_EVENT_CONNECTED, 1, 10000) ||
+        !pt_last(&c->rec, 0, MACULA_EVENT_CONNECTED, connected)) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
 /* A second stream from the peer: an "unexpected_event" diagnostic with the
  * peer's serial, and the session goes on. */
 static void test_srv_second_stream(void)
@@ -173,14 +191,9 @@ static void test_srv_second_stream(void)
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
     c.rc.second_stream_on_reply = 1;
-    size_t len;
-    uint8_t *w = connect_wire(bob, bob, &len);
-    c.rc.data = w;
-    c.rc.len = len;
-    REQUIRE(raw_client_start(&c.rc, c.rt, macula_listener_port(c.l)) == 0);
-    REQUIRE(pt_wait(&c.rec, 0, MACULA_EVENT_CONNECTED, 1, 10000));
     pt_event e;
-    pt_last(&c.rec, 0, MACULA_EVENT_CONNECTED, &e);
+    uint8_t *w = srv_connect_raw(&c, &e);
+    REQUIRE(w);
     char serial[32];
     snprintf(serial, sizeof serial, "peer=%llu ", (unsigned long long)macula_peer_serial(e.peer));
     int seen = 0;
@@ -241,47 +254,45 @@ static void srv_expect_mixed(srv_case *c, mixed_write *m, pt_event *d)
     CHECK_EQ_INT(pt_count(&c->rec, 0, MACULA_EVENT_CONNECTED), 1);
 }
 
-/* CONNECT, an undecodable frame and two good ones in one write: the server
- * connects, drops the bad one with a diagnostic and delivers the others
- * in order after CONNECTED. */
-static void test_srv_frames_after_connect(void)
+/* One write built from `plan` (C: a CONNECT, B: an undecodable body, a
+ * digit: a PUBLISH with that seq), sent by a raw client; `delivered`
+ * frames with seq 0, 1, ... must reach the handler, in order, and the
+ * diagnostics must contain `diag` and `diag2` (unless NULL). */
+static void srv_mixed_case(const char *plan, long delivered, const char *diag, const char *diag2)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
     mixed_write m = {0};
-    mixed_add_connect(&m);
-    mixed_add_frame(&m, 0);
-    mixed_add_bad_body(&m);
-    mixed_add_frame(&m, 1);
+    for (const char *step = plan; *step; step++) {
+        if (*step == 'C')
+            mixed_add_connect(&m);
+        else if (*step == 'B')
+            mixed_add_bad_body(&m);
+        else
+            mixed_add_frame(&m, (uint64_t)(*step - '0'));
+    }
     pt_event d;
     srv_expect_mixed(&c, &m, &d);
-    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 2);
-    CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 2), 2);
-    CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=connected"));
+    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), delivered);
+    CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, (uint64_t)delivered), delivered);
+    CHECK(pt_has_diag(&c.diags, "frame_dropped", diag));
+    if (diag2)
+        CHECK(pt_has_diag(&c.diags, "frame_dropped", diag2));
     srv_down(&c);
     free(m.bytes);
 }
 
-/* A signed PUBLISH and an undecodable body before CONNECT: both dropped
- * with a diagnostic, never delivered; the CONNECT then connects and the
- * frame after it arrives. */
+/* CONNECT, a frame, an undecodable one and another frame in one write: the
+ * server connects, drops the bad one with a diagnostic and delivers the
+ * others in order after CONNECTED. */
+static void test_srv_frames_after_connect(void) { srv_mixed_case("C0B1", 2, "state=connected", NULL); }
+
+/* A signed PUBLISH (seq 7) and an undecodable body before CONNECT: both
+ * dropped with a diagnostic, never delivered; the CONNECT then connects and
+ * the frame after it (seq 0) arrives. */
 static void test_srv_frames_before_connect(void)
 {
-    srv_case c;
-    REQUIRE(srv_up(&c, 10000) == 0);
-    mixed_write m = {0};
-    mixed_add_frame(&m, 7);
-    mixed_add_bad_body(&m);
-    mixed_add_connect(&m);
-    mixed_add_frame(&m, 0);
-    pt_event d;
-    srv_expect_mixed(&c, &m, &d);
-    CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_FRAME), 1);
-    CHECK_EQ_INT(pt_frames_in_order(&c.rec, d.peer, 1, 1), 1); /* seq 0, not the 7 sent before CONNECT */
-    CHECK(pt_has_diag(&c.diags, "frame_dropped", "reason=before_handshake frame_type=publish"));
-    CHECK(pt_has_diag(&c.diags, "frame_dropped", "state=handshaking reason=bad_frame"));
-    srv_down(&c);
-    free(m.bytes);
+    srv_mixed_case("7BC0", 1, "reason=before_handshake frame_type=publish", "state=handshaking reason=bad_frame");
 }
 
 /* A server worker closed by its owner after connecting: GOODBYE, the drain
@@ -291,14 +302,9 @@ static void test_srv_graceful_close_on_the_wire(void)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
-    size_t len;
-    uint8_t *w = connect_wire(bob, bob, &len);
-    c.rc.data = w;
-    c.rc.len = len;
-    REQUIRE(raw_client_start(&c.rc, c.rt, macula_listener_port(c.l)) == 0);
-    REQUIRE(pt_wait(&c.rec, 0, MACULA_EVENT_CONNECTED, 1, 10000));
     pt_event e;
-    REQUIRE(pt_last(&c.rec, 0, MACULA_EVENT_CONNECTED, &e));
+    uint8_t *w = srv_connect_raw(&c, &e);
+    REQUIRE(w);
     macula_peer_close(c.rt, e.peer, NULL);
     CHECK(pt_disconnected_with(&c.rec, e.peer, MACULA_DISC_DRAINED, 10000, NULL));
     CHECK(raw_client_wait_closed(&c.rc, 5000));
