@@ -30,14 +30,8 @@
 
 static size_t page_size(void)
 {
-    static size_t cached;
-    size_t ps = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (!ps) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (size_t)v : 4096;
-        __atomic_store_n(&cached, ps, __ATOMIC_RELAXED);
-    }
-    return ps;
+    long v = sysconf(_SC_PAGESIZE); /* read from the auxiliary vector: no system call */
+    return v > 0 ? (size_t)v : 4096;
 }
 
 /* Discards the whole pages inside [p, p + n); returns 1 if it did, and the
