@@ -113,7 +113,7 @@ typedef struct macula_quic_settings {
     uint64_t max_uni_streams;  /* 3 */
     size_t send_queue_cap;     /* bytes queued (unsent + unacked) per stream; 32 MiB */
     /* 1: trade handshake CPU for idle memory. ngtcp2 reserves large blocks
-     * it fills slowly; with this on, each block of 8 KiB or more allocated
+     * it fills slowly; with this on, each block of 8 KiB or more it mallocs
      * once the handshake is done starts with its whole pages discarded
      * (madvise), so an idle connection keeps resident only what it
      * touches. Measured on a 2-vCPU VM (BENCHMARKS.md): ~12 KiB less RSS

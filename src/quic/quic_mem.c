@@ -1,6 +1,6 @@
 /* ngtcp2's allocator for connections with settings.low_memory: the C heap,
- * except that a large block allocated once the handshake is done comes
- * back with its whole pages discarded (MADV_DONTNEED).
+ * except that a large block malloc'd once the handshake is done comes back
+ * with its whole pages discarded (MADV_DONTNEED).
  *
  * Why: ngtcp2 0.12 reserves memory in large blocks it fills slowly (skip
  * lists reserve 8 nodes of 31 keys at a time, object pools 16-64 objects);
@@ -14,11 +14,11 @@
  * macula/quic.h).
  *
  * The heap keeps owning the memory (no mapping per block, so no limit on
- * mappings is approached); discarded pages read back as zeroes, which also
- * serves calloc. Called on the connection's loop thread, like ngtcp2. */
+ * mappings is approached); what malloc returns has no defined contents, so
+ * discarded pages (which read back as zeroes) change nothing ngtcp2 may
+ * rely on. Called on the connection's loop thread, like ngtcp2. */
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,18 +34,15 @@ static size_t page_size(void)
     return v > 0 ? (size_t)v : 4096;
 }
 
-/* Discards the whole pages inside [p, p + n); returns 1 if it did, and the
- * untouched edges in *head / *tail (bytes before and after them). */
-static int discard_inside(void *p, size_t n, size_t *head, size_t *tail)
+/* Discards the whole pages inside [p, p + n) (a failure leaves them as
+ * they are, which is only a lost saving). */
+static void discard_inside(void *p, size_t n)
 {
     size_t ps = page_size();
     uintptr_t start = ((uintptr_t)p + ps - 1) & ~(uintptr_t)(ps - 1);
     uintptr_t end = ((uintptr_t)p + n) & ~(uintptr_t)(ps - 1);
-    if (end <= start || madvise((void *)start, end - start, MADV_DONTNEED) != 0)
-        return 0;
-    *head = start - (uintptr_t)p;
-    *tail = (uintptr_t)p + n - end;
-    return 1;
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_DONTNEED);
 }
 
 static int after_handshake(void *user)
@@ -56,30 +53,18 @@ static int after_handshake(void *user)
 static void *mem_malloc(size_t n, void *user)
 {
     void *p = malloc(n);
-    size_t head, tail;
     if (p && n >= QUIC_MEM_DISCARD_MIN && after_handshake(user))
-        discard_inside(p, n, &head, &tail);
+        discard_inside(p, n);
     return p;
 }
 
+/* calloc is left as it is: its zeroes are promised, and memory checkers
+ * (valgrind) would take discarded pages for unwritten ones. ngtcp2's large
+ * reservations come through malloc. */
 static void *mem_calloc(size_t count, size_t size, void *user)
 {
-    if (size && count > SIZE_MAX / size)
-        return NULL;
-    size_t n = count * size;
-    if (n < QUIC_MEM_DISCARD_MIN || !after_handshake(user))
-        return calloc(count, size);
-    uint8_t *p = malloc(n);
-    size_t head, tail;
-    if (!p)
-        return NULL;
-    if (discard_inside(p, n, &head, &tail)) {
-        memset(p, 0, head); /* the discarded pages read as zeroes already */
-        memset(p + n - tail, 0, tail);
-    } else {
-        memset(p, 0, n);
-    }
-    return p;
+    (void)user;
+    return calloc(count, size);
 }
 
 static void mem_free(void *p, void *user)
