@@ -185,9 +185,9 @@ void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const c
 void macula__worker_on_timer(macula__worker *w, uint64_t now);
 /* API close: GOODBYE + drain when connected (the drain runs for
  * drain_timeout from close; when backpressure held the GOODBYE back and
- * the transport takes it before that deadline, from that moment); DISCONNECTED(closed, detail =
- * reason) in earlier states; nothing when draining or ended. NULL reason =
- * "normal". */
+ * the transport takes it before that deadline, from that moment);
+ * DISCONNECTED(closed, detail = reason) in earlier states; nothing when
+ * draining or ended. NULL reason = "normal". */
 void macula__worker_close(macula__worker *w, uint64_t now, const char *reason);
 /* API send of one encoded, signed wire frame (malloc'd; the worker takes
  * ownership in every case). Returns 0 when queued; MACULA_ERR_STATE when

@@ -259,15 +259,16 @@ void macula__streams_check_send_ready(macula_quic_conn *c);
 /* tls_session.c */
 int macula__tls_session_server(macula_quic_conn *c);
 int macula__tls_session_client(macula_quic_conn *c);
-/* Caches the ALPN; a server then releases its TLS session (no more use). */
+/* Caches the ALPN and the key exchange group, then releases the TLS
+ * session (both sides: it has no more use). */
+void macula__tls_after_handshake(macula_quic_conn *c);
+/* ngtcp2's recv_crypto_data. Once the session is gone, a client drops
+ * 1-RTT CRYPTO data (session tickets) and any other is refused. */
+int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
+                                 size_t len, void *user);
 /* quic_mem.c: the allocator for c's ngtcp2_conn (NULL: ngtcp2's default),
  * chosen by c->settings.low_memory; c must outlive the ngtcp2_conn. */
 const ngtcp2_mem *macula__quic_mem(macula_quic_conn *c);
-
-void macula__tls_after_handshake(macula_quic_conn *c);
-/* ngtcp2's recv_crypto_data, refusing CRYPTO data once the session is gone. */
-int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
-                                 size_t len, void *user);
 
 /* dial.c */
 void macula__dial_cancel_resolve(macula_quic_conn *c);

@@ -101,10 +101,10 @@ int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint
 {
     macula_quic_conn *c = user;
     if (!c->tls) {
-        /* CRYPTO data after the session was released. A server may send a
-         * client NewSessionTicket messages at the 1-RTT level; we resume
-         * no sessions, so they are dropped unread (ngtcp2 caps what it
-         * buffers out of order). Anything else is what QUIC forbids (a
+        /* CRYPTO data after the session was released. A server may send
+         * NewSessionTicket messages to a client at the 1-RTT level; we
+         * resume no sessions, so they are dropped unread (ngtcp2 caps what
+         * it buffers out of order). Anything else is what QUIC forbids (a
          * TLS KeyUpdate, post-handshake authentication: RFC 9001 sections
          * 4.4 and 6): unexpected_message. */
         if (!c->is_server && level == NGTCP2_CRYPTO_LEVEL_APPLICATION)
