@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Frame codec benchmark (issue 2): median microseconds per operation for
  * CONNECT build+sign+encode and decode+verify, PUBLISH with a 150 B and a

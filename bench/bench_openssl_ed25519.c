@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * OpenSSL 3 Ed25519 beside libsodium's, for the crypto library choice
  * (issue 2): median microseconds to sign and verify messages of the sizes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Timing helpers shared by the benchmark programs: the median over
  * batches of the per-operation time, in microseconds. Time is the CPU
  * time of the calling thread, so that on a machine shared with other jobs

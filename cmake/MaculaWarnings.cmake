@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Warnings and sanitizer flags shared by every target of the project.
 add_library(macula_build_flags INTERFACE)
 target_compile_options(macula_build_flags INTERFACE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* dial_print: dial a Macula peer, send it one signed PUBLISH, print every
  * frame it sends back, and close with GOODBYE after the first one.
  * Build against the installed library:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* macula-c: everything in one include. */
 #ifndef MACULA_H
 #define MACULA_H

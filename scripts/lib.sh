@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared helpers for the scripts (sourced, not run).
 
 # Install the given Debian packages when any is missing. Uses sudo when

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Set-up on a fresh Debian 12 machine: install the Debian packages the build
 # needs (only those missing), then configure and build into ./build.
 # Usage: scripts/setup.sh            (idempotent; quick when nothing changed)

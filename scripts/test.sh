@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. set-up and the normal build (scripts/setup.sh)
 #   2. the quinn interop peer, built offline from Debian's Rust crates
@@ -20,8 +21,10 @@ if [ -x "$shared/interop/quinn-peer/build.sh" ]; then
   echo "test: building quinn-peer (interop peer)" >&2
   "$shared/interop/quinn-peer/build.sh" "$quinn_dir" >/dev/null
 else
-  echo "test: $shared/interop/quinn-peer/build.sh not found (set -DMACULA_SHARED_DIR)" >&2
-  exit 1
+  # A plain clone: the interop tests that need quinn-peer report themselves
+  # as skipped (CTest "Skipped", with the reason); everything else runs on
+  # the repository's own data.
+  echo "test: $shared/interop/quinn-peer not found: the quinn interop tests will be skipped" >&2
 fi
 
 status=0

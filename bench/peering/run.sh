@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Peering benchmarks and their anchors in one run (BENCHMARKS.md, "## Peering").
 #   bench/peering/run.sh [BUILD_DIR]       (default: ./build)
 #   QUICK=1 bench/peering/run.sh           smaller counts, for a smoke run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* QUIC client-side benchmarks on the library, against any QUIC echo server
  * with ALPN "macula" (`macula quic serve`, quinn-peer serve, ...). Prints
  * one JSON object with the figures; never asserts.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # QUIC benchmarks, ours and quinn's side by side in one run (BENCHMARKS.md).
 #   bench/quic/run.sh [BUILD_DIR]      (default: ./build)
 # Needs: BUILD/bin/macula, BUILD/bench/bench_quic, BUILD/quinn-peer/release/quinn-peer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: shared definitions (export macro, error codes, version).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: Macula frames (PROTOCOL.md §2): one CBOR map with text keys,
  * signed with Ed25519 and sent as a 4-byte big-endian length + the CBOR.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: node identity (PROTOCOL.md §1).
  *

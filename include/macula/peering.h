@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: the peering layer (PROTOCOL.md §4-5): Macula's
  * `macula_peering` API in C.

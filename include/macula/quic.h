@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: the QUIC transport (PROTOCOL.md §3), on ngtcp2 + GnuTLS.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: the runtime. One event loop (epoll, a timer heap and a
  * cross-thread command queue) that drives every QUIC endpoint, connection

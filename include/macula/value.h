@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * macula-c: CBOR values and the deterministic codec (PROTOCOL.md §2.2).
  *

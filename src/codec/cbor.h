@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internals of the CBOR value tree and codec, shared by the files of
  * src/codec/ and by the frame layer (which encodes maps with the
  * `signature` entry left out without copying the tree). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Strict CBOR decoder, in two passes over the input:
  *   1. validate: walks the whole item without building anything, checks

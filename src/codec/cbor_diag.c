@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * CBOR diagnostic notation (RFC 8949 §8) in the style of the vectors'
  * `diag` fields: {k: v, k: v}, [a, b], h'lowercase hex', null, decimal

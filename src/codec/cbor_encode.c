@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Canonical CBOR encoder (RFC 8949 §4.2.1): shortest heads, definite
  * lengths, map entries in the bytewise order of their encoded keys,
  * floats always as binary64. Sizes are computed first so that the output

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The CBOR value tree: constructors, containers, readers, equality. */
 #include <stdlib.h>
 #include <string.h>

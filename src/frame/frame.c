@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The frame value: a root map of text keys, with the common header. */
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Constructors with the reference's exact field sets (PROTOCOL.md §2.5;
  * checked field by field against the vectors): CONNECT, HELLO, GOODBYE
  * and PUBLISH. Fields are stored in canonical order. */

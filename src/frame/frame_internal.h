@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internals of the frame layer, shared by the files of src/frame/. */
 #ifndef MACULA_FRAME_INTERNAL_H
 #define MACULA_FRAME_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Signatures (PROTOCOL.md §2.6): Ed25519 over "macula-v2-frame\0" followed
  * by the canonical CBOR of the frame without its `signature` entry. The

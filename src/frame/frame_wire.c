@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Wire form (PROTOCOL.md §2.1): 4-byte big-endian body length, then the
  * canonical CBOR map; single-frame decode with the reference's outcomes. */
 #include <stdlib.h>

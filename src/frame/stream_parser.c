@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Stream parser: bytes in, frames out, the incomplete tail kept.
  * Unlike the reference, a length-delimited frame whose body does not

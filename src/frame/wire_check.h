@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal: checking a wire frame without building it, for callers that
  * forward bytes they did not decode (macula_peer_send_wire). */
 #ifndef MACULA_FRAME_WIRE_CHECK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Ed25519 identity on libsodium: chosen after measuring it against
  * OpenSSL 3.0 on this machine class (sign ~13 us vs ~23 us, verify ~36 us
  * vs ~61 us); see BENCHMARKS.md. */

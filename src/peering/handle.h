@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: how a macula_peer handle is made. A handle packs the peer's
  * serial (1, 2, 3, ... in creation order, never reused within a runtime)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Listeners: a QUIC endpoint whose new connections become server workers,
  * automatically (auto_accept) or through the application (on_connection +
  * macula_peer_accept / macula_listener_refuse); with the cap on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mailbox of peering.h: a bounded, thread-safe FIFO of deep-copied
  * events with an eventfd that is readable exactly while events are queued
  * (so a program can poll it next to its own descriptors). */

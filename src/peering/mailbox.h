@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the mailbox's queueing entry point for the runtime glue.
  *

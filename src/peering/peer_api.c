@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public calls of peering.h that any thread may make: connect and
  * accept (build the entry here, start it on the loop), close, send_frame /
  * send_wire (sign and encode here, in the calling thread, and enforce

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Printable names of peer states and disconnect reasons (the reference's
  * atoms where it has one), and the serial packed in a peer handle. */
 #include "macula/peering.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The shell around one connection worker (worker.h, "What the shell must
  * do"): it executes the worker's actions against a QUIC connection, feeds
  * it QUIC events and its timer, routes its events to the handler, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The handle table and the per-peer shared blocks (see peer_table.h). */
 #include <stdlib.h>
 #include <string.h>

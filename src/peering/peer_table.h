@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the table of live peers of one runtime, and the small block of
  * per-peer state that other threads may touch.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Peer options: defaults, checks that name the faulty field, and the deep
  * copy the workers are built from (see peer_template.h). */
 #include <stdlib.h>

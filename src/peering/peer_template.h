@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: macula_peer_options checked and deep-copied ("a template"), so
  * that nothing the caller passed is read after the call returns. A client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The peering supervisor of a runtime: its lazily made state, the command
  * queue behind the fire-and-forget calls, and the graceful shutdown
  * (GOODBYE on every connected worker, the others ended, everything within

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the peering supervisor of one runtime (PROTOCOL.md §5) and the
  * shell that runs each sans-I/O worker (worker.h) against a QUIC

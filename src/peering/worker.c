@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The connection worker: creation, the start signal (with the replay of
  * transport events that came before it), transport and timer inputs, the
  * API close, and the read-only accessors. The handshake, inbound and
- * outbound halves live in worker_handshake.c, worker_inbound.c and
+ * outbound halves live in worker_handshake.c, macula__worker_inbound.c and
  * worker_outbound.c. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 
 #include "peering/worker_internal.h"
 
-const char *worker_hex(const uint8_t *b, size_t n, char *buf, size_t size)
+const char *macula__worker_hex(const uint8_t *b, size_t n, char *buf, size_t size)
 {
     static const char digits[] = "0123456789abcdef";
     size_t i = 0;
@@ -80,8 +81,8 @@ void macula__worker_free(macula__worker *w)
 {
     if (!w)
         return;
-    worker_free_actions(w);
-    worker_free_outbound(w);
+    macula__worker_free_actions(w);
+    macula__worker_free_outbound(w);
     for (worker_backlog *b = w->bl_head; b;) {
         worker_backlog *next = b->next;
         free(b);
@@ -101,13 +102,13 @@ static int backlog_add(macula__worker *w, worker_backlog_kind kind, int64_t stre
 {
     size_t cost = sizeof(worker_backlog) + len + 1;
     if (cost > w->backlog_cap || w->bl_bytes > w->backlog_cap - cost) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "more than %zu bytes of transport events before the start",
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "more than %zu bytes of transport events before the start",
                    w->backlog_cap);
         return -1;
     }
     worker_backlog *b = malloc(cost);
     if (!b) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory keeping an event before the start");
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory keeping an event before the start");
         return -1;
     }
     b->next = NULL;
@@ -133,7 +134,7 @@ static int backlog_add(macula__worker *w, worker_backlog_kind kind, int64_t stre
  * replay pauses while a SEND awaits its result and resumes from
  * on_send_result(). Inputs that arrive while events are still kept join
  * the end of the backlog, so nothing overtakes them. */
-void worker_replay(macula__worker *w, uint64_t now)
+void macula__worker_replay(macula__worker *w, uint64_t now)
 {
     while (w->bl_head && w->started && !w->send_in_flight && w->state != MACULA_PEER_ENDED &&
            w->state != MACULA_PEER_AWAITING_START) {
@@ -173,7 +174,7 @@ static int must_keep(const macula__worker *w)
 
 static void unexpected(macula__worker *w, const char *event)
 {
-    worker_diag(w, "unexpected_event", "event", event, (const char *)NULL);
+    macula__worker_diag(w, "unexpected_event", "event", event, (const char *)NULL);
 }
 
 void macula__worker_start(macula__worker *w, uint64_t now)
@@ -190,12 +191,12 @@ void macula__worker_start(macula__worker *w, uint64_t now)
         memset(&a, 0, sizeof a);
         a.type = MACULA__ACT_DIAL;
         w->transport_open = 1;
-        worker_push(w, &a);
+        macula__worker_push(w, &a);
         return;
     }
     w->state = MACULA_PEER_HANDSHAKING;
-    worker_arm_timer(w, now + w->handshake_timeout_ns);
-    worker_replay(w, now);
+    macula__worker_arm_timer(w, now + w->handshake_timeout_ns);
+    macula__worker_replay(w, now);
 }
 
 void macula__worker_on_dial_succeeded(macula__worker *w, uint64_t now)
@@ -207,12 +208,12 @@ void macula__worker_on_dial_succeeded(macula__worker *w, uint64_t now)
         return;
     }
     w->state = MACULA_PEER_HANDSHAKING;
-    worker_arm_timer(w, now + w->handshake_timeout_ns);
+    macula__worker_arm_timer(w, now + w->handshake_timeout_ns);
     macula__worker_action a;
     memset(&a, 0, sizeof a);
     a.type = MACULA__ACT_OPEN_STREAM;
     w->stream_open_pending = 1;
-    worker_push(w, &a);
+    macula__worker_push(w, &a);
 }
 
 void macula__worker_on_dial_failed(macula__worker *w, uint64_t now, const char *detail)
@@ -225,7 +226,7 @@ void macula__worker_on_dial_failed(macula__worker *w, uint64_t now, const char *
         return;
     }
     w->transport_open = 0; /* nothing left to close */
-    worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail ? detail : "");
+    macula__worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail ? detail : "");
 }
 
 void macula__worker_on_stream_open_result(macula__worker *w, uint64_t now, int rc, int64_t stream_id)
@@ -239,12 +240,12 @@ void macula__worker_on_stream_open_result(macula__worker *w, uint64_t now, int r
     }
     w->stream_open_pending = 0;
     if (rc != 0) {
-        worker_end(w, MACULA_DISC_STREAM_OPEN_FAILED, -1, "%s", macula_err_name(rc));
+        macula__worker_end(w, MACULA_DISC_STREAM_OPEN_FAILED, -1, "%s", macula_err_name(rc));
         return;
     }
     w->has_stream = 1;
     w->stream_id = stream_id;
-    worker_send_connect(w);
+    macula__worker_send_connect(w);
 }
 
 void macula__worker_on_stream_opened(macula__worker *w, uint64_t now, int64_t stream_id)
@@ -262,7 +263,7 @@ void macula__worker_on_stream_opened(macula__worker *w, uint64_t now, int64_t st
     }
     w->has_stream = 1;
     w->stream_id = stream_id;
-    worker_flush(w);
+    macula__worker_flush(w);
 }
 
 void macula__worker_on_stream_data(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data,
@@ -274,7 +275,7 @@ void macula__worker_on_stream_data(macula__worker *w, uint64_t now, int64_t stre
         backlog_add(w, BL_STREAM_DATA, stream_id, 0, data, len, fin);
         return;
     }
-    worker_inbound(w, now, stream_id, data, len, fin);
+    macula__worker_inbound(w, now, stream_id, data, len, fin);
 }
 
 void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t stream_id, uint64_t app_error_code)
@@ -296,7 +297,7 @@ void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t str
     }
     char detail[64];
     snprintf(detail, sizeof detail, "stream reset by the peer (code %llu)", (unsigned long long)app_error_code);
-    worker_peer_gone(w, detail);
+    macula__worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const char *detail)
@@ -311,7 +312,7 @@ void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const c
         return;
     }
     w->transport_open = 0; /* gone: nothing to close any more */
-    worker_peer_gone(w, detail);
+    macula__worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_timer(macula__worker *w, uint64_t now)
@@ -323,7 +324,7 @@ void macula__worker_on_timer(macula__worker *w, uint64_t now)
         return;
     }
     if (now < w->timer_deadline) { /* early wake-up: keep waiting */
-        worker_arm_timer(w, w->timer_deadline);
+        macula__worker_arm_timer(w, w->timer_deadline);
         return;
     }
     w->timer_armed = 0;
@@ -331,16 +332,16 @@ void macula__worker_on_timer(macula__worker *w, uint64_t now)
     switch (w->state) {
     case MACULA_PEER_HANDSHAKING:
         snprintf(ms, sizeof ms, "%llu", (unsigned long long)(w->handshake_timeout_ns / 1000000u));
-        worker_diag(w, "handshake_timeout", "timeout_ms", ms, (const char *)NULL);
-        worker_end(w, MACULA_DISC_HANDSHAKE_TIMEOUT, -1, "no %s within %s ms", w->is_server ? "CONNECT" : "HELLO",
+        macula__worker_diag(w, "handshake_timeout", "timeout_ms", ms, (const char *)NULL);
+        macula__worker_end(w, MACULA_DISC_HANDSHAKE_TIMEOUT, -1, "no %s within %s ms", w->is_server ? "CONNECT" : "HELLO",
                    ms);
         break;
     case MACULA_PEER_DRAINING:
         if (w->refusing)
-            worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused the peer (refusal_code %lld)",
+            macula__worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused the peer (refusal_code %lld)",
                        (long long)w->refusal_code);
         else
-            worker_end(w, MACULA_DISC_DRAINED, -1, "%s", "");
+            macula__worker_end(w, MACULA_DISC_DRAINED, -1, "%s", "");
         break;
     default:
         unexpected(w, "timer");
@@ -358,7 +359,7 @@ void macula__worker_close(macula__worker *w, uint64_t now, const char *reason)
     case MACULA_PEER_CONNECTING:
     case MACULA_PEER_AWAITING_START:
     case MACULA_PEER_HANDSHAKING:
-        worker_end(w, MACULA_DISC_CLOSED, -1, "%s", reason);
+        macula__worker_end(w, MACULA_DISC_CLOSED, -1, "%s", reason);
         return;
     case MACULA_PEER_CONNECTED:
         break;
@@ -369,17 +370,17 @@ void macula__worker_close(macula__worker *w, uint64_t now, const char *reason)
     uint8_t *wire = NULL;
     size_t len = 0;
     macula_frame *bye = macula_frame_goodbye(reason, NULL, 0, &err);
-    int rc = bye ? worker_sign_encode(w, bye, &wire, &len) : err;
+    int rc = bye ? macula__worker_sign_encode(w, bye, &wire, &len) : err;
     if (rc != 0) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot build GOODBYE: %s", macula_err_name(rc));
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot build GOODBYE: %s", macula_err_name(rc));
         return;
     }
     w->state = MACULA_PEER_DRAINING;
-    if (worker_queue_out(w, OUT_GOODBYE, wire, len) != 0) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing GOODBYE");
+    if (macula__worker_queue_out(w, OUT_GOODBYE, wire, len) != 0) {
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing GOODBYE");
         return;
     }
-    worker_arm_timer(w, now + w->drain_timeout_ns);
+    macula__worker_arm_timer(w, now + w->drain_timeout_ns);
 }
 
 void macula__worker_count_dropped(macula__worker *w, uint64_t n)

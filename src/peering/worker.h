@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the connection worker of PROTOCOL.md §4, written sans-I/O.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The worker's action queue: pushing actions, diagnostics and events,
  * the timer bookkeeping, and the terminal sequence that ends every worker
  * (produced by poll() from fields, so that it needs no allocation). */
@@ -36,43 +37,43 @@ static int append(macula__worker *w, const macula__worker_action *a)
     return 0;
 }
 
-int worker_push(macula__worker *w, macula__worker_action *a)
+int macula__worker_push(macula__worker *w, macula__worker_action *a)
 {
     if (append(w, a) != 0) {
         if (a->type == MACULA__ACT_EVENT && a->event.type == MACULA_EVENT_FRAME)
             w->frames_dropped++;
         macula__worker_action_clear(a);
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing an action");
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing an action");
         return MACULA_ERR_NOMEM;
     }
     return 0;
 }
 
-void worker_peer_gone(macula__worker *w, const char *detail)
+void macula__worker_peer_gone(macula__worker *w, const char *detail)
 {
     switch (w->state) {
     case MACULA_PEER_CONNECTING:
-        worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail);
+        macula__worker_end(w, MACULA_DISC_CONNECT_FAILED, -1, "%s", detail);
         break;
     case MACULA_PEER_AWAITING_START:
     case MACULA_PEER_HANDSHAKING:
-        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "%s", detail);
+        macula__worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "%s", detail);
         break;
     case MACULA_PEER_CONNECTED:
-        worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "%s", detail);
+        macula__worker_end(w, MACULA_DISC_PEER_CLOSED, -1, "%s", detail);
         break;
     case MACULA_PEER_DRAINING:
         if (w->refusing) /* the refusal is what happened; the close only follows it */
-            worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused the peer; then %s", detail);
+            macula__worker_end(w, MACULA_DISC_REFUSED, w->refusal_code, "refused the peer; then %s", detail);
         else
-            worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "%s", detail);
+            macula__worker_end(w, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, -1, "%s", detail);
         break;
     case MACULA_PEER_ENDED:
         break;
     }
 }
 
-void worker_free_actions(macula__worker *w)
+void macula__worker_free_actions(macula__worker *w)
 {
     worker_action_node *n = w->act_head;
     while (n) {
@@ -84,7 +85,7 @@ void worker_free_actions(macula__worker *w)
     w->act_head = w->act_tail = NULL;
 }
 
-void worker_diag(macula__worker *w, const char *name, ...)
+void macula__worker_diag(macula__worker *w, const char *name, ...)
 {
     if (w->state == MACULA_PEER_ENDED && !w->ending)
         return;
@@ -145,7 +146,7 @@ static void fill_event(const macula__worker *w, macula_event *ev, macula_event_t
     }
 }
 
-int worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
+int macula__worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
                       size_t wire_len)
 {
     macula__worker_action a;
@@ -155,10 +156,10 @@ int worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_o
     fill_event(w, &a.event, type);
     a.event.frame = frame;
     a.event.wire_len = wire_len;
-    return worker_push(w, &a);
+    return macula__worker_push(w, &a);
 }
 
-void worker_arm_timer(macula__worker *w, uint64_t deadline)
+void macula__worker_arm_timer(macula__worker *w, uint64_t deadline)
 {
     macula__worker_action a;
     memset(&a, 0, sizeof a);
@@ -166,10 +167,10 @@ void worker_arm_timer(macula__worker *w, uint64_t deadline)
     a.deadline = deadline;
     w->timer_armed = 1;
     w->timer_deadline = deadline;
-    worker_push(w, &a);
+    macula__worker_push(w, &a);
 }
 
-void worker_cancel_timer(macula__worker *w)
+void macula__worker_cancel_timer(macula__worker *w)
 {
     if (!w->timer_armed)
         return;
@@ -177,7 +178,7 @@ void worker_cancel_timer(macula__worker *w)
     macula__worker_action a;
     memset(&a, 0, sizeof a);
     a.type = MACULA__ACT_CANCEL_TIMER;
-    worker_push(w, &a);
+    macula__worker_push(w, &a);
 }
 
 static void free_backlog(macula__worker *w)
@@ -192,7 +193,7 @@ static void free_backlog(macula__worker *w)
     w->bl_bytes = 0;
 }
 
-void worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refusal_code, const char *fmt, ...)
+void macula__worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refusal_code, const char *fmt, ...)
 {
     if (w->state == MACULA_PEER_ENDED)
         return;
@@ -215,7 +216,7 @@ void worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refu
     w->term_disconnected = 1;
     w->term_ended = 1;
 
-    worker_drop_outbound(w);
+    macula__worker_drop_outbound(w);
     free_backlog(w);
     macula_stream_parser_free(w->parser);
     w->parser = NULL;

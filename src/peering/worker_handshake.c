@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The CONNECT/HELLO handshake of PROTOCOL.md §4: building and signing our
  * handshake frame, checking the peer's (signature against its own node_id,
  * field shapes, the pinned node id), and the transition to CONNECTED. */
@@ -88,9 +89,9 @@ static int check_expected(macula__worker *w, const peer_hs *p)
     if (!w->has_expected || memcmp(p->node_id, w->expected_node_id, MACULA_NODE_ID_LEN) == 0)
         return 0;
     char got[2 * MACULA_NODE_ID_LEN + 1], want[2 * MACULA_NODE_ID_LEN + 1];
-    worker_end(w, MACULA_DISC_PEER_IDENTITY_MISMATCH, -1, "peer node id %s is not the expected %s",
-               worker_hex(p->node_id, MACULA_NODE_ID_LEN, got, sizeof got),
-               worker_hex(w->expected_node_id, MACULA_NODE_ID_LEN, want, sizeof want));
+    macula__worker_end(w, MACULA_DISC_PEER_IDENTITY_MISMATCH, -1, "peer node id %s is not the expected %s",
+               macula__worker_hex(p->node_id, MACULA_NODE_ID_LEN, got, sizeof got),
+               macula__worker_hex(w->expected_node_id, MACULA_NODE_ID_LEN, want, sizeof want));
     return -1;
 }
 
@@ -102,7 +103,7 @@ static int record_peer(macula__worker *w, const peer_hs *p)
     if (n) {
         realms = malloc(n * MACULA_REALM_LEN);
         if (!realms) {
-            worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory recording the peer's realms");
+            macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory recording the peer's realms");
             return -1;
         }
         for (size_t i = 0; i < n; i++) {
@@ -123,32 +124,32 @@ static int record_peer(macula__worker *w, const peer_hs *p)
 }
 
 /* Signs, encodes and queues our CONNECT / HELLO; inbound processing holds
- * until it has been handed to the transport (worker_handshake_sent). */
+ * until it has been handed to the transport (macula__worker_handshake_sent). */
 static int queue_handshake_frame(macula__worker *w, macula_frame *f, int err, worker_out_kind kind)
 {
     uint8_t *wire = NULL;
     size_t len = 0;
     if (!f) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot build the handshake frame: %s", macula_err_name(err));
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot build the handshake frame: %s", macula_err_name(err));
         return -1;
     }
-    int rc = worker_sign_encode(w, f, &wire, &len);
+    int rc = macula__worker_sign_encode(w, f, &wire, &len);
     if (rc != 0) {
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot sign the handshake frame: %s", macula_err_name(rc));
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "cannot sign the handshake frame: %s", macula_err_name(rc));
         return -1;
     }
     if (kind == OUT_HANDSHAKE)
         w->hs_send_pending = 1;
-    rc = worker_queue_out(w, kind, wire, len);
+    rc = macula__worker_queue_out(w, kind, wire, len);
     if (rc != 0) {
         w->hs_send_pending = 0;
-        worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing the handshake frame");
+        macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing the handshake frame");
         return -1;
     }
     return 0;
 }
 
-void worker_send_connect(macula__worker *w)
+void macula__worker_send_connect(macula__worker *w)
 {
     int err = 0;
     macula_frame *f =
@@ -156,24 +157,24 @@ void worker_send_connect(macula__worker *w)
     queue_handshake_frame(w, f, err, OUT_HANDSHAKE);
 }
 
-void worker_become_connected(macula__worker *w)
+void macula__worker_become_connected(macula__worker *w)
 {
     w->state = MACULA_PEER_CONNECTED;
-    worker_cancel_timer(w);
-    if (worker_emit_event(w, MACULA_EVENT_CONNECTED, 0, NULL, 0) != 0)
+    macula__worker_cancel_timer(w);
+    if (macula__worker_emit_event(w, MACULA_EVENT_CONNECTED, 0, NULL, 0) != 0)
         return;
     if (w->has_accept_owner)
-        worker_emit_event(w, MACULA_EVENT_HANDSHAKE_COMPLETE, 1, NULL, 0);
+        macula__worker_emit_event(w, MACULA_EVENT_HANDSHAKE_COMPLETE, 1, NULL, 0);
 }
 
-void worker_handshake_sent(macula__worker *w, uint64_t now)
+void macula__worker_handshake_sent(macula__worker *w, uint64_t now)
 {
     w->hs_send_pending = 0;
     if (w->is_server && w->state == MACULA_PEER_HANDSHAKING && w->has_peer)
-        worker_become_connected(w);
+        macula__worker_become_connected(w);
     /* Frames that came right after CONNECT / HELLO are still in the
      * parser: deliver them now, after CONNECTED. */
-    worker_pump(w, now);
+    macula__worker_pump(w, now);
 }
 
 /* Server: answer a CONNECT with HELLO accepted = "false" and drain. */
@@ -187,7 +188,7 @@ static void refuse(macula__worker *w, uint64_t now, int64_t code)
     w->refusal_code = code;
     if (queue_handshake_frame(w, f, err, OUT_GOODBYE) != 0)
         return;
-    worker_arm_timer(w, now + w->drain_timeout_ns);
+    macula__worker_arm_timer(w, now + w->drain_timeout_ns);
 }
 
 static void on_connect(macula__worker *w, uint64_t now, const macula_frame *f, size_t wire_len)
@@ -195,7 +196,7 @@ static void on_connect(macula__worker *w, uint64_t now, const macula_frame *f, s
     peer_hs p;
     const char *why = "";
     if (check_peer_frame(f, &p, &why) != 0) {
-        worker_end(w, MACULA_DISC_CONNECT_VERIFY_FAILED, -1, "%s", why);
+        macula__worker_end(w, MACULA_DISC_CONNECT_VERIFY_FAILED, -1, "%s", why);
         return;
     }
     if (check_expected(w, &p) != 0)
@@ -207,7 +208,7 @@ static void on_connect(macula__worker *w, uint64_t now, const macula_frame *f, s
         char hex[2 * MACULA_NODE_ID_LEN + 1];
         char codebuf[24];
         snprintf(codebuf, sizeof codebuf, "%lld", (long long)code);
-        worker_diag(w, "peer_refused", "peer", worker_hex(p.node_id, MACULA_NODE_ID_LEN, hex, sizeof hex),
+        macula__worker_diag(w, "peer_refused", "peer", macula__worker_hex(p.node_id, MACULA_NODE_ID_LEN, hex, sizeof hex),
                     "refusal_code", codebuf, (const char *)NULL);
         refuse(w, now, code < 0 ? -1 : code);
         return;
@@ -225,14 +226,14 @@ static void on_hello(macula__worker *w, const macula_frame *f, size_t wire_len)
     peer_hs p;
     const char *why = "";
     if (check_peer_frame(f, &p, &why) != 0) {
-        worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "%s", why);
+        macula__worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "%s", why);
         return;
     }
     const char *acc;
     size_t acc_len;
     int accepted;
     if (macula_frame_get_text(f, "accepted", &acc, &acc_len) != 0) {
-        worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "accepted is not text");
+        macula__worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "accepted is not text");
         return;
     }
     if (acc_len == 4 && memcmp(acc, "true", 4) == 0) {
@@ -240,7 +241,7 @@ static void on_hello(macula__worker *w, const macula_frame *f, size_t wire_len)
     } else if (acc_len == 5 && memcmp(acc, "false", 5) == 0) {
         accepted = 0;
     } else {
-        worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "accepted is neither \"true\" nor \"false\"");
+        macula__worker_end(w, MACULA_DISC_HELLO_VERIFY_FAILED, -1, "accepted is neither \"true\" nor \"false\"");
         return;
     }
     if (check_expected(w, &p) != 0)
@@ -252,16 +253,16 @@ static void on_hello(macula__worker *w, const macula_frame *f, size_t wire_len)
         int64_t refusal = -1;
         if (macula_frame_get_uint(f, "refusal_code", &code) == 0 && code <= (uint64_t)INT64_MAX)
             refusal = (int64_t)code;
-        worker_end(w, MACULA_DISC_REFUSED, refusal, "the peer refused the connection (refusal_code %lld)",
+        macula__worker_end(w, MACULA_DISC_REFUSED, refusal, "the peer refused the connection (refusal_code %lld)",
                    (long long)refusal);
         return;
     }
     if (record_peer(w, &p) != 0)
         return;
-    worker_become_connected(w);
+    macula__worker_become_connected(w);
 }
 
-void worker_handshake_frame(macula__worker *w, uint64_t now, macula_frame *f, size_t wire_len)
+void macula__worker_handshake_frame(macula__worker *w, uint64_t now, macula_frame *f, size_t wire_len)
 {
     const char *type = macula_frame_type(f);
     const char *mine = w->is_server ? "connect" : "hello";
@@ -272,13 +273,13 @@ void worker_handshake_frame(macula__worker *w, uint64_t now, macula_frame *f, si
         else
             on_hello(w, f, wire_len);
     } else if (type && strcmp(type, theirs) == 0) {
-        worker_end(w, w->is_server ? MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER : MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT,
+        macula__worker_end(w, w->is_server ? MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER : MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT,
                    -1, "received %s during the handshake", theirs);
     } else {
         char lenbuf[24];
         snprintf(lenbuf, sizeof lenbuf, "%zu", wire_len);
         w->frames_dropped++;
-        worker_diag(w, "frame_dropped", "reason", "before_handshake", "frame_type", type ? type : "",
+        macula__worker_diag(w, "frame_dropped", "reason", "before_handshake", "frame_type", type ? type : "",
                     "wire_len", lenbuf, (const char *)NULL);
     }
     macula_frame_free(f);

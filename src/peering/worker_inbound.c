@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The worker's inbound side: stream bytes into the frame parser, and each
  * complete frame handled by state (handshake frame, delivery while
  * connected, ignored while draining). An undecodable frame is stepped over
@@ -13,10 +14,10 @@ static void drop_inbound(macula__worker *w, const char *reason, const char *fram
     snprintf(lenbuf, sizeof lenbuf, "%zu", wire_len);
     w->frames_dropped++;
     if (frame_type)
-        worker_diag(w, "frame_dropped", "reason", reason, "frame_type", frame_type, "wire_len", lenbuf,
+        macula__worker_diag(w, "frame_dropped", "reason", reason, "frame_type", frame_type, "wire_len", lenbuf,
                     (const char *)NULL);
     else
-        worker_diag(w, "frame_dropped", "reason", reason, "wire_len", lenbuf, (const char *)NULL);
+        macula__worker_diag(w, "frame_dropped", "reason", reason, "wire_len", lenbuf, (const char *)NULL);
 }
 
 /* The declared length at the head of the parser's tail (for details). */
@@ -35,10 +36,10 @@ static void too_large(macula__worker *w)
     if (w->state == MACULA_PEER_DRAINING) {
         /* Late input is ignored anyway; stop parsing it. */
         w->inbound_dead = 1;
-        worker_diag(w, "frame_dropped", "reason", "frame_too_large", (const char *)NULL);
+        macula__worker_diag(w, "frame_dropped", "reason", "frame_too_large", (const char *)NULL);
         return;
     }
-    worker_end(w, MACULA_DISC_FRAME_TOO_LARGE, -1, "declared frame length %llu exceeds %u", len,
+    macula__worker_end(w, MACULA_DISC_FRAME_TOO_LARGE, -1, "declared frame length %llu exceeds %u", len,
                MACULA_FRAME_MAX_BODY);
 }
 
@@ -46,12 +47,12 @@ static void dispatch(macula__worker *w, uint64_t now, macula_frame *f, size_t wi
 {
     switch (w->state) {
     case MACULA_PEER_HANDSHAKING:
-        worker_handshake_frame(w, now, f, wire_len);
+        macula__worker_handshake_frame(w, now, f, wire_len);
         break;
     case MACULA_PEER_CONNECTED:
         w->frames_in++;
         w->bytes_in += wire_len;
-        worker_emit_event(w, MACULA_EVENT_FRAME, 0, f, wire_len);
+        macula__worker_emit_event(w, MACULA_EVENT_FRAME, 0, f, wire_len);
         break;
     default: /* draining: late inbound data is ignored */
         drop_inbound(w, "during_drain", macula_frame_type(f), wire_len);
@@ -70,9 +71,9 @@ static void after_fin(macula__worker *w)
     if (tail)
         drop_inbound(w, "truncated_at_fin", NULL, tail);
     if (w->state == MACULA_PEER_HANDSHAKING)
-        worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "the peer finished the stream");
+        macula__worker_end(w, MACULA_DISC_CLOSED_DURING_HANDSHAKE, -1, "the peer finished the stream");
     else if (w->state == MACULA_PEER_CONNECTED)
-        worker_diag(w, "peer_finished_stream", (const char *)NULL);
+        macula__worker_diag(w, "peer_finished_stream", (const char *)NULL);
 }
 
 static int pumping(const macula__worker *w)
@@ -82,7 +83,7 @@ static int pumping(const macula__worker *w)
            w->parser && !w->inbound_dead && !w->hs_send_pending;
 }
 
-void worker_pump(macula__worker *w, uint64_t now)
+void macula__worker_pump(macula__worker *w, uint64_t now)
 {
     while (pumping(w)) {
         macula_frame *f = NULL;
@@ -100,26 +101,26 @@ void worker_pump(macula__worker *w, uint64_t now)
             too_large(w);
             return;
         } else {
-            worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "frame parser: %s", macula_err_name(rc));
+            macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "frame parser: %s", macula_err_name(rc));
             return;
         }
     }
 }
 
-void worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin)
+void macula__worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin)
 {
     if (w->state == MACULA_PEER_CONNECTING) {
-        worker_diag(w, "unexpected_event", "event", "stream_data", (const char *)NULL);
+        macula__worker_diag(w, "unexpected_event", "event", "stream_data", (const char *)NULL);
         return;
     }
     if (!w->has_stream && w->is_server && !w->stream_open_pending) {
         /* Data before the "opened" notice: the first peer stream is ours. */
         w->has_stream = 1;
         w->stream_id = stream_id;
-        worker_flush(w);
+        macula__worker_flush(w);
     }
     if (!w->has_stream || stream_id != w->stream_id) {
-        worker_diag(w, "unexpected_event", "event", "stream_data_on_other_stream", (const char *)NULL);
+        macula__worker_diag(w, "unexpected_event", "event", "stream_data_on_other_stream", (const char *)NULL);
         return;
     }
     if (w->inbound_dead || !w->parser)
@@ -133,9 +134,9 @@ void worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const ui
                 w->inbound_dead = 1;
                 return;
             }
-            worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "frame parser refused input: %s", macula_err_name(rc));
+            macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "frame parser refused input: %s", macula_err_name(rc));
             return;
         }
     }
-    worker_pump(w, now);
+    macula__worker_pump(w, now);
 }

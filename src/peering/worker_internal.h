@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal to the worker's source files (worker*.c): the worker's state
  * and the helpers its parts share. Nothing outside src/peering/worker*.c
@@ -126,59 +127,59 @@ struct macula__worker {
 /* --- worker_actions.c --- */
 /* Queues an action (moved in). On allocation failure the action is cleared
  * and the worker ends with internal_error; returns 0 or MACULA_ERR_NOMEM. */
-int worker_push(macula__worker *w, macula__worker_action *a);
+int macula__worker_push(macula__worker *w, macula__worker_action *a);
 /* DIAG `name` with key, value, ..., NULL pairs (values copied) plus the
  * state; best effort (skipped when out of memory). */
-void worker_diag(macula__worker *w, const char *name, ...);
+void macula__worker_diag(macula__worker *w, const char *name, ...);
 /* EVENT of `type` for the handler (or the accept owner), with the peer's
  * node id when known; takes `frame`. */
-int worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
+int macula__worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
                       size_t wire_len);
-void worker_arm_timer(macula__worker *w, uint64_t deadline);
-void worker_cancel_timer(macula__worker *w);
+void macula__worker_arm_timer(macula__worker *w, uint64_t deadline);
+void macula__worker_cancel_timer(macula__worker *w);
 /* Ends the worker: records the reason and detail (printf-style), frees
  * what is no longer needed; poll() then yields the terminal sequence.
  * A second call does nothing. */
-void worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refusal_code, const char *fmt,
+void macula__worker_end(macula__worker *w, macula_disconnect_reason reason, int64_t refusal_code, const char *fmt,
                 ...) __attribute__((format(printf, 4, 5)));
-void worker_free_actions(macula__worker *w);
+void macula__worker_free_actions(macula__worker *w);
 /* The transport, the stream or a send failed under us: ends the worker
  * with the reason that state gives (connect_failed, closed_during_handshake,
  * peer_closed, peer_closed_during_drain, or refused while refusing). */
-void worker_peer_gone(macula__worker *w, const char *detail);
+void macula__worker_peer_gone(macula__worker *w, const char *detail);
 
 /* --- worker_outbound.c --- */
 /* Appends an encoded frame (ownership passes) and sends it when possible. */
-int worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len);
+int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len);
 /* Queues a SEND for out_head when none is in flight and not blocked. */
-void worker_flush(macula__worker *w);
+void macula__worker_flush(macula__worker *w);
 /* Counts queued frames as dropped and frees them (except one in flight,
  * whose bytes the shell may still be reading). */
-void worker_drop_outbound(macula__worker *w);
-void worker_free_outbound(macula__worker *w);
+void macula__worker_drop_outbound(macula__worker *w);
+void macula__worker_free_outbound(macula__worker *w);
 /* Signs `f` with the worker identity, encodes it and frees it. */
-int worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len);
+int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len);
 
 /* --- worker_handshake.c --- */
 /* Client: the stream is open; build, sign and queue CONNECT. */
-void worker_send_connect(macula__worker *w);
+void macula__worker_send_connect(macula__worker *w);
 /* A frame that arrived in HANDSHAKING (taken). */
-void worker_handshake_frame(macula__worker *w, uint64_t now, macula_frame *f, size_t wire_len);
+void macula__worker_handshake_frame(macula__worker *w, uint64_t now, macula_frame *f, size_t wire_len);
 /* Our handshake frame has been handed to the transport. */
-void worker_handshake_sent(macula__worker *w, uint64_t now);
+void macula__worker_handshake_sent(macula__worker *w, uint64_t now);
 /* The transition to CONNECTED (events, timer). */
-void worker_become_connected(macula__worker *w);
+void macula__worker_become_connected(macula__worker *w);
 
-/* --- worker_inbound.c --- */
+/* --- macula__worker_inbound.c --- */
 /* Pulls every complete frame from the parser and handles it by state. */
-void worker_pump(macula__worker *w, uint64_t now);
+void macula__worker_pump(macula__worker *w, uint64_t now);
 /* Hands inbound bytes to the parser (and pumps). */
-void worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin);
+void macula__worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin);
 
 /* --- worker.c --- */
 /* Replays the events kept before the start (pausing while a SEND awaits
  * its result). */
-void worker_replay(macula__worker *w, uint64_t now);
-const char *worker_hex(const uint8_t *b, size_t n, char *buf, size_t size);
+void macula__worker_replay(macula__worker *w, uint64_t now);
+const char *macula__worker_hex(const uint8_t *b, size_t n, char *buf, size_t size);
 
 #endif

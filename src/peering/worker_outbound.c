@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The worker's outbound side: an ordered queue of encoded frames with one
  * SEND in flight at a time, "would block" backpressure, the API send and
  * signing of the worker's own frames. */
@@ -7,7 +8,7 @@
 
 #include "peering/worker_internal.h"
 
-int worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len)
+int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len)
 {
     int rc = macula_frame_sign(f, w->identity);
     if (rc == 0)
@@ -16,7 +17,7 @@ int worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_
     return rc;
 }
 
-void worker_flush(macula__worker *w)
+void macula__worker_flush(macula__worker *w)
 {
     if (w->send_in_flight || w->send_blocked || !w->out_head || !w->has_stream)
         return;
@@ -27,11 +28,11 @@ void worker_flush(macula__worker *w)
     a.data = w->out_head->bytes;
     a.len = w->out_head->len;
     w->send_in_flight = 1;
-    if (worker_push(w, &a) != 0)
+    if (macula__worker_push(w, &a) != 0)
         w->send_in_flight = 0;
 }
 
-int worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
+int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
 {
     worker_out *o = malloc(sizeof *o);
     if (!o) {
@@ -49,7 +50,7 @@ int worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, si
     w->out_tail = o;
     if (kind == OUT_API)
         w->out_api_bytes += len;
-    worker_flush(w);
+    macula__worker_flush(w);
     return 0;
 }
 
@@ -59,7 +60,7 @@ static void free_out(worker_out *o)
     free(o);
 }
 
-void worker_drop_outbound(macula__worker *w)
+void macula__worker_drop_outbound(macula__worker *w)
 {
     worker_out **link = &w->out_head;
     uint64_t dropped = 0;
@@ -82,11 +83,11 @@ void worker_drop_outbound(macula__worker *w)
         w->frames_dropped += dropped;
         char n[24];
         snprintf(n, sizeof n, "%llu", (unsigned long long)dropped);
-        worker_diag(w, "frame_dropped", "reason", "unsent_at_end", "frames", n, (const char *)NULL);
+        macula__worker_diag(w, "frame_dropped", "reason", "unsent_at_end", "frames", n, (const char *)NULL);
     }
 }
 
-void worker_free_outbound(macula__worker *w)
+void macula__worker_free_outbound(macula__worker *w)
 {
     while (w->out_head) {
         worker_out *o = w->out_head;
@@ -104,10 +105,10 @@ static void send_failed(macula__worker *w, worker_out_kind kind, int rc)
     char detail[64];
     snprintf(detail, sizeof detail, "send failed: %s", macula_err_name(rc));
     if (w->state == MACULA_PEER_HANDSHAKING && kind == OUT_HANDSHAKE)
-        worker_end(w, w->is_server ? MACULA_DISC_HELLO_SEND_FAILED : MACULA_DISC_CONNECT_SEND_FAILED, -1, "%s",
+        macula__worker_end(w, w->is_server ? MACULA_DISC_HELLO_SEND_FAILED : MACULA_DISC_CONNECT_SEND_FAILED, -1, "%s",
                    detail);
     else
-        worker_peer_gone(w, detail);
+        macula__worker_peer_gone(w, detail);
 }
 
 void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
@@ -115,7 +116,7 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
     if (!w->send_in_flight || !w->out_head) {
-        worker_diag(w, "unexpected_event", "event", "send_result", (const char *)NULL);
+        macula__worker_diag(w, "unexpected_event", "event", "send_result", (const char *)NULL);
         return;
     }
     w->send_in_flight = 0;
@@ -126,8 +127,8 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
         /* A handshake frame that the transport cannot take yet stays first
          * in our queue and goes out in order: the handshake proceeds. */
         if (kind == OUT_HANDSHAKE && w->hs_send_pending)
-            worker_handshake_sent(w, now);
-        worker_replay(w, now);
+            macula__worker_handshake_sent(w, now);
+        macula__worker_replay(w, now);
         return;
     }
     if (rc != 0) {
@@ -144,17 +145,17 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
     o->next = NULL;
     free_out(o);
     if (kind == OUT_HANDSHAKE && w->hs_send_pending)
-        worker_handshake_sent(w, now);
+        macula__worker_handshake_sent(w, now);
     /* The drain gives the peer its full time to read what we sent before
      * the GOODBYE: when frames queued behind backpressure delay the GOODBYE,
      * the drain runs from the moment the transport takes it (still bounded:
      * if it never does, the deadline armed at close ends the drain). */
     if (kind == OUT_GOODBYE && w->state == MACULA_PEER_DRAINING && w->timer_armed &&
         w->timer_deadline < now + w->drain_timeout_ns)
-        worker_arm_timer(w, now + w->drain_timeout_ns);
+        macula__worker_arm_timer(w, now + w->drain_timeout_ns);
     if (w->state != MACULA_PEER_ENDED)
-        worker_flush(w);
-    worker_replay(w, now);
+        macula__worker_flush(w);
+    macula__worker_replay(w, now);
 }
 
 void macula__worker_on_send_ready(macula__worker *w, uint64_t now)
@@ -163,7 +164,7 @@ void macula__worker_on_send_ready(macula__worker *w, uint64_t now)
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
     w->send_blocked = 0;
-    worker_flush(w);
+    macula__worker_flush(w);
 }
 
 /* An API send refused: counted and reported (takes `wire`). */
@@ -173,7 +174,7 @@ static int send_refused(macula__worker *w, int rc, const char *reason, uint8_t *
     snprintf(lenbuf, sizeof lenbuf, "%zu", len);
     free(wire);
     w->frames_dropped++;
-    worker_diag(w, "frame_dropped", "reason", reason, "wire_len", lenbuf, (const char *)NULL);
+    macula__worker_diag(w, "frame_dropped", "reason", reason, "wire_len", lenbuf, (const char *)NULL);
     return rc;
 }
 
@@ -198,7 +199,7 @@ int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t l
                             wire, len);
     if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len)
         return send_refused(w, MACULA_ERR_QUEUE_FULL, "send_queue_full", wire, len);
-    int rc = worker_queue_out(w, OUT_API, wire, len);
+    int rc = macula__worker_queue_out(w, OUT_API, wire, len);
     if (rc != 0) /* the bytes are gone already */
         return send_refused(w, rc, "out_of_memory", NULL, len);
     return rc;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connection-id hash table (see cid_table.h). */
 #include <sodium.h>
 #include <stdlib.h>

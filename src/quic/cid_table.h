@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the endpoint's connection-id table, mapping every connection id
  * that routes packets to us (ours, incl. newly issued and not-yet-retired

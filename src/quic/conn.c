@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A QUIC connection on ngtcp2: creation (client and server), the ngtcp2
  * callbacks, packet reading and writing, the one expiry timer, and the
  * ways a connection ends (see quic_internal.h for the re-entrancy rule). */

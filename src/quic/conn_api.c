@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public connection API (quic.h). None of these read or write packets:
  * they change state and kick the connection (see quic_internal.h). */
 #include <stdio.h>

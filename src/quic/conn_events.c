@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The owner model: events go straight to the owner when it can take them,
  * otherwise into the connection's queue, from which they are delivered in
  * order later (see quic.h). Stream data gives its flow-control credit back

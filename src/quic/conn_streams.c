@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A connection's streams: lookup, creation, release, and SEND_READY once a
  * refused send fits again. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Dialing: option checks, host-name resolution on a helper thread (a slow
  * resolver never blocks the loop), and one deadline that covers resolution
  * and the whole handshake. */

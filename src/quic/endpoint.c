@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A QUIC endpoint: one UDP socket, the connection-id table, packet
  * dispatch to connections, and the server's answers to packets that belong
  * to no connection (accept, version negotiation, refusal, stateless reset). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the QUIC transport's objects (endpoint, connection, stream) and
  * the functions its files share. Everything here runs on the loop thread.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ngtcp2's allocator for connections with settings.low_memory: the C heap,
  * except that a large block malloc'd once the handshake is done comes back
  * with its whole pages discarded (MADV_DONTNEED).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-runtime QUIC state: the endpoints of a runtime, its shared client
  * endpoints, dials still resolving, and the shutdown hook that closes them
  * all when the runtime stops. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A stream's send queue: blocks kept until acknowledged (see send_buffer.h). */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: one stream's send queue. Bytes are copied in once and stay put
  * (ngtcp2 points at them for retransmission) until the peer acknowledges

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Defaults, option checks and small naming helpers of the QUIC layer. */
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Self-signed X.509 certificates over a node's Ed25519 identity (GnuTLS),
  * their PEM export for other QUIC stacks, and reading the Ed25519 key back
  * out of a peer's certificate. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: TLS material for the QUIC layer (GnuTLS). Certificates over a
  * node's Ed25519 identity, credentials for servers and clients, and the

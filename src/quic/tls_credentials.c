@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GnuTLS certificate credentials for QUIC servers (self-signed over the
  * identity, or PEM files) and clients (optionally the system trust store). */
 #include "quic/tls_cert.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GnuTLS sessions for QUIC connections (ngtcp2_crypto_gnutls glue): TLS 1.3
  * only, ALPN required, the client's certificate check through
  * macula__tls_check_peer() with its reason kept for the CLOSED event. */

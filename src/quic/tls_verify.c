@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The client's check of the server certificate during the TLS handshake:
  * none, pin (the leaf's key must be a given Ed25519 key) or system PKI. */
 #include "quic/tls_cert.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Batched non-blocking UDP I/O with GSO/GRO where available (see udp_socket.h). */
 #include <errno.h>
 #include <time.h>

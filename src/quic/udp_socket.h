@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: a non-blocking UDP socket with batched I/O. Receiving uses
  * recvmmsg and, where the kernel offers it, UDP GRO (several datagrams of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bounded cross-thread command queue woken by an eventfd (see command_queue.h). */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the runtime's cross-thread command queue. Any thread pushes
  * (fn, arg) pairs under a mutex; the loop thread drains them. The ring

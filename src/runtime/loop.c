@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The event loop: epoll for descriptors, a timer heap, the command queue and
  * a cached monotonic clock (see loop.h). */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the event loop under macula_runtime (epoll + timer heap +
  * eventfd-woken command queue). Loop-thread only unless marked otherwise.

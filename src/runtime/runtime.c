@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The public runtime: lifetime, threads, embedding, posting, graceful
  * shutdown through registered hooks, and the diagnostics hook. */
 #include <errno.h>

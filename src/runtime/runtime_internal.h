@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: the runtime object and its loop, shared by loop.c (epoll, timers,
  * one iteration) and runtime.c (public API, threads, shutdown, diagnostics).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Binary min-heap of embedded timers (see timer_heap.h). */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internal: a binary min-heap of embedded timers ordered by deadline. Each
  * timer records its own index so cancel and re-arm are O(log n) without a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Readable names and sentences for every macula_err code. */
 #include "macula/common.h"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula bench` still runs end to end with tiny counts (its figures are
 # printed, never asserted: this only checks that each measurement completes
 # and reports every connection and frame it was asked for).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula demo`: exit 0, every event line is JSON with a side, and the log
 # shows the whole script: both sides connected to each other's node id,
 # the accept owner's handshake_complete, a PUBLISH each way plus the echo,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula frame decode|verify|resign|parse-stream` over every vector and
 # negative case of frames.json, as a script would drive them: output lines,
 # exit codes, and HEX arguments given literally, as @FILE and on stdin.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula key cert`: what it writes is read by OpenSSL and GnuTLS's certtool
 # as a self-signed Ed25519 certificate over the node id, with the SANs asked
 # for and ~10 years' validity, and the identity's PKCS#8 private key (0600).

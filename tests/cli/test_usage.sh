@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Every command group as a user meets it: `--help` (after the group or one
 # of its subcommands) prints the usage on stdout and exits 0; bad usage (no
 # or an unknown subcommand, an unexpected argument, a missing operand)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The installed library, as a user gets it: `cmake --install` into a
 # temporary prefix, then examples/dial_print.c built against that prefix
 # only, four ways (pkg-config shared and static, find_package shared and

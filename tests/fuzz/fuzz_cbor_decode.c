@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the strict CBOR decoder on arbitrary bytes.
  * Invariants: the validating pass alone (macula__cbor_validate) gives the
  * decoder's result, whatever decodes re-encodes canonically, the canonical bytes

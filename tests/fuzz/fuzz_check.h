@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Invariant checks shared by the fuzz targets: a broken invariant aborts,
  * which libFuzzer reports as a crash with the input saved. */
 #ifndef MACULA_FUZZ_CHECK_H

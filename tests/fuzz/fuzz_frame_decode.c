@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the single-frame decoder (length prefix + body).
  * Invariants: the outcome agrees with the 4-byte header (need / too large
  * / consumed), the check without building (macula__frame_check_wire, what

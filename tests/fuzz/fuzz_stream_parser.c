@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the stream parser. The first byte of the input seeds
  * how the rest is cut into chunks; the events (frame type/length, frame
  * stepped over, fatal oversize) and the tail must be the same however the

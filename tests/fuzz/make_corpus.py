@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the fuzzers' seed corpora from the shared vectors (at test time;
 the vectors are never copied into the repository).
 usage: make_corpus.py frames.json OUT_DIR  -> OUT_DIR/{cbor,frame,stream}/"""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A lossy UDP relay for transport tests: listens on a loopback port, relays
  * every datagram between its clients and one target, and on the way drops,
  * duplicates and reorders datagrams with the configured probabilities.

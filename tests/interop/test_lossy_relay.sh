@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Loss, reordering and duplication between two macula processes: `macula quic
 # dial` -> lossy UDP relay -> `macula quic serve --echo`, 2 MiB each way per
 # profile, byte-exact (SHA-256), and the relay really did impair the traffic.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Interop under loss, reordering and duplication: quinn's client against
 # `macula quic serve --echo`, and `macula quic dial` against quinn's server,
 # each through the lossy UDP relay, 1 MiB each way, byte-exact.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Interop: `macula quic dial` as the client of quinn (quinn-peer serve) serving
 # the certificate and PKCS#8 key `macula key cert` made; the dial pins the
 # identity's node id, 1 MiB is echoed back byte-exact; a wrong pin is refused

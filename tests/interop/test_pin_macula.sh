@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Pinning between two macula processes: the right node id connects and
 # echoes; a wrong one fails cleanly on both ends (the dialer exits non-zero
 # with a reason naming both keys; the listener reports a handshake-failed

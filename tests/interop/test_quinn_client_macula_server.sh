@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Interop: quinn (quinn-peer dial) as the client of `macula quic serve --echo`,
 # ALPN "macula", the listener's self-signed Ed25519 certificate checked by
 # quinn against the node id; 1 MiB echoed back byte-exact.

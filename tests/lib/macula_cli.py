@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the script tests that drive `macula` processes: JSON event
 lines read in the background, waiting for a line with a deadline, keys,
 and check bookkeeping. Only the standard library."""

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared pieces of the in-process peering tests over real QUIC: an event
  * recorder that any thread can wait on, a diagnostics recorder, identities,
  * numbered frames, and helpers that run code on the loop thread. Every test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Raw QUIC peers for the hostile tests: a client that sends chosen bytes on
  * one stream (and may close at chosen moments), and a server that answers a
  * peering client's CONNECT in chosen wrong ways. Both are built on the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula dial` / `macula listen` when the session cannot go as asked, over
 # real QUIC between processes: a closed port (connect_failed), a refusal
 # with its code (listen --refuse), a wrong --expect (the TLS pin fails:

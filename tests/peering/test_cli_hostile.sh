@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Hostile peers against `macula listen`, each a separate process speaking
 # raw QUIC (`macula quic dial`, stdin copied to the stream) or a `macula
 # dial` that gets killed: a bogus 4 GiB length (frame_too_large), an

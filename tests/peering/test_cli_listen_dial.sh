@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Two `macula` processes peering on loopback: `macula listen --echo` and
 # `macula dial --publish/--send`: the handshake both ways (with --expect
 # pinning the listener), frames in order both ways (signed PUBLISH frames

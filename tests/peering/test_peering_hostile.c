@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Every disconnect reason of PROTOCOL.md §4 that a peer on the wire can
  * cause, over real QUIC on loopback, with raw QUIC peers (raw_quic.h) on
  * the other side:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Listeners over real QUIC: manual accept from another thread long after
  * the client sent its CONNECT (the events kept meanwhile are replayed),
  * refuse, the cap on handshaking connections (manual and automatic mode),

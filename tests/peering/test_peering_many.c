@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* 500 peers handshaking with one listener at once, in one process and one
  * runtime (so both ends share one loop thread, as a CI machine with two
  * cores would run them anyway): every client and every server worker

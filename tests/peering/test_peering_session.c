@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Peering over real QUIC on loopback, one runtime: the CONNECT/HELLO
  * handshake both ways (with the TLS pin), the getters, frames in order both
  * ways (also with QUIC low_memory), close with GOODBYE and drain (drained /

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runtime shutdown over real QUIC: macula_runtime_stop() (and
  * macula_runtime_free() without a stop) sends GOODBYE on every connected
  * worker, ends the others at once (closed, "shutdown"), and finishes within

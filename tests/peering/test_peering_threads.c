@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The "any thread" promises over real QUIC: several threads send_frame on
  * one peer at once (signing and encoding in their own threads, backing off
  * on MACULA_ERR_QUEUE_FULL) while another reads get_info; the receiving

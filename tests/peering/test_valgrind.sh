@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The in-process peering session test (handshake, frames both ways, drain,
 # stale handles, early close, refused sends: real QUIC on loopback) under
 # valgrind memcheck: no invalid access, no leak. Skipped (77) when valgrind

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared pieces of the in-process QUIC tests: a runtime with a watchdog, an
  * echo server built on the public API (with read-side backpressure), and a
  * client that streams a buffer and hashes what comes back. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # `macula quic serve --echo` and `macula quic dial` over loopback: echo of
 # 0 B, 1 B, 1 MiB and 64 MiB (equal SHA-256), the JSON event lines, pin
 # match and mismatch, ALPN mismatch and a closed port, each failing cleanly.

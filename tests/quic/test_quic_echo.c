@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Handshake and echo over loopback: 0 B, 1 B, 1 MiB and 64 MiB of random
  * data come back byte-exact (equal SHA-256), with backpressure on both
  * sides (the client's send queue refuses, the echo pauses reading); 1 MiB

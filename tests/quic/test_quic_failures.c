@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connections that must fail, each cleanly, with the right cause and
  * reason, within their deadline: ALPN mismatch, pin mismatch (and a
  * matching pin), idle timeout, a closed port, and an address that drops

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The allocator behind the low_memory setting (src/quic/quic_mem.c):
  * default connections use ngtcp2's own (none given); with low_memory, a
  * block of any size holds what is written to it and calloc returns zeroes

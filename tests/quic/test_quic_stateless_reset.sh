@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A server that restarts on the same port with the same identity answers
 # packets of connections it no longer knows with a stateless reset (its
 # token comes from the identity, so it matches the one the first run gave),

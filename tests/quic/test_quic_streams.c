@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Stream and ownership behaviour: 200 concurrent connections to one
  * listener; half-close (the server keeps sending after the client's FIN);
  * reset with an application code; owner hand-over with events queued in

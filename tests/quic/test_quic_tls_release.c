@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TLS session details of the transport: the key exchange is X25519 (the
  * cheap group, first in our priority); both sides release their TLS
  * session once the handshake is complete (to save memory per idle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Deterministic CBOR: canonical encoding, the strict decoder's edge cases,
  * the value API and diagnostic notation. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Decoded trees live in one block (src/codec/cbor_decode.c) yet keep every
  * promise of value.h and frame.h: they can be changed (entries replaced,
  * removed, added; arrays appended to), nested into other trees, cloned and

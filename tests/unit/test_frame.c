@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Frame API: header, UUIDv7, constructors' field sets, sign/verify error
  * answers, size cap, body decoding rules. */
 #include <stdlib.h>

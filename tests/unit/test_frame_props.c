@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Property tests over random frames (fixed PRNG seed, so failures repeat):
  * encode -> decode -> encode is the identity; a non-canonical encoding of
  * a signed frame (shuffled keys, over-long heads) still decodes and

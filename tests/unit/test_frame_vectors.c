@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Every vector and negative case of the shared frames.json, through the
  * library: constructors, canonical encoding, signing input, signature,
  * wire bytes, decode + re-encode, verify, diag, and the reference's exact

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Identity: derivation, key files, puzzle evidence, sign/verify. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The event mailbox of peering.h: deep copies (frame taken, detail
  * copied), FIFO order, the eventfd readable exactly while events wait,
  * pop timeouts, the FRAME-only cap, and several producer and consumer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runtime and loop: timer heap order, cross-thread posting, embedding,
  * graceful stop with shutdown hooks, post handles outliving the runtime. */
 #include <poll.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Stream parser: frames in order whatever the chunking, incomplete tail
  * kept, bad frames stepped over and reported (our deliberate difference
  * from the reference), oversize lengths fatal and sticky, buffer cap. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* TLS material of the QUIC layer: the self-signed certificate over an
  * Ed25519 identity (fields, extensions, signature), its PEM export, server
  * credentials from PEM files, and the client's peer check (none / pin /

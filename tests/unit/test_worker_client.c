@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The connection worker as a client (PROTOCOL.md §4), sans-I/O with the
  * fake shell: connecting, handshaking against the reference's own HELLO
  * vectors, every client-side disconnect reason, and the hostile inputs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Randomized inputs against the connection worker. Thousands of workers,
  * alone (fed random transport events, API calls, clock jumps and bytes
  * cut from valid, invalid and hostile frames) and in pairs (a client and

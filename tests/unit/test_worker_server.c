@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The connection worker as a server (PROTOCOL.md §4), sans-I/O with the
  * fake shell: the start signal and the replay of events that raced it,
  * the reference's CONNECT vectors, every server-side disconnect reason,

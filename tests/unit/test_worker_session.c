@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Two workers talking to each other through the fake shell (client alice,
  * server bob): the handshake end to end, frames both ways in order,
  * backpressure, the send-queue cap, GOODBYE + drain, peer_closed,

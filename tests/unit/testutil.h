@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Minimal test harness: CHECK macros that report file:line and keep going,
  * and a summary that sets the exit status. */
 #ifndef MACULA_TESTUTIL_H

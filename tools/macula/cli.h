@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared helpers of the `macula` command-line program. */
 #ifndef MACULA_CLI_H
 #define MACULA_CLI_H

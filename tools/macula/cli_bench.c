@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula bench`: the peering benchmarks of BENCHMARKS.md (figures, never
  * asserted by tests). Every measurement runs a listener and dialers on two
  * runtimes (two loop threads) on 127.0.0.1 through the public API only;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula bench raw`: the transport ceiling under the peering rows. The
  * same two runtimes on 127.0.0.1 as the peering rig, but plain QUIC
  * (macula/quic.h, no frames, no peering): one stream, one direction, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Plain QUIC throughput on the bench rig's two runtimes (cli_bench_raw.c). */
 #ifndef MACULA_CLI_BENCH_RAW_H
 #define MACULA_CLI_BENCH_RAW_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The two-runtime rig of `macula bench` (see cli_bench_rig.h). */
 #include <malloc.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The test rig of `macula bench`: a listener on its own runtime (its own
  * loop thread) and dialers on another, on 127.0.0.1, so both ends of every
  * connection run as they would in two programs. Either half may live in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula demo`: two peers in one process on loopback. A listener and a
  * dialer with fresh identities complete the CONNECT/HELLO handshake over
  * QUIC, exchange a PUBLISH each way (the listener echoes the dialer's back

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula dial`: connects to a Macula peer, sends the frames asked for once
  * connected, prints one JSON line per event, and closes with GOODBYE. The
  * runtime runs on its own thread; this thread reads the events from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The JSON lines the peering commands print (`macula listen`, `macula dial`,
  * and `macula demo` later): one object per line, flushed at once so that a
  * script reading the pipe sees each event as it happens. */

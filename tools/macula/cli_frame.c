@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula frame ...`: decode, verify, re-sign and parse wire frames.
  * Answers go to stdout, one per line, so that scripts can read the last
  * line; exit 0 = success, 1 = protocol-level answer, 2 = bad usage. */

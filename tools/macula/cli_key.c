@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula key ...`: make, derive and inspect identity key files. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula key cert`: the self-signed certificate a Macula listener serves for
  * an identity, and the identity's private key as PKCS#8, as PEM files that
  * other QUIC stacks (quinn, curl, openssl) can serve or check. */

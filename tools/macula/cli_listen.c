@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula listen`: accepts Macula peers and prints one JSON line per event
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What `macula listen` and `macula dial` share: the options (key, realms,
  * capabilities, ALPNs, the peering and QUIC timeouts). */
 #include <string.h>

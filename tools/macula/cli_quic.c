@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula quic`: netcat over Macula's QUIC. `serve` accepts connections and
  * prints one JSON object per event (optionally echoing every stream);
  * `dial` copies stdin to one stream and the stream to stdout. Both stream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the command groups: usage and subcommands, hex
  * arguments, JSON, numbers and addresses, keys, stop signals. */
 #include <ctype.h>

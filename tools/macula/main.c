@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `macula`: command-line entry point; dispatches to one group per file. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The test suite's JSON reader (see json.h). Recursive descent. */
 #include "json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A small JSON reader for the test suite (enough for frames.json):
  * objects, arrays, strings (with \uXXXX escapes, surrogate pairs), numbers
  * (integers kept exactly as uint64/int64), true/false/null. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Loader and hex helpers for the shared frame vectors (see vectors.h). */
 #include "vectors.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Access to the shared frame vectors (frames.json, path in env
  * MACULA_VECTORS) for the unit tests. */
 #ifndef MACULA_TEST_VECTORS_H

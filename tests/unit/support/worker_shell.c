@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fake shell for the connection worker: see worker_shell.h. */
 #include "worker_shell.h"
 

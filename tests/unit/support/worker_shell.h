@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Test double for the runtime glue of the connection worker: a fake shell
  * with a fake clock and a fake transport. It executes every action the
