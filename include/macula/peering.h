@@ -192,13 +192,14 @@ typedef struct macula_peer_options {
     size_t n_alpn;
     uint32_t connect_timeout_ms; /* 30000 */
 
-    /* Pins the peer: the client's TLS check requires this Ed25519 key, and
-     * a CONNECT/HELLO whose verified node id differs ends the peer with
-     * MACULA_DISC_PEER_IDENTITY_MISMATCH. NULL = any peer. */
+    /* Pins the peer: a CONNECT/HELLO whose verified node id differs ends
+     * the peer with MACULA_DISC_PEER_IDENTITY_MISMATCH, and (client, unless
+     * hello_only) the TLS check requires this Ed25519 key. NULL = any peer. */
     const uint8_t *expected_node_id;
-    /* TLS check when expected_node_id is NULL (NONE or PKI). */
+    /* TLS check when expected_node_id is NULL or hello_only is set (NONE or
+     * PKI); ignored (PIN) otherwise. */
     macula_quic_verify verify;
-    const char *server_name;
+    const char *server_name; /* SNI and PKI host name; NULL = host */
 
     uint32_t handshake_timeout_ms; /* 30000 */
     uint32_t drain_timeout_ms;     /* 5000 */
@@ -215,12 +216,37 @@ typedef struct macula_peer_options {
      * admit every peer whose CONNECT verifies. */
     macula_admit_fn admit;
     void *admit_user;
+
+    /* Trust when dialing (PROTOCOL.md §6.4; client only). 1 = 10.0.0's
+     * `pin_tls_cert => false`: expected_node_id (required then) is checked
+     * against the HELLO only, and TLS is checked by `verify`, PKI (for a
+     * peer serving a CA-issued certificate) or NONE; PIN is refused. 0 =
+     * expected_node_id also pins the certificate's key. */
+    int hello_only;
+    /* PKI: a PEM file of the CA certificates to trust; NULL = the system
+     * trust store. Refused ("ca_file") with any other effective mode. */
+    const char *ca_file;
+    /* 1: behave as a relay station (§6.5): announce capability bit 0
+     * (MACULA_CAP_RELAY_STATION, OR-ed into `capabilities`) in CONNECT /
+     * HELLO, and answer every CALL to procedure "_macula.ping" that
+     * arrives while connected with a signed ERROR frame, code 1
+     * (unknown_next_peer), with the CALL's call_id: the liveness probe a
+     * 10.0.0 client sends its station every 30 s (it drops the link after
+     * two unanswered ones). The CALL is still delivered as a FRAME event
+     * (the application sees all traffic) and must not be answered again.
+     * A listener's auto_accept options carry it to every server worker. */
+    int station;
 } macula_peer_options;
 
 /* Zeroes `o` and sets every default above. A timeout, connect_timeout_ms
  * or send_queue_cap left at 0 also means its default, except keepalive_ms
  * (0 = no keep-alive PINGs). verify MACULA_QUIC_VERIFY_PIN requires
- * expected_node_id, which selects it by itself anyway. */
+ * expected_node_id, which selects it by itself anyway (unless hello_only).
+ * The trust modes of a dial, by expected_node_id / hello_only / verify:
+ *   set / 0 / NONE or PIN   TLS pins the key, HELLO node id checked
+ *   set / 1 / PKI           CA-verified TLS + host name, HELLO checked
+ *   set / 1 / NONE          TLS unchecked, HELLO checked
+ *   NULL / 0 / PKI or NONE  CA-verified TLS, or nothing checked */
 MACULA_API void macula_peer_options_init(macula_peer_options *o);
 
 /* Any thread. Starts a client worker: dial, CONNECT, HELLO. Returns the
@@ -340,6 +366,20 @@ MACULA_API void macula_listener_refuse(macula_listener *l, macula_quic_conn *con
  * have ended: `l` must not be used after this call. Loop thread. When the
  * runtime stops, its listeners are closed the same way. */
 MACULA_API void macula_listener_close(macula_listener *l);
+
+/* --- stations, ERROR codes (PROTOCOL.md §6.5) --- */
+/* capabilities bit 0: the node is a relay station. */
+#define MACULA_CAP_RELAY_STATION 1u
+/* The liveness probe's procedure (CALL, realm of 32 zero bytes). */
+#define MACULA_STATION_PING_PROCEDURE "_macula.ping"
+/* ERROR frame `code`s whose names the public vectors show. */
+#define MACULA_ERROR_UNKNOWN_NEXT_PEER 1
+#define MACULA_ERROR_TARGET_REALM_REFUSED 5
+#define MACULA_ERROR_UNAUTHORIZED 16 /* added by 10.0.0 */
+/* The name an ERROR frame carries with `code` ("unknown_next_peer",
+ * "target_realm_refused", "unauthorized"), or NULL for a code whose name
+ * is not known here. */
+MACULA_API const char *macula_error_code_name(uint8_t code);
 
 #ifdef __cplusplus
 }

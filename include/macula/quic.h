@@ -167,7 +167,7 @@ MACULA_API void macula_quic_endpoint_close(macula_quic_endpoint *ep);
 typedef enum macula_quic_verify {
     MACULA_QUIC_VERIFY_NONE = 0, /* accept any certificate (logs a warning) */
     MACULA_QUIC_VERIFY_PIN,      /* leaf SubjectPublicKeyInfo must be pin_ed25519 */
-    MACULA_QUIC_VERIFY_PKI       /* system trust store + host name check */
+    MACULA_QUIC_VERIFY_PKI       /* chain to the system trust store (or ca_file) + host name */
 } macula_quic_verify;
 
 typedef struct macula_quic_dial_options {
@@ -180,6 +180,12 @@ typedef struct macula_quic_dial_options {
     const uint8_t *pin_ed25519; /* 32 bytes, for MACULA_QUIC_VERIFY_PIN */
     const char *server_name;   /* SNI / PKI host name; NULL = host (when a name) */
     macula_quic_settings settings;
+    /* PKI only: a PEM file of the CA certificates to trust instead of the
+     * system trust store (NULL = the system store). Read when the dial
+     * starts; one that cannot be read, or holds no certificate, fails the
+     * dial (CLOSED, cause DIAL_FAILED, with the reason). Set with another
+     * verify mode: MACULA_ERR_INVALID_ARG. */
+    const char *ca_file;
 } macula_quic_dial_options;
 
 MACULA_API void macula_quic_dial_options_init(macula_quic_dial_options *o);

@@ -28,6 +28,12 @@ void macula_peer_options_init(macula_peer_options *o)
     o->send_queue_cap = DEFAULT_SEND_QUEUE_CAP;
 }
 
+/* The TLS check a dial makes (see the table at macula_peer_options_init). */
+static macula_quic_verify effective_verify(const macula_peer_options *o)
+{
+    return o->expected_node_id && !o->hello_only ? MACULA_QUIC_VERIFY_PIN : o->verify;
+}
+
 static const char *check(const macula_peer_options *o, int is_server, const macula_identity *fallback_id)
 {
     if (!o)
@@ -57,6 +63,14 @@ static const char *check(const macula_peer_options *o, int is_server, const macu
     /* PIN needs a key: expected_node_id is that key. */
     if (o->verify == MACULA_QUIC_VERIFY_PIN && !o->expected_node_id)
         return "expected_node_id";
+    /* hello_only relaxes a pin: without one it means nothing, and it
+     * contradicts PIN. */
+    if (o->hello_only && !o->expected_node_id)
+        return "hello_only";
+    if (o->hello_only && o->verify == MACULA_QUIC_VERIFY_PIN)
+        return "verify";
+    if (o->ca_file && (!o->ca_file[0] || effective_verify(o) != MACULA_QUIC_VERIFY_PKI))
+        return "ca_file";
     return NULL;
 }
 
@@ -93,7 +107,8 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
             ok = 0;
         t->n_realms = o->n_realms;
     }
-    t->capabilities = o->capabilities;
+    t->station = o->station != 0;
+    t->capabilities = o->capabilities | (t->station ? MACULA_CAP_RELAY_STATION : 0);
     if (o->station_id) {
         t->has_station_id = 1;
         memcpy(t->station_id, o->station_id, MACULA_NODE_ID_LEN);
@@ -123,8 +138,9 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
             t->n_alpn = o->n_alpn;
         }
         t->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
-        t->verify = o->expected_node_id ? MACULA_QUIC_VERIFY_PIN : o->verify;
+        t->verify = effective_verify(o);
         t->server_name = dup_str(o->server_name, &ok);
+        t->ca_file = dup_str(o->ca_file, &ok);
         t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
         t->keepalive_ms = o->keepalive_ms;
         t->low_memory = o->low_memory != 0;
@@ -147,6 +163,7 @@ void macula__peer_template_clear(macula__peer_template *t)
         free(t->alpn[i]);
     free(t->alpn);
     free(t->server_name);
+    free(t->ca_file);
     memset(t, 0, sizeof *t);
 }
 
@@ -168,6 +185,7 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->send_queue_cap = t->send_queue_cap;
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
+    cfg->station = t->station;
 }
 
 void macula__peer_template_dial_options(const macula__peer_template *t, macula_quic_dial_options *o)
@@ -179,8 +197,9 @@ void macula__peer_template_dial_options(const macula__peer_template *t, macula_q
     o->n_alpn = t->n_alpn;
     o->timeout_ms = t->connect_timeout_ms;
     o->verify = t->verify;
-    o->pin_ed25519 = t->has_expected ? t->expected_node_id : NULL;
+    o->pin_ed25519 = t->verify == MACULA_QUIC_VERIFY_PIN ? t->expected_node_id : NULL;
     o->server_name = t->server_name;
+    o->ca_file = t->ca_file;
     o->settings.idle_timeout_ms = t->idle_timeout_ms;
     o->settings.keepalive_ms = t->keepalive_ms;
     o->settings.low_memory = t->low_memory;

@@ -39,6 +39,8 @@ typedef struct macula__peer_template {
     char *server_name;
     uint32_t idle_timeout_ms, keepalive_ms;
     int low_memory;
+    char *ca_file;
+    int station; /* both roles */
 } macula__peer_template;
 
 /* Checks `o` and copies it into *t. `fallback_id` stands in for a NULL

@@ -90,6 +90,10 @@ typedef struct macula__worker_config {
     size_t backlog_cap;
     macula__worker_admit_fn admit;     /* server only; NULL = admit everyone */
     void *admit_user;
+    /* Relay station (PROTOCOL.md §6.5): answer "_macula.ping" CALLs while
+     * connected with ERROR unknown_next_peer (worker_station.c). The
+     * capability bit is the caller's to set in `capabilities`. */
+    int station;
 } macula__worker_config;
 
 #define MACULA__WORKER_MAX_REALMS 1024  /* a peer announcing more fails verification */

@@ -52,6 +52,8 @@ static void dispatch(macula__worker *w, uint64_t now, macula_frame *f, size_t wi
     case MACULA_PEER_CONNECTED:
         w->frames_in++;
         w->bytes_in += wire_len;
+        if (w->station)
+            macula__worker_station_inbound(w, f);
         macula__worker_emit_event(w, MACULA_EVENT_FRAME, 0, f, wire_len);
         break;
     default: /* draining: late inbound data is ignored */

@@ -69,6 +69,7 @@ struct macula__worker {
     size_t send_queue_cap, backlog_cap;
     macula__worker_admit_fn admit;
     void *admit_user;
+    int station;
 
     macula_peer_state state;
     int started;
@@ -175,6 +176,11 @@ void macula__worker_become_connected(macula__worker *w);
 void macula__worker_pump(macula__worker *w, uint64_t now);
 /* Hands inbound bytes to the parser (and pumps). */
 void macula__worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, const uint8_t *data, size_t len, int fin);
+
+/* --- worker_station.c --- */
+/* Connected station: when `f` is a "_macula.ping" CALL, queue the signed
+ * ERROR unknown_next_peer answer. `f` stays the caller's. */
+void macula__worker_station_inbound(macula__worker *w, const macula_frame *f);
 
 /* --- worker.c --- */
 /* Replays the events kept before the start (pausing while a SEND awaits

@@ -410,6 +410,7 @@ static void release_ngtcp2(macula_quic_conn *c)
         gnutls_deinit(c->tls);
         c->tls = NULL;
     }
+    macula__tls_free_ca_cred(c);
 }
 
 void macula__conn_terminate(macula_quic_conn *c, macula_quic_close_cause cause, int err, enum term_mode mode)
@@ -878,6 +879,7 @@ void macula__conn_free(macula_quic_conn *c)
     free(c->closing_pkt);
     free(c->host);
     free(c->server_name);
+    free(c->ca_file);
     if (c->alpn_list) {
         for (size_t i = 0; i < c->n_alpn; i++)
             free(c->alpn_list[i]);

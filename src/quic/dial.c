@@ -123,7 +123,8 @@ static void connect_resolved(macula_quic_conn *c, const struct sockaddr_storage 
     macula__quic_rt_unlink_resolving(c->qrt, c);
     err = macula__conn_start_client(c, ep, (const struct sockaddr *)&to, to_len);
     if (err != 0)
-        macula__conn_fail_dial(c, err, "cannot start the QUIC connection: %s", macula_strerror(err));
+        macula__conn_fail_dial(c, err, "cannot start the QUIC connection: %s",
+                               c->verify_why[0] ? c->verify_why : macula_strerror(err));
 }
 
 static void job_done(void *arg)
@@ -193,7 +194,8 @@ macula_quic_conn *macula_quic_dial(macula_runtime *rt, macula_quic_endpoint *ep,
     macula_quic_conn *c = NULL;
     if (!rt || !opts || !handler || !opts->host || !opts->host[0] || strlen(opts->host) > 255 || opts->port == 0 ||
         !macula__alpn_valid(opts->alpn, opts->n_alpn) || (opts->verify == MACULA_QUIC_VERIFY_PIN && !opts->pin_ed25519) ||
-        opts->verify > MACULA_QUIC_VERIFY_PKI || (ep && ep->rt != rt))
+        opts->verify > MACULA_QUIC_VERIFY_PKI || (opts->ca_file && opts->verify != MACULA_QUIC_VERIFY_PKI) ||
+        (opts->ca_file && !opts->ca_file[0]) || (ep && ep->rt != rt))
         goto fail;
     if ((rc = macula_crypto_init()) != 0)
         goto fail;
@@ -225,6 +227,8 @@ macula_quic_conn *macula_quic_dial(macula_runtime *rt, macula_quic_endpoint *ep,
     else
         c->server_name = strdup(c->host);
     if (!c->server_name)
+        goto fail_conn;
+    if (opts->ca_file && !(c->ca_file = strdup(opts->ca_file)))
         goto fail_conn;
     static const char *const dflt[] = {MACULA_QUIC_DEFAULT_ALPN};
     const char *const *alpn = opts->alpn ? opts->alpn : dflt;

@@ -138,6 +138,8 @@ struct macula_quic_conn {
     macula_quic_verify verify;
     uint8_t pin[MACULA_PUBKEY_LEN];
     char *server_name;
+    char *ca_file;                           /* PKI with a CA file, else NULL */
+    gnutls_certificate_credentials_t ca_cred; /* this dial's own trust (ca_file) */
     int verify_err;
     char verify_why[QUIC_REASON_MAX];
     uint8_t peer_key[MACULA_PUBKEY_LEN];
@@ -263,6 +265,8 @@ int macula__tls_session_client(macula_quic_conn *c);
 /* Caches the ALPN and the key exchange group, then releases the TLS
  * session (both sides: it has no more use). */
 void macula__tls_after_handshake(macula_quic_conn *c);
+/* Frees a dial's own CA credentials once its TLS session is gone. */
+void macula__tls_free_ca_cred(macula_quic_conn *c);
 /* ngtcp2's recv_crypto_data. Once the session is gone, a client drops
  * 1-RTT CRYPTO data (session tickets) and any other is refused. */
 int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,

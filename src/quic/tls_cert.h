@@ -31,6 +31,11 @@ int macula__tls_server_credentials(const macula_identity *id, const char *const 
 
 /* Client credentials; with `system_trust` the system CA store is loaded. */
 int macula__tls_client_credentials(int system_trust, gnutls_certificate_credentials_t *out);
+/* Client credentials trusting the CA certificates of a PEM file (at most
+ * 1 MiB, at least one certificate) instead of the system store. On failure
+ * a readable reason goes into `why`. The caller owns *out. */
+int macula__tls_client_credentials_ca(const char *ca_file, gnutls_certificate_credentials_t *out, char *why,
+                                      size_t why_len);
 
 /* The Ed25519 public key of a DER certificate's SubjectPublicKeyInfo.
  * MACULA_ERR_PIN_MISMATCH when the key is not Ed25519,
@@ -40,7 +45,8 @@ int macula__cert_ed25519_key(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKE
 /* Checks the server certificate of a client session during the handshake.
  * NONE: always accepts. PIN: the leaf's SubjectPublicKeyInfo must be the
  * Ed25519 key `pin` (MACULA_ERR_PIN_MISMATCH otherwise). PKI: chain
- * against the system trust store and host name `server_name`
+ * against the session credentials' trust (the system store or a CA file)
+ * and host name `server_name`
  * (MACULA_ERR_TLS otherwise). When the leaf has an Ed25519 key it is
  * copied to `peer_key` and *have_peer_key set. `why` receives a readable
  * reason on failure ("server key 3f2a... is not the pinned key 98d3...").

@@ -191,3 +191,33 @@ int macula__tls_client_credentials(int system_trust, gnutls_certificate_credenti
     *out = cred;
     return MACULA_OK;
 }
+
+int macula__tls_client_credentials_ca(const char *ca_file, gnutls_certificate_credentials_t *out, char *why,
+                                      size_t why_len)
+{
+    macula__tls_why(why, why_len, "%s", "");
+    if (!ca_file || !out)
+        return MACULA_ERR_INVALID_ARG;
+    gnutls_datum_t pem = {NULL, 0};
+    int rc = read_small_file(ca_file, "CA", &pem, why, why_len);
+    if (rc != 0)
+        return rc;
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+        free_file(&pem);
+        macula__tls_why(why, why_len, "out of memory");
+        return MACULA_ERR_NOMEM;
+    }
+    /* The count of trusted certificates: zero means the file trusts
+     * nothing, which would fail every handshake with a vaguer reason. */
+    int n = gnutls_certificate_set_x509_trust_mem(cred, &pem, GNUTLS_X509_FMT_PEM);
+    free_file(&pem);
+    if (n <= 0) {
+        macula__tls_why(why, why_len, "CA file %s holds no readable PEM certificate (%s)", ca_file,
+                        n < 0 ? gnutls_strerror(n) : "none found");
+        gnutls_certificate_free_credentials(cred);
+        return MACULA_ERR_TLS;
+    }
+    *out = cred;
+    return MACULA_OK;
+}

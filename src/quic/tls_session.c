@@ -58,7 +58,15 @@ static int is_ip_literal(const char *s)
 int macula__tls_session_client(macula_quic_conn *c)
 {
     gnutls_certificate_credentials_t cred;
-    int rc = macula__endpoint_client_cred(c->ep, c->verify == MACULA_QUIC_VERIFY_PKI, &cred);
+    int rc;
+    if (c->ca_file) {
+        /* A CA file is this dial's own trust: not shared through the
+         * endpoint, whose other dials may trust something else. */
+        rc = macula__tls_client_credentials_ca(c->ca_file, &c->ca_cred, c->verify_why, sizeof c->verify_why);
+        cred = c->ca_cred;
+    } else {
+        rc = macula__endpoint_client_cred(c->ep, c->verify == MACULA_QUIC_VERIFY_PKI, &cred);
+    }
     if (rc != 0)
         return rc;
     gnutls_datum_t alpn[MACULA_QUIC_MAX_ALPN];
@@ -74,6 +82,15 @@ int macula__tls_session_client(macula_quic_conn *c)
         gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->server_name, strlen(c->server_name)) != GNUTLS_E_SUCCESS)
         return MACULA_ERR_TLS;
     return 0;
+}
+
+void macula__tls_free_ca_cred(macula_quic_conn *c)
+{
+    /* Only once the session that uses them is gone. */
+    if (c->ca_cred && !c->tls) {
+        gnutls_certificate_free_credentials(c->ca_cred);
+        c->ca_cred = NULL;
+    }
 }
 
 void macula__tls_after_handshake(macula_quic_conn *c)
@@ -95,6 +112,7 @@ void macula__tls_after_handshake(macula_quic_conn *c)
     ngtcp2_conn_set_tls_native_handle(c->q, NULL);
     gnutls_deinit(c->tls);
     c->tls = NULL;
+    macula__tls_free_ca_cred(c);
 }
 
 int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,

@@ -20,7 +20,8 @@
 static int dial_usage(FILE *f)
 {
     fprintf(f,
-            "usage: macula dial ADDR:PORT --key FILE [--expect NODE_ID_HEX] [--realm HEX]...\n"
+            "usage: macula dial ADDR:PORT --key FILE [--expect NODE_ID_HEX] [--verify pin|pki|none]\n"
+            "                   [--ca FILE] [--server-name NAME] [--realm HEX]...\n"
             "                   [--capabilities N] [--send WIRE_HEX]... [--publish TEXT]...\n"
             "                   [--close-after MS] [--frames N] [--reason TEXT] [options below]\n"
             "\n"
@@ -30,10 +31,19 @@ static int dial_usage(FILE *f)
             "GOODBYE --close-after MS after connecting (default 1000), or as soon as --frames N\n"
             "frames have come back. SIGINT/SIGTERM close at once (GOODBYE); a second one exits.\n"
             "\n"
-            "  --expect NODE_ID_HEX       accept only this peer: the TLS certificate must carry this\n"
-            "                             Ed25519 key (else connect_failed, pin_mismatch) and the\n"
-            "                             HELLO's verified node id must be it (else\n"
-            "                             peer_identity_mismatch). Without it nothing is checked.\n"
+            "  --expect NODE_ID_HEX       accept only this peer: the HELLO's verified node id must be\n"
+            "                             it (else peer_identity_mismatch), and with --verify pin\n"
+            "                             (its default) the TLS certificate must carry this Ed25519\n"
+            "                             key (else connect_failed, pin_mismatch)\n"
+            "  --verify pin|pki|none      the TLS check (PROTOCOL.md 6.4): pin (needs --expect; the\n"
+            "                             default with it), pki (the certificate chain against the\n"
+            "                             system trust store or --ca, and the host name: --server-name\n"
+            "                             or the dialed host), none (the default without --expect:\n"
+            "                             nothing checked). pki and none with --expect check the\n"
+            "                             HELLO only (10.0.0's pin_tls_cert => false)\n"
+            "  --ca FILE                  --verify pki: trust these PEM CA certificates instead of the\n"
+            "                             system store\n"
+            "  --server-name NAME         TLS server name (SNI) and the host name pki checks\n"
             "  --send WIRE_HEX            a ready wire frame (length prefix included; @FILE or -\n"
             "                             for stdin), sent as is (repeatable)\n"
             "  --publish TEXT             a PUBLISH signed with --key: topic \"cli\" (bytes), payload\n"
@@ -87,9 +97,33 @@ static int send_items(macula_runtime *rt, macula_peer p, const macula_identity *
     return 0;
 }
 
+/* The runtime's diagnostics, as the promised "diag" lines (loop thread;
+ * cli_diag_print locks stdout against the event lines of this thread). */
+static void on_diag(void *user, const char *name, const macula_diag_field *fields, size_t n)
+{
+    (void)user;
+    cli_diag_print(stdout, name, fields, n);
+}
+
+/* The mode a --verify value names, or -2. */
+static int parse_verify(const char *v)
+{
+    if (!v)
+        return -2;
+    if (!strcmp(v, "pin"))
+        return MACULA_QUIC_VERIFY_PIN;
+    if (!strcmp(v, "pki"))
+        return MACULA_QUIC_VERIFY_PKI;
+    if (!strcmp(v, "none"))
+        return MACULA_QUIC_VERIFY_NONE;
+    return -2;
+}
+
 int cli_dial(int argc, char **argv)
 {
     const char *target = NULL, *expect_hex = NULL, *reason = NULL;
+    const char *ca_file = NULL, *server_name = NULL;
+    int verify = -1;
     cli_peer_args pa;
     cli_peer_args_init(&pa);
     uint32_t close_after = DEFAULT_CLOSE_AFTER_MS, timeout_ms = 0;
@@ -110,6 +144,19 @@ int cli_dial(int argc, char **argv)
             continue;
         if (!strcmp(a, "--expect") && v) {
             expect_hex = v;
+            i++;
+        } else if (!strcmp(a, "--verify")) {
+            verify = parse_verify(v);
+            if (verify < 0) {
+                cli_usage_error(dial_usage, "--verify: expected pin, pki or none");
+                goto out_items;
+            }
+            i++;
+        } else if (!strcmp(a, "--ca") && v) {
+            ca_file = v;
+            i++;
+        } else if (!strcmp(a, "--server-name") && v) {
+            server_name = v;
             i++;
         } else if ((!strcmp(a, "--send") || !strcmp(a, "--publish")) && v) {
             if (n_items == MAX_ITEMS) {
@@ -168,6 +215,14 @@ int cli_dial(int argc, char **argv)
         cli_usage_error(dial_usage, "dial: ADDR:PORT and --key are required");
         goto out_items;
     }
+    if (verify == MACULA_QUIC_VERIFY_PIN && !expect_hex) {
+        cli_usage_error(dial_usage, "dial: --verify pin needs --expect (the key to pin)");
+        goto out_items;
+    }
+    if (ca_file && verify != MACULA_QUIC_VERIFY_PKI) {
+        cli_usage_error(dial_usage, "dial: --ca goes with --verify pki");
+        goto out_items;
+    }
     char *host = NULL;
     uint16_t port;
     if (cli_parse_host_port("dial", target, 0, &host, &port) != 0)
@@ -189,6 +244,7 @@ int cli_dial(int argc, char **argv)
     status = CLI_EXIT_PROTOCOL;
     macula_runtime_options ro;
     macula_runtime_options_init(&ro);
+    ro.diag = on_diag;
     macula_mailbox *mb = macula_mailbox_new(0, &err);
     macula_runtime *rt = mb ? macula_runtime_new(&ro, &err) : NULL;
     if (!rt || macula_runtime_start(rt) != 0) {
@@ -206,6 +262,12 @@ int cli_dial(int argc, char **argv)
     if (timeout_ms)
         po.connect_timeout_ms = timeout_ms;
     po.expected_node_id = expect_hex ? expect : NULL;
+    if (verify >= 0 && verify != MACULA_QUIC_VERIFY_PIN) {
+        po.verify = (macula_quic_verify)verify;
+        po.hello_only = expect_hex != NULL; /* pki/none with --expect: the HELLO check only */
+    }
+    po.ca_file = ca_file;
+    po.server_name = server_name;
     const char *why = NULL;
     macula_peer p = macula_peer_connect(rt, &po, &err, &why);
     if (!p) {

@@ -35,8 +35,9 @@ static int listen_usage(FILE *f)
             "  --close-duplicates         a second connection of a node id replaces the first\n"
             "                             (the older one gets GOODBYE \"replaced\")\n"
             "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
-            "  --cert FILE --cert-key FILE  serve this PEM certificate and key instead of one made\n"
-            "                             from --key (which still signs HELLO)\n"
+            "  --cert FILE --cert-key FILE  serve this PEM certificate chain (leaf first, then any\n"
+            "                             intermediates) and key instead of one made from --key\n"
+            "                             (which still signs HELLO), e.g. a CA-issued one\n"
             "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage (a key\n"
             "file that cannot be read included).\n");
     return cli_usage_exit(f);

@@ -20,6 +20,10 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
         a->low_memory = 1;
         return 1;
     }
+    if (!strcmp(opt, "--station")) {
+        a->station = 1;
+        return 1;
+    }
     if (!strcmp(opt, "--key")) {
         if (!v) {
             cli_errorf("--key: a key file is needed");
@@ -75,6 +79,7 @@ void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
     if (a->keepalive_set)
         o->keepalive_ms = a->keepalive_ms;
     o->low_memory = a->low_memory;
+    o->station = a->station;
     o->alpn = a->n_alpn ? a->alpn : NULL;
     o->n_alpn = a->n_alpn;
 }
