@@ -4,7 +4,8 @@
  * intermediate CA, and an ECDSA leaf for 127.0.0.1 / localhost issued by
  * the intermediate. A listener whose node is bob serves that chain (leaf +
  * intermediate; the TLS key is not bob's) as a station. Dials:
- * PKI + CA file (+ HELLO check), the host name checked (wrong one fails),
+ * PKI + CA file (+ HELLO check; the same leaf served without its
+ * intermediate fails), the host name checked (wrong one fails),
  * the system store (fails), another CA (fails), an unreadable CA file, a
  * pin that cannot match (pin_mismatch), the HELLO check failing under PKI
  * and under no verification (peer_identity_mismatch), the option checks;
@@ -17,7 +18,7 @@
 
 static macula_identity *alice, *bob, *mallory;
 static char dir[] = "/tmp/macula-test-trust-XXXXXX";
-static char ca_pem[256], other_ca_pem[256], chain_pem[256], leaf_key_pem[256];
+static char ca_pem[256], other_ca_pem[256], chain_pem[256], leaf_only_pem[256], leaf_key_pem[256];
 
 /* --- the test's PKI --- */
 
@@ -108,11 +109,13 @@ static int make_pki(void)
     snprintf(other_ca_pem, sizeof other_ca_pem, "%s/other-ca.pem", dir);
     snprintf(chain_pem, sizeof chain_pem, "%s/chain.pem", dir);
     snprintf(leaf_key_pem, sizeof leaf_key_pem, "%s/leaf-key.pem", dir);
+    snprintf(leaf_only_pem, sizeof leaf_only_pem, "%s/leaf-only.pem", dir);
     tcert root, inter, leaf, other;
     int rc = make_cert(&root, NULL, 1, "macula test root CA", 1) || make_cert(&inter, &root, 1, "macula test intermediate", 2) ||
              make_cert(&leaf, &inter, 0, "macula test station", 3) || make_cert(&other, NULL, 1, "unrelated CA", 4) ||
              append_pem(ca_pem, root.crt, NULL) || append_pem(other_ca_pem, other.crt, NULL) ||
              append_pem(chain_pem, leaf.crt, NULL) || append_pem(chain_pem, inter.crt, NULL) ||
+             append_pem(leaf_only_pem, leaf.crt, NULL) ||
              append_pem(leaf_key_pem, NULL, leaf.key);
     free_cert(&root);
     free_cert(&inter);
@@ -127,6 +130,7 @@ static void remove_pki(void)
     unlink(other_ca_pem);
     unlink(chain_pem);
     unlink(leaf_key_pem);
+    unlink(leaf_only_pem);
     rmdir(dir);
 }
 
@@ -240,6 +244,21 @@ static void test_pki_with_ca_file(void)
     expect_failure(&c, &o, MACULA_DISC_CONNECT_FAILED, "server certificate rejected", "system store");
     client(&c, &o, MACULA_QUIC_VERIFY_PKI, other_ca_pem, NULL, 0);
     expect_failure(&c, &o, MACULA_DISC_CONNECT_FAILED, "server certificate rejected", "another CA");
+    /* the intermediate is needed, so it was served: without it in the
+     * listener's file the same dial fails */
+    macula_peer_options so;
+    pt_server_options(&so, &c.srv);
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    lo.identity = bob;
+    lo.cert_pem_file = leaf_only_pem;
+    lo.key_pem_file = leaf_key_pem;
+    lo.auto_accept = &so;
+    macula_listener *l2 = pt_listen(c.rt, &lo);
+    REQUIRE(l2);
+    client(&c, &o, MACULA_QUIC_VERIFY_PKI, ca_pem, bob, 1);
+    o.port = macula_listener_port(l2);
+    expect_failure(&c, &o, MACULA_DISC_CONNECT_FAILED, "server certificate rejected", "leaf without intermediate");
     char missing[300];
     snprintf(missing, sizeof missing, "%s/missing.pem", dir);
     client(&c, &o, MACULA_QUIC_VERIFY_PKI, missing, NULL, 0);
