@@ -143,8 +143,8 @@ typedef struct cli_peer_args {
     "  --idle-timeout-ms N        QUIC idle timeout (default 300000)\n"                                 \
     "  --keepalive-ms N           QUIC keep-alive interval, 0 = none (default 15000)\n"                 \
     "  --low-memory               less memory per idle connection, more CPU per handshake\n"            \
-    "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"        \
-    "  --station                  act as a relay station: capability bit 0 in CONNECT/HELLO, and\n"    \
+    "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"      \
+    "  --station                  act as a relay station: capability bit 0 in CONNECT/HELLO, and\n"     \
     "                             answer each CALL _macula.ping with ERROR 1 unknown_next_peer\n"
 void cli_peer_args_init(cli_peer_args *a);
 /* When argv[*i] is one of the options above, consumes it (and its value,
