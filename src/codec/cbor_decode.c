@@ -235,8 +235,7 @@ static int validate_key(struct cursor *c, struct key *k)
     c->nodes++;
     switch (h.major) {
     case CBOR_MAJOR_UINT:
-        return MACULA_OK;
-    case CBOR_MAJOR_NINT: /* every argument: down to -2^64 (PROTOCOL.md §6.3) */
+    case CBOR_MAJOR_NINT: /* the whole range, down to -2^64 (PROTOCOL.md §6.3) */
         return MACULA_OK;
     case CBOR_MAJOR_TEXT:
         return take_string(c, &h);
