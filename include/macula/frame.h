@@ -32,6 +32,10 @@ extern "C" {
 /* "macula-v2-frame\0": prepended to the unsigned CBOR before signing. */
 #define MACULA_SIGNATURE_DOMAIN "macula-v2-frame"
 #define MACULA_SIGNATURE_DOMAIN_LEN 16
+/* "macula-v2-event-pub\0": prepended to the publisher fields' CBOR before
+ * the publisher signs them (PROTOCOL.md §6.1). */
+#define MACULA_PUBLISHER_SIG_DOMAIN "macula-v2-event-pub"
+#define MACULA_PUBLISHER_SIG_DOMAIN_LEN 20
 
 typedef struct macula_frame macula_frame;
 
@@ -69,11 +73,22 @@ MACULA_API macula_frame *macula_frame_goodbye(const char *reason, const uint8_t 
  * bytes, or null when `realm` is NULL), topic (bytes), payload (any value;
  * ownership passes, also on error; NULL means null), seq, ttl_ms (null
  * when negative), publisher = own key, published_at_ms (0 means the frame's
- * sent_at_ms). Unsigned. Added for `macula dial --publish` and the
- * benchmarks; checked against the publish_* vectors. */
+ * sent_at_ms), and publisher_sig by `id` over those fields (§6.1), as
+ * Macula 10 clients send it. The frame signature is not set. Same as
+ * macula_frame_publish_ex(..., 0, err). */
 MACULA_API macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *realm, const void *topic,
                                               size_t topic_len, macula_value *payload, uint64_t seq,
                                               int64_t ttl_ms, uint64_t published_at_ms, int *err);
+/* Flags of macula_frame_publish_ex. */
+#define MACULA_PUBLISH_NO_PUBLISHER_SIG 0x1u /* leave publisher_sig out: the 4.3.0 field set */
+/* macula_frame_publish with flags (MACULA_PUBLISH_*; unknown bits are
+ * MACULA_ERR_INVALID_ARG). With MACULA_PUBLISH_NO_PUBLISHER_SIG the frame
+ * is exactly the 4.3.0 reference's publish/1 (checked against the
+ * publish_* vectors of frames.json). */
+MACULA_API macula_frame *macula_frame_publish_ex(const macula_identity *id, const uint8_t *realm,
+                                                 const void *topic, size_t topic_len, macula_value *payload,
+                                                 uint64_t seq, int64_t ttl_ms, uint64_t published_at_ms,
+                                                 unsigned flags, int *err);
 
 /* --- fields --- */
 /* The root map (borrowed). */
@@ -101,17 +116,47 @@ MACULA_API void macula_uuidv7(uint64_t unix_ms, uint8_t out[MACULA_FRAME_ID_LEN]
 /* Wall-clock Unix time in milliseconds. */
 MACULA_API uint64_t macula_unix_ms(void);
 
-/* --- signatures (§2.6) --- */
+/* --- signatures (§2.6, §6.1) --- */
 /* 1 when the frame has a `signature` entry (of any kind), else 0. */
 MACULA_API int macula_frame_is_signed(const macula_frame *f);
 /* Replaces any signature with Ed25519(seed, domain ++ canonical CBOR of the
- * frame without `signature`). Deterministic. */
+ * frame without `signature` and without `publisher_sig`). Deterministic.
+ * A publisher_sig the frame carries is kept as it is. */
 MACULA_API int macula_frame_sign(macula_frame *f, const macula_identity *id);
 /* 0 when valid; MACULA_ERR_BAD_FRAME when the signature is missing or not
  * 64 bytes (or pubkey is NULL); MACULA_ERR_SIGNATURE_INVALID otherwise.
- * The signed bytes are re-created canonically, so a frame received in
- * non-canonical form still verifies. */
+ * The signed bytes (without `signature` and `publisher_sig`) are
+ * re-created canonically, so a frame received in non-canonical form still
+ * verifies. */
 MACULA_API int macula_frame_verify(const macula_frame *f, const uint8_t pubkey[MACULA_PUBKEY_LEN]);
+/* The exact Ed25519 message of the frame signature: "macula-v2-frame\0" ++
+ * canonical CBOR without `signature` and `publisher_sig`. *out is
+ * malloc'd (macula_free). MACULA_ERR_CBOR_DEPTH / MACULA_ERR_CBOR_TYPE /
+ * MACULA_ERR_FRAME_TOO_LARGE when the frame cannot be encoded. */
+MACULA_API int macula_frame_signing_input(const macula_frame *f, uint8_t **out, size_t *out_len);
+
+/* Publisher signature of PUBLISH and EVENT frames (§6.1): Ed25519 by the
+ * frame's `publisher` key over "macula-v2-event-pub\0" ++ canonical CBOR of
+ * {seq, realm, topic, payload, publisher} (the frame's values, whatever
+ * their kinds). The frame signature does not cover it, so it can be added
+ * or checked before or after macula_frame_sign, and a relay keeps it.
+ * The exact message, malloc'd (macula_free); MACULA_ERR_BAD_FRAME when the
+ * frame is not a PUBLISH/EVENT, lacks one of the five fields, its
+ * `publisher` is not 32 bytes, or the fields cannot be encoded. */
+MACULA_API int macula_frame_publisher_signing_input(const macula_frame *f, uint8_t **out, size_t *out_len);
+/* Sets (or replaces) `publisher_sig`. `id` must be the publisher: its key
+ * must equal the `publisher` field, else MACULA_ERR_INVALID_ARG. Errors of
+ * the signing input as above. Deterministic. */
+MACULA_API int macula_frame_sign_publisher(macula_frame *f, const macula_identity *id);
+/* Checks `publisher_sig` against the frame's own `publisher` key:
+ *   0                              valid
+ *   MACULA_ERR_SIGNATURE_INVALID   does not verify
+ *   MACULA_ERR_NO_PUBLISHER_SIG    the frame carries no publisher_sig
+ *   MACULA_ERR_BAD_FRAME           not a PUBLISH/EVENT, publisher_sig not a
+ *                                  64-byte byte string, or the signing
+ *                                  input cannot be built (see above)
+ * It says who published, not who sent: check the frame signature too. */
+MACULA_API int macula_frame_verify_publisher(const macula_frame *f);
 
 /* --- wire --- */
 /* 4-byte length + canonical CBOR into a malloc'd buffer; release with

@@ -31,7 +31,8 @@ extern "C" {
 
 typedef enum macula_kind {
     MACULA_KIND_UINT = 0, /* major type 0: 0 .. 2^64-1 */
-    MACULA_KIND_NINT = 1, /* major type 1: -2^63 .. -1 (int64 range) */
+    MACULA_KIND_NINT = 1, /* major type 1: -2^64 .. -1, kept as the CBOR argument n
+                           * (value -1 - n, n = 0 .. 2^64-1): see macula_value_nint_arg */
     MACULA_KIND_BYTES = 2,
     MACULA_KIND_TEXT = 3,
     MACULA_KIND_ARRAY = 4,
@@ -52,6 +53,11 @@ typedef struct macula_value macula_value;
 MACULA_API macula_value *macula_value_uint(uint64_t v);
 /* Non-negative values become UINT, negative ones NINT. */
 MACULA_API macula_value *macula_value_int(int64_t v);
+/* The negative integer -1 - n (NINT with CBOR argument n), for the whole
+ * major-type-1 range: n = 0 is -1, n = 2^63 - 1 is INT64_MIN, n = 2^63 is
+ * -2^63 - 1, n = UINT64_MAX is -2^64. Peers (Macula 10, PROTOCOL.md §6.3)
+ * send values below INT64_MIN, which int64_t cannot hold. */
+MACULA_API macula_value *macula_value_nint_arg(uint64_t n);
 MACULA_API macula_value *macula_value_float(double v);
 MACULA_API macula_value *macula_value_bytes(const void *data, size_t len);
 /* Text is stored as given (length-delimited; it may contain NUL). */
@@ -80,7 +86,12 @@ MACULA_API int macula_value_map_remove_cstr(macula_value *map, const char *text_
 MACULA_API macula_kind macula_value_kind(const macula_value *v);
 /* 0, or MACULA_ERR_CBOR_TYPE when `v` is of another kind (or does not fit). */
 MACULA_API int macula_value_get_uint(const macula_value *v, uint64_t *out);
-MACULA_API int macula_value_get_int(const macula_value *v, int64_t *out); /* UINT <= INT64_MAX or NINT */
+/* UINT <= INT64_MAX, or NINT >= INT64_MIN (argument <= INT64_MAX); a NINT
+ * below INT64_MIN is MACULA_ERR_CBOR_TYPE: read it with get_nint_arg. */
+MACULA_API int macula_value_get_int(const macula_value *v, int64_t *out);
+/* Any NINT: *n = its CBOR argument (the value is -1 - *n). Other kinds:
+ * MACULA_ERR_CBOR_TYPE. */
+MACULA_API int macula_value_get_nint_arg(const macula_value *v, uint64_t *n);
 MACULA_API int macula_value_get_float(const macula_value *v, double *out);
 /* BYTES or TEXT: pointer to the content (followed by a NUL that is not
  * counted, so text can be used as a C string when it holds no NUL). */
@@ -112,8 +123,9 @@ MACULA_API size_t macula_cbor_encoded_size(const macula_value *v);
  * does); rejects tags, indefinite lengths, simple values other than null,
  * half/single floats, non-finite floats, bytes left over, nesting deeper
  * than MACULA_CBOR_MAX_DEPTH, duplicate map keys, map keys that are not
- * text or integers, text that is not valid UTF-8, and negative integers
- * below INT64_MIN. Every declared length is checked against the bytes present
+ * text or integers, and text that is not valid UTF-8. Integers of both
+ * signs cover the whole CBOR range (2^64 - 1 down to -2^64), also as map
+ * keys. Every declared length is checked against the bytes present
  * before anything is allocated. Errors: MACULA_ERR_BAD_FRAME (malformed or
  * truncated), MACULA_ERR_CBOR_TYPE, MACULA_ERR_CBOR_DEPTH,
  * MACULA_ERR_CBOR_DUPLICATE_KEY, MACULA_ERR_NOMEM.
@@ -121,7 +133,8 @@ MACULA_API size_t macula_cbor_encoded_size(const macula_value *v);
 MACULA_API int macula_cbor_decode(const uint8_t *data, size_t len, macula_value **out);
 
 /* CBOR diagnostic notation in stored order, in the style of the vectors'
- * `diag` fields: {k: v, k: v}, [a, b], h'hex', null, decimal integers,
+ * `diag` fields: {k: v, k: v}, [a, b], h'hex', null, decimal integers
+ * (all of them, -18446744073709551616 included),
  * "text" with UTF-8 kept and JSON-style escapes (\" \\ \n \r \t, \u00xx
  * for other control characters and DEL). Floats: the shortest decimal that
  * reads back to the same double, always with a '.' (1.5, 100.0, 1.0e+300,

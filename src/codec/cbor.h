@@ -110,13 +110,15 @@ size_t macula__cbor_head_size(uint64_t v);
 size_t macula__cbor_write_head(uint8_t *p, unsigned major, uint64_t v);
 
 /*
- * Encoding with one top-level map entry left out (`skip`, a text key, or
- * NULL for none), so that the signed bytes can be produced without
- * copying the frame. size: 0, or MACULA_ERR_CBOR_DEPTH (deeper than
+ * Encoding with some top-level map entries left out (`skip`: n_skip text
+ * keys; NULL/0 for none), so that the signed bytes (without `signature`
+ * and `publisher_sig`, PROTOCOL.md §6.1) can be produced without copying
+ * the frame. size: 0, or MACULA_ERR_CBOR_DEPTH (deeper than
  * MACULA_CBOR_MAX_DEPTH) / MACULA_ERR_CBOR_TYPE (a non-finite float);
  * encode writes exactly `size` bytes into `out`.
  */
-int macula__cbor_size_skip(const macula_value *v, const char *skip, size_t *size);
-int macula__cbor_encode_skip(const macula_value *v, const char *skip, uint8_t *out, size_t size);
+int macula__cbor_size_skip(const macula_value *v, const char *const *skip, size_t n_skip, size_t *size);
+int macula__cbor_encode_skip(const macula_value *v, const char *const *skip, size_t n_skip, uint8_t *out,
+                             size_t size);
 
 #endif

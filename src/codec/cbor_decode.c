@@ -235,9 +235,8 @@ static int validate_key(struct cursor *c, struct key *k)
     c->nodes++;
     switch (h.major) {
     case CBOR_MAJOR_UINT:
+    case CBOR_MAJOR_NINT: /* the whole range, down to -2^64 (PROTOCOL.md §6.3) */
         return MACULA_OK;
-    case CBOR_MAJOR_NINT:
-        return h.arg > (uint64_t)INT64_MAX ? MACULA_ERR_CBOR_TYPE : MACULA_OK;
     case CBOR_MAJOR_TEXT:
         return take_string(c, &h);
     default:
@@ -304,9 +303,8 @@ ITEM_STEP int validate(struct cursor *c, unsigned depth)
     c->nodes += !is_null(&h); /* null: the shared static node */
     switch (h.major) {
     case CBOR_MAJOR_UINT:
+    case CBOR_MAJOR_NINT: /* the whole range, down to -2^64 (PROTOCOL.md §6.3) */
         return MACULA_OK;
-    case CBOR_MAJOR_NINT:
-        return h.arg > (uint64_t)INT64_MAX ? MACULA_ERR_CBOR_TYPE : MACULA_OK;
     case CBOR_MAJOR_BYTES:
     case CBOR_MAJOR_TEXT:
         return take_string(c, &h);

@@ -163,8 +163,11 @@ static void put_value(struct sbuf *b, const macula_value *v, unsigned depth)
         sb_fmt(b, "%llu", (unsigned long long)v->as.u);
         break;
     case MACULA_KIND_NINT:
-        /* -1 - n; n <= INT64_MAX so n + 1 fits */
-        sb_fmt(b, "-%llu", (unsigned long long)v->as.u + 1);
+        /* -1 - n = -(n + 1); n + 1 overflows uint64 only at n = 2^64 - 1 */
+        if (v->as.u == UINT64_MAX)
+            sb_str(b, "-18446744073709551616");
+        else
+            sb_fmt(b, "-%llu", (unsigned long long)v->as.u + 1);
         break;
     case MACULA_KIND_FLOAT:
         put_float(b, v->as.f);

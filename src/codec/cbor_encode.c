@@ -78,10 +78,24 @@ static int entry_cmp(const void *x, const void *y)
 
 #define SMALL_MAP 32 /* entries sorted in a stack buffer */
 
+/* Top-level keys left out of an encoding (see macula__cbor_size_skip). */
+struct skip {
+    const char *const *keys;
+    size_t n;
+};
+
+static bool skipped(const macula_value *key, const struct skip *skip)
+{
+    for (size_t i = 0; skip && i < skip->n; i++)
+        if (macula__cbor_key_is(key, skip->keys[i], strlen(skip->keys[i])))
+            return true;
+    return false;
+}
+
 /* The entries of `map` (without `skip`) in canonical order, in `buf` or a
  * malloc'd array (*heap set). */
-static struct entry *sorted_entries(const macula_value *map, const char *skip, size_t skip_len,
-                                    struct entry *buf, struct entry **heap, size_t *count)
+static struct entry *sorted_entries(const macula_value *map, const struct skip *skip, struct entry *buf,
+                                    struct entry **heap, size_t *count)
 {
     size_t n = map->as.c.count;
     struct entry *e = buf;
@@ -95,7 +109,7 @@ static struct entry *sorted_entries(const macula_value *map, const char *skip, s
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         const macula_value *key = map->as.c.items[2 * i];
-        if (skip && macula__cbor_key_is(key, skip, skip_len))
+        if (skipped(key, skip))
             continue;
         e[k].key = key;
         e[k].val = map->as.c.items[2 * i + 1];
@@ -119,7 +133,7 @@ static struct entry *sorted_entries(const macula_value *map, const char *skip, s
     return e;
 }
 
-static int size_of(const macula_value *v, unsigned depth, const char *skip, size_t skip_len, size_t *acc)
+static int size_of(const macula_value *v, unsigned depth, const struct skip *skip, size_t *acc)
 {
     switch (v->kind) {
     case MACULA_KIND_UINT:
@@ -144,13 +158,13 @@ static int size_of(const macula_value *v, unsigned depth, const char *skip, size
             return MACULA_ERR_CBOR_DEPTH;
         size_t n = v->as.c.count, slots = v->kind == MACULA_KIND_MAP ? 2 * n : n;
         for (size_t i = 0; i < slots; i += (v->kind == MACULA_KIND_MAP ? 2 : 1)) {
-            if (skip && v->kind == MACULA_KIND_MAP && macula__cbor_key_is(v->as.c.items[i], skip, skip_len)) {
+            if (v->kind == MACULA_KIND_MAP && skipped(v->as.c.items[i], skip)) {
                 n--;
                 continue;
             }
-            int rc = size_of(v->as.c.items[i], depth + 1, NULL, 0, acc);
+            int rc = size_of(v->as.c.items[i], depth + 1, NULL, acc);
             if (rc == MACULA_OK && v->kind == MACULA_KIND_MAP)
-                rc = size_of(v->as.c.items[i + 1], depth + 1, NULL, 0, acc);
+                rc = size_of(v->as.c.items[i + 1], depth + 1, NULL, acc);
             if (rc)
                 return rc;
         }
@@ -161,15 +175,16 @@ static int size_of(const macula_value *v, unsigned depth, const char *skip, size
     return MACULA_ERR_INTERNAL;
 }
 
-int macula__cbor_size_skip(const macula_value *v, const char *skip, size_t *size)
+int macula__cbor_size_skip(const macula_value *v, const char *const *skip, size_t n_skip, size_t *size)
 {
     if (!v || !size)
         return MACULA_ERR_INVALID_ARG;
     *size = 0;
-    return size_of(v, 0, skip, skip ? strlen(skip) : 0, size);
+    struct skip s = {skip, skip ? n_skip : 0};
+    return size_of(v, 0, &s, size);
 }
 
-static int write_value(const macula_value *v, const char *skip, size_t skip_len, uint8_t **pp)
+static int write_value(const macula_value *v, const struct skip *skip, uint8_t **pp)
 {
     uint8_t *p = *pp;
     switch (v->kind) {
@@ -201,7 +216,7 @@ static int write_value(const macula_value *v, const char *skip, size_t skip_len,
     case MACULA_KIND_ARRAY:
         p += macula__cbor_write_head(p, CBOR_MAJOR_ARRAY, v->as.c.count);
         for (size_t i = 0; i < v->as.c.count; i++) {
-            int rc = write_value(v->as.c.items[i], NULL, 0, &p);
+            int rc = write_value(v->as.c.items[i], NULL, &p);
             if (rc)
                 return rc;
         }
@@ -209,15 +224,15 @@ static int write_value(const macula_value *v, const char *skip, size_t skip_len,
     case MACULA_KIND_MAP: {
         struct entry buf[SMALL_MAP], *heap;
         size_t n;
-        struct entry *e = sorted_entries(v, skip, skip_len, buf, &heap, &n);
+        struct entry *e = sorted_entries(v, skip, buf, &heap, &n);
         if (!e)
             return MACULA_ERR_NOMEM;
         p += macula__cbor_write_head(p, CBOR_MAJOR_MAP, n);
         int rc = MACULA_OK;
         for (size_t i = 0; i < n && rc == MACULA_OK; i++) {
-            rc = write_value(e[i].key, NULL, 0, &p);
+            rc = write_value(e[i].key, NULL, &p);
             if (rc == MACULA_OK)
-                rc = write_value(e[i].val, NULL, 0, &p);
+                rc = write_value(e[i].val, NULL, &p);
         }
         free(heap);
         if (rc)
@@ -229,10 +244,12 @@ static int write_value(const macula_value *v, const char *skip, size_t skip_len,
     return MACULA_OK;
 }
 
-int macula__cbor_encode_skip(const macula_value *v, const char *skip, uint8_t *out, size_t size)
+int macula__cbor_encode_skip(const macula_value *v, const char *const *skip, size_t n_skip, uint8_t *out,
+                             size_t size)
 {
     uint8_t *p = out;
-    int rc = write_value(v, skip, skip ? strlen(skip) : 0, &p);
+    struct skip s = {skip, skip ? n_skip : 0};
+    int rc = write_value(v, &s, &p);
     if (rc)
         return rc;
     return (size_t)(p - out) == size ? MACULA_OK : MACULA_ERR_INTERNAL;
@@ -241,7 +258,7 @@ int macula__cbor_encode_skip(const macula_value *v, const char *skip, uint8_t *o
 size_t macula_cbor_encoded_size(const macula_value *v)
 {
     size_t size;
-    return macula__cbor_size_skip(v, NULL, &size) == MACULA_OK ? size : 0;
+    return macula__cbor_size_skip(v, NULL, 0, &size) == MACULA_OK ? size : 0;
 }
 
 int macula_cbor_encode(const macula_value *v, uint8_t **out, size_t *out_len)
@@ -249,13 +266,13 @@ int macula_cbor_encode(const macula_value *v, uint8_t **out, size_t *out_len)
     if (!v || !out || !out_len)
         return MACULA_ERR_INVALID_ARG;
     size_t size;
-    int rc = macula__cbor_size_skip(v, NULL, &size);
+    int rc = macula__cbor_size_skip(v, NULL, 0, &size);
     if (rc)
         return rc;
     uint8_t *buf = malloc(size);
     if (!buf)
         return MACULA_ERR_NOMEM;
-    rc = macula__cbor_encode_skip(v, NULL, buf, size);
+    rc = macula__cbor_encode_skip(v, NULL, 0, buf, size);
     if (rc) {
         free(buf);
         return rc;

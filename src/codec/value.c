@@ -50,6 +50,14 @@ macula_value *macula_value_int(int64_t v)
     return n;
 }
 
+macula_value *macula_value_nint_arg(uint64_t n)
+{
+    macula_value *v = node_new(MACULA_KIND_NINT);
+    if (v)
+        v->as.u = n;
+    return v;
+}
+
 macula_value *macula_value_float(double v)
 {
     macula_value *n = node_new(MACULA_KIND_FLOAT);
@@ -310,6 +318,14 @@ int macula_value_get_int(const macula_value *v, int64_t *out)
         return MACULA_OK;
     }
     return MACULA_ERR_CBOR_TYPE;
+}
+
+int macula_value_get_nint_arg(const macula_value *v, uint64_t *n)
+{
+    if (!v || v->kind != MACULA_KIND_NINT || !n)
+        return MACULA_ERR_CBOR_TYPE;
+    *n = v->as.u;
+    return MACULA_OK;
 }
 
 int macula_value_get_float(const macula_value *v, double *out)

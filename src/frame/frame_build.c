@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Constructors with the reference's exact field sets (PROTOCOL.md §2.5;
  * checked field by field against the vectors): CONNECT, HELLO, GOODBYE
- * and PUBLISH. Fields are stored in canonical order. */
+ * and PUBLISH (with Macula 10's publisher_sig, §6.1, by default). Fields
+ * are stored in canonical order. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +135,14 @@ macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *rea
                                    size_t topic_len, macula_value *payload, uint64_t seq, int64_t ttl_ms,
                                    uint64_t published_at_ms, int *err)
 {
-    if (!id || (topic_len && !topic)) {
+    return macula_frame_publish_ex(id, realm, topic, topic_len, payload, seq, ttl_ms, published_at_ms, 0, err);
+}
+
+macula_frame *macula_frame_publish_ex(const macula_identity *id, const uint8_t *realm, const void *topic,
+                                      size_t topic_len, macula_value *payload, uint64_t seq, int64_t ttl_ms,
+                                      uint64_t published_at_ms, unsigned flags, int *err)
+{
+    if (!id || (topic_len && !topic) || (flags & ~MACULA_PUBLISH_NO_PUBLISHER_SIG)) {
         macula_value_free(payload);
         frame_set_err(err, MACULA_ERR_INVALID_ARG);
         return NULL;
@@ -164,6 +172,9 @@ macula_frame *macula_frame_publish(const macula_identity *id, const uint8_t *rea
                                   macula_value_bytes(macula_identity_public_key(id), MACULA_PUBKEY_LEN));
     if (!rc)
         rc = macula__frame_append(f, &k_published_at_ms, macula_value_uint(published_at_ms));
+    /* Macula 10 clients sign every PUBLISH's publisher fields by default */
+    if (!rc && !(flags & MACULA_PUBLISH_NO_PUBLISHER_SIG))
+        rc = macula_frame_sign_publisher(f, id);
     macula_value_free(payload);
     return finish(f, rc, err);
 }

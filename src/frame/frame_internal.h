@@ -13,6 +13,7 @@ struct macula_frame {
 };
 
 #define FRAME_SIGNATURE_KEY "signature"
+#define FRAME_PUBLISHER_SIG_KEY "publisher_sig"
 
 static inline void frame_set_err(int *err, int code)
 {

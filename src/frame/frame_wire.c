@@ -10,7 +10,7 @@
 size_t macula_frame_wire_size(const macula_frame *f)
 {
     size_t size;
-    if (!f || macula__cbor_size_skip(f->map, NULL, &size) != MACULA_OK)
+    if (!f || macula__cbor_size_skip(f->map, NULL, 0, &size) != MACULA_OK)
         return 0;
     return MACULA_FRAME_HEADER_LEN + size;
 }
@@ -20,7 +20,7 @@ int macula_frame_encode(const macula_frame *f, uint8_t **wire, size_t *wire_len)
     if (!f || !wire || !wire_len)
         return MACULA_ERR_INVALID_ARG;
     size_t size;
-    int rc = macula__cbor_size_skip(f->map, NULL, &size);
+    int rc = macula__cbor_size_skip(f->map, NULL, 0, &size);
     if (rc)
         return rc;
     if (size > MACULA_FRAME_MAX_BODY)
@@ -32,7 +32,7 @@ int macula_frame_encode(const macula_frame *f, uint8_t **wire, size_t *wire_len)
     buf[1] = (uint8_t)(size >> 16);
     buf[2] = (uint8_t)(size >> 8);
     buf[3] = (uint8_t)size;
-    rc = macula__cbor_encode_skip(f->map, NULL, buf + MACULA_FRAME_HEADER_LEN, size);
+    rc = macula__cbor_encode_skip(f->map, NULL, 0, buf + MACULA_FRAME_HEADER_LEN, size);
     if (rc) {
         free(buf);
         return rc;

@@ -34,7 +34,7 @@ with_usage() { grep -q "^usage: macula" "$T_DIR/bad.err" || t_fail "'macula $*':
 asks_help
 for group in key frame quic listen dial demo bench; do asks_help "$group"; done
 asks_help key cert
-for sub in "key gen" "key from-seed" "key show" "frame decode" "frame verify" "frame resign" "frame parse-stream" \
+for sub in "key gen" "key from-seed" "key show" "frame decode" "frame verify" "frame verify-publisher" "frame resign" "frame parse-stream" \
   "quic serve" "quic dial"; do
   # shellcheck disable=SC2086
   asks_help $sub
@@ -55,6 +55,7 @@ bad_usage "key cert: unexpected argument '--bogus'" key cert "$T_DIR/k.key" --bo
 bad_usage "key cert: KEYFILE, --cert-out and --key-out are required" key cert "$T_DIR/k.key"
 bad_usage "frame decode: expected WIRE_HEX" frame decode; with_usage frame decode
 bad_usage "frame verify: expected WIRE_HEX PUBKEY_HEX" frame verify 00
+bad_usage "frame verify-publisher: expected WIRE_HEX" frame verify-publisher; with_usage frame verify-publisher
 bad_usage "frame resign: expected SEED_HEX WIRE_HEX" frame resign 00
 bad_usage "frame parse-stream: expected HEX" frame parse-stream
 bad_usage "quic serve: unexpected argument '--bogus'" quic serve --bogus; with_usage quic serve

@@ -302,9 +302,9 @@ static void test_decoder_rejects(void)
     CHECK_EQ_INT(dec_rc("fb7ff0000000000000"), MACULA_ERR_CBOR_TYPE); /* +Infinity */
     CHECK_EQ_INT(dec_rc("fbfff0000000000000"), MACULA_ERR_CBOR_TYPE);
     CHECK_EQ_INT(dec_rc("fb7ff8000000000000"), MACULA_ERR_CBOR_TYPE); /* NaN */
-    /* integers outside int64 on the negative side */
-    CHECK_EQ_INT(dec_rc("3b8000000000000000"), MACULA_ERR_CBOR_TYPE);
-    CHECK_EQ_INT(dec_rc("3bffffffffffffffff"), MACULA_ERR_CBOR_TYPE);
+    /* integers below int64 are accepted since Macula 10 (test_nint_full_range) */
+    CHECK_EQ_INT(dec_rc("3b8000000000000000"), MACULA_OK);
+    CHECK_EQ_INT(dec_rc("3bffffffffffffffff"), MACULA_OK);
     /* keys other than text and integers */
     CHECK_EQ_INT(dec_rc("a1416101"), MACULA_ERR_CBOR_TYPE);
     CHECK_EQ_INT(dec_rc("a1fb3ff800000000000001"), MACULA_ERR_CBOR_TYPE);
@@ -462,6 +462,10 @@ static void test_diag(void)
     CHECK(diag_is("1bffffffffffffffff", "18446744073709551615"));
     CHECK(diag_is("20", "-1"));
     CHECK(diag_is("3b7fffffffffffffff", "-9223372036854775808"));
+    CHECK(diag_is("3b8000000000000000", "-9223372036854775809"));
+    CHECK(diag_is("3bfffffffffffffffe", "-18446744073709551615"));
+    CHECK(diag_is("3bffffffffffffffff", "-18446744073709551616"));
+    CHECK(diag_is("a23bffffffffffffffff013b8000000000000000f6", "{-18446744073709551616: 1, -9223372036854775809: null}"));
     CHECK(diag_is("a2616202616101", "{\"b\": 2, \"a\": 1}")); /* stored (wire) order */
     CHECK(diag_is("83014300ff0a8102", "[1, h'00ff0a', [2]]"));
     CHECK(diag_is("a201022003", "{1: 2, -1: 3}"));
@@ -502,6 +506,106 @@ static void test_diag(void)
     }
 }
 
+/* Decodes `hex` and returns the NINT's argument through *n (0 on success). */
+static int dec_nint(const char *hex, uint64_t *n)
+{
+    size_t len;
+    uint8_t *in = vectors_unhex(hex, &len);
+    macula_value *v = NULL;
+    int rc = macula_cbor_decode(in, len, &v);
+    free(in);
+    if (rc == 0)
+        rc = macula_value_get_nint_arg(v, n);
+    macula_value_free(v);
+    return rc;
+}
+
+/* Major type 1 over its whole range (PROTOCOL.md §6.3): -1 down to -2^64. */
+static void test_nint_full_range(void)
+{
+    static const struct {
+        uint64_t arg;
+        const char *hex, *diag;
+        int fits_int64;
+    } edges[] = {
+        {0, "20", "-1", 1},
+        {23, "37", "-24", 1},
+        {(uint64_t)INT64_MAX, "3b7fffffffffffffff", "-9223372036854775808", 1},
+        {(uint64_t)INT64_MAX + 1, "3b8000000000000000", "-9223372036854775809", 0},
+        {UINT64_MAX - 1, "3bfffffffffffffffe", "-18446744073709551615", 0},
+        {UINT64_MAX, "3bffffffffffffffff", "-18446744073709551616", 0},
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        macula_value *v = macula_value_nint_arg(edges[i].arg);
+        REQUIRE(v);
+        CHECK_EQ_INT(macula_value_kind(v), MACULA_KIND_NINT);
+        uint64_t n = 0, u;
+        CHECK(macula_value_get_nint_arg(v, &n) == 0 && n == edges[i].arg);
+        CHECK_EQ_INT(macula_value_get_uint(v, &u), MACULA_ERR_CBOR_TYPE);
+        int64_t s = 0;
+        int rc = macula_value_get_int(v, &s);
+        if (edges[i].fits_int64) {
+            CHECK(rc == 0 && s == -1 - (int64_t)edges[i].arg);
+            /* the int64 constructor makes the same value */
+            macula_value *w = macula_value_int(s);
+            CHECK(macula_value_equal(v, w));
+            macula_value_free(w);
+        } else {
+            CHECK_EQ_INT(rc, MACULA_ERR_CBOR_TYPE); /* refused, not truncated */
+        }
+        char *d = macula_value_diag(v);
+        CHECK(d && !strcmp(d, edges[i].diag));
+        macula_free(d);
+        CHECK(enc_is(v, edges[i].hex)); /* frees v */
+        /* wire -> value -> wire */
+        n = 0;
+        CHECK(dec_nint(edges[i].hex, &n) == 0 && n == edges[i].arg);
+        CHECK(canon_is(edges[i].hex, edges[i].hex));
+        CHECK(diag_is(edges[i].hex, edges[i].diag));
+    }
+    /* non-minimal heads are still accepted, and re-encoded shortest */
+    CHECK(canon_is("3800", "20"));
+    CHECK(canon_is("3b0000000000000000", "20"));
+    CHECK(canon_is("3a7fffffff", "3a7fffffff"));
+    CHECK(canon_is("3b00000000ffffffff", "3affffffff"));
+    uint64_t n;
+    CHECK(dec_nint("3b00000000000000ff", &n) == 0 && n == 255);
+    /* getters refuse other kinds */
+    macula_value *v = macula_value_uint(5);
+    CHECK_EQ_INT(macula_value_get_nint_arg(v, &n), MACULA_ERR_CBOR_TYPE);
+    macula_value_free(v);
+    v = macula_value_nint_arg(5);
+    CHECK_EQ_INT(macula_value_get_nint_arg(v, NULL), MACULA_ERR_CBOR_TYPE);
+    CHECK_EQ_INT(macula_value_get_nint_arg(NULL, &n), MACULA_ERR_CBOR_TYPE);
+    macula_value *c = macula_value_clone(v);
+    CHECK(c && macula_value_equal(c, v) && macula_value_get_nint_arg(c, &n) == 0 && n == 5);
+    macula_value_free(c);
+    macula_value_free(v);
+    /* a truncated 8-byte argument is malformed, as for every head */
+    CHECK_EQ_INT(dec_rc("3bffffffffffffff"), MACULA_ERR_BAD_FRAME);
+
+    /* integer map keys of both signs, sorted by their encoded bytes:
+     * unsigned (major 0) first, then negative by argument, then text */
+    macula_value *m = macula_value_map();
+    CHECK_EQ_INT(macula_value_map_put_cstr(m, "a", macula_value_uint(0)), 0);
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_nint_arg(UINT64_MAX), macula_value_uint(1)), 0);
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_nint_arg((uint64_t)INT64_MAX + 1), macula_value_uint(2)), 0);
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_int(-1), macula_value_uint(3)), 0);
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_uint(UINT64_MAX), macula_value_uint(4)), 0);
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_uint(7), macula_value_uint(5)), 0);
+    /* the same key again replaces */
+    CHECK_EQ_INT(macula_value_map_put(m, macula_value_nint_arg(UINT64_MAX), macula_value_uint(6)), 0);
+    CHECK_EQ_INT(macula_value_count(m), 6);
+    CHECK(enc_is(m, "a6" "0705" "1bffffffffffffffff04" "2003" "3b800000000000000002" "3bffffffffffffffff06"
+                    "616100"));
+    /* decoded in any order, they are unique and come back canonical */
+    CHECK(canon_is("a3616100" "3bffffffffffffffff06" "2003", "a3" "2003" "3bffffffffffffffff06" "616100"));
+    CHECK(diag_is("a23bffffffffffffffff060703", "{-18446744073709551616: 6, 7: 3}"));
+    CHECK_EQ_INT(dec_rc("a23bffffffffffffffff013bffffffffffffffff02"), MACULA_ERR_CBOR_DUPLICATE_KEY);
+    /* a non-minimal head spells the same key */
+    CHECK_EQ_INT(dec_rc("a220013b000000000000000002"), MACULA_ERR_CBOR_DUPLICATE_KEY);
+}
+
 int main(void)
 {
     RUN(test_integers);
@@ -516,5 +620,6 @@ int main(void)
     RUN(test_depth);
     RUN(test_no_allocation_from_lying_lengths);
     RUN(test_diag);
+    RUN(test_nint_full_range);
     return tu_summary();
 }

@@ -143,7 +143,18 @@ static void test_constructor_field_sets(void)
     REQUIRE(f);
     keys_of(f, keys, sizeof keys);
     CHECK(!strcmp(keys, "seq,realm,topic,ttl_ms,call_id,payload,version,frame_id,publisher,frame_type,"
+                        "sent_at_ms,capabilities,source_route,publisher_sig,published_at_ms"));
+    CHECK_EQ_INT(macula_frame_verify_publisher(f), 0);
+    macula_frame_free(f);
+    /* without publisher_sig: the 4.3.0 field set */
+    payload = macula_value_map();
+    macula_value_map_put_cstr(payload, "celsius", macula_value_uint(21));
+    f = macula_frame_publish_ex(alice, NULL, "t/1", 3, payload, 9, -1, 0, MACULA_PUBLISH_NO_PUBLISHER_SIG, NULL);
+    REQUIRE(f);
+    keys_of(f, keys, sizeof keys);
+    CHECK(!strcmp(keys, "seq,realm,topic,ttl_ms,call_id,payload,version,frame_id,publisher,frame_type,"
                         "sent_at_ms,capabilities,source_route,published_at_ms"));
+    CHECK_EQ_INT(macula_frame_verify_publisher(f), MACULA_ERR_NO_PUBLISHER_SIG);
     uint64_t sent, pub;
     CHECK(macula_frame_get_uint(f, "sent_at_ms", &sent) == 0 && macula_frame_get_uint(f, "published_at_ms", &pub) == 0 &&
           sent == pub);
@@ -161,6 +172,8 @@ static void test_constructor_field_sets(void)
     /* the payload is taken also on failure (ASan would report a leak) */
     CHECK(macula_frame_publish(NULL, NULL, "t", 1, macula_value_uint(1), 0, -1, 0, &err) == NULL &&
           err == MACULA_ERR_INVALID_ARG);
+    CHECK(macula_frame_publish_ex(alice, NULL, "t", 1, macula_value_uint(1), 0, -1, 0, 0x2, &err) == NULL &&
+          err == MACULA_ERR_INVALID_ARG); /* unknown flag */
 
     macula_identity_free(alice);
     macula_identity_free(bob);
@@ -272,6 +285,144 @@ static void test_body_rules(void)
     CHECK(macula_frame_from_map(macula_value_array(), &err) == NULL && err == MACULA_ERR_CBOR_TYPE);
 }
 
+/* domain ++ canonical CBOR of `map`, built here from the public API only
+ * (the library's own signing inputs are checked against it). */
+static uint8_t *domain_and_cbor(const char *domain, size_t domain_len, const macula_value *map, size_t *len)
+{
+    uint8_t *cbor;
+    size_t n;
+    if (macula_cbor_encode(map, &cbor, &n) != 0)
+        return NULL;
+    uint8_t *out = malloc(domain_len + n);
+    memcpy(out, domain, domain_len);
+    memcpy(out + domain_len, cbor, n);
+    macula_free(cbor);
+    *len = domain_len + n;
+    return out;
+}
+
+static void check_signing_inputs(const macula_frame *f)
+{
+    /* frame signature: without signature and publisher_sig */
+    macula_frame *c = macula_frame_clone(f, NULL);
+    REQUIRE(c);
+    macula_frame_remove(c, "signature");
+    macula_frame_remove(c, "publisher_sig");
+    size_t want_len, got_len;
+    uint8_t *want = domain_and_cbor(MACULA_SIGNATURE_DOMAIN, 16, macula_frame_map(c), &want_len), *got = NULL;
+    CHECK_EQ_INT(macula_frame_signing_input(f, &got, &got_len), 0);
+    CHECK(want && got && got_len == want_len && !memcmp(got, want, want_len));
+    free(want);
+    macula_free(got);
+    macula_frame_free(c);
+    /* publisher signature: the five fields, in whatever order the map takes them */
+    macula_value *m = macula_value_map();
+    static const char *const five[] = {"publisher", "payload", "topic", "realm", "seq"};
+    for (size_t i = 0; i < 5; i++)
+        macula_value_map_put_cstr(m, five[i], macula_value_clone(macula_frame_get(f, five[i])));
+    want = domain_and_cbor("macula-v2-event-pub", 20, m, &want_len);
+    got = NULL;
+    CHECK_EQ_INT(macula_frame_publisher_signing_input(f, &got, &got_len), 0);
+    CHECK(want && got && got_len == want_len && !memcmp(got, want, want_len));
+    CHECK(got && got_len > 21 && got[19] == 0 && got[20] == 0xa5); /* NUL ends the domain; a 5-entry map */
+    free(want);
+    macula_free(got);
+    macula_value_free(m);
+}
+
+/* PROTOCOL.md §6.1: publisher_sig, and the frame signature leaving it out. */
+static void test_publisher_sig(void)
+{
+    macula_identity *alice = ident(1), *bob = ident(2);
+    const uint8_t *apk = macula_identity_public_key(alice), *bpk = macula_identity_public_key(bob);
+    uint8_t realm[32] = {7};
+    macula_frame *f = macula_frame_publish(alice, realm, "t/1", 3, macula_value_text_cstr("hi"), 3, -1, 0, NULL);
+    REQUIRE(f);
+    CHECK_EQ_INT(macula_frame_verify_publisher(f), 0);
+    check_signing_inputs(f);
+    const uint8_t *sig;
+    size_t n;
+    CHECK(macula_frame_get_bytes(f, "publisher_sig", &sig, &n) == 0 && n == 64);
+    uint8_t first[64];
+    memcpy(first, sig, 64);
+    /* deterministic, and independent of the header (frame_id, sent_at_ms) */
+    CHECK_EQ_INT(macula_frame_stamp(f), 0);
+    CHECK_EQ_INT(macula_frame_sign_publisher(f, alice), 0);
+    CHECK(macula_frame_get_bytes(f, "publisher_sig", &sig, &n) == 0 && n == 64 && !memcmp(sig, first, 64));
+    /* only the publisher can sign: bob's signature could never verify */
+    CHECK_EQ_INT(macula_frame_sign_publisher(f, bob), MACULA_ERR_INVALID_ARG);
+    CHECK_EQ_INT(macula_frame_sign_publisher(NULL, alice), MACULA_ERR_INVALID_ARG);
+    CHECK_EQ_INT(macula_frame_verify_publisher(NULL), MACULA_ERR_BAD_FRAME);
+
+    /* a relay (bob) signs the frame; publisher_sig is not covered, so the
+     * frame signature holds with or without it, and it stays alice's */
+    CHECK_EQ_INT(macula_frame_sign(f, bob), 0);
+    CHECK_EQ_INT(macula_frame_verify(f, bpk), 0);
+    CHECK_EQ_INT(macula_frame_verify(f, apk), MACULA_ERR_SIGNATURE_INVALID);
+    check_signing_inputs(f);
+    macula_frame *g = macula_frame_clone(f, NULL);
+    REQUIRE(g);
+    CHECK_EQ_INT(macula_frame_put_bytes(g, "publisher_sig", "x", 1), 0);
+    CHECK_EQ_INT(macula_frame_verify(g, bpk), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(g), MACULA_ERR_BAD_FRAME); /* not 64 bytes */
+    CHECK_EQ_INT(macula_frame_put_text(g, "publisher_sig", "x"), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(g), MACULA_ERR_BAD_FRAME); /* not bytes */
+    CHECK_EQ_INT(macula_frame_remove(g, "publisher_sig"), 0);
+    CHECK_EQ_INT(macula_frame_verify(g, bpk), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(g), MACULA_ERR_NO_PUBLISHER_SIG);
+    macula_frame_free(g);
+
+    /* forwarding: decode + re-encode keeps every byte, both signatures hold */
+    uint8_t *wire, *again;
+    size_t wire_len, again_len;
+    CHECK_EQ_INT(macula_frame_encode(f, &wire, &wire_len), 0);
+    macula_frame *fwd = NULL;
+    CHECK_EQ_INT(macula_frame_decode(wire, wire_len, &fwd, NULL, NULL), 0);
+    REQUIRE(fwd);
+    CHECK_EQ_INT(macula_frame_verify(fwd, bpk), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), 0);
+    CHECK_EQ_INT(macula_frame_encode(fwd, &again, &again_len), 0);
+    CHECK(again_len == wire_len && !memcmp(again, wire, wire_len));
+    macula_free(again);
+    /* a PUBLISH relayed as EVENT (the type is not covered) keeps it valid */
+    CHECK_EQ_INT(macula_frame_put_text(fwd, "frame_type", "event"), 0);
+    CHECK_EQ_INT(macula_frame_put_text(fwd, "delivered_via", "plumtree"), 0);
+    CHECK_EQ_INT(macula_frame_sign(fwd, bob), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), 0);
+    CHECK(macula_frame_get_bytes(fwd, "publisher_sig", &sig, &n) == 0 && n == 64 && !memcmp(sig, first, 64));
+    /* fields outside the five do not matter; each of the five does */
+    CHECK_EQ_INT(macula_frame_put_uint(fwd, "ttl_ms", 5), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), 0);
+    static const char *const five[] = {"seq", "realm", "topic", "payload", "publisher"};
+    for (size_t i = 0; i < 5; i++) {
+        macula_frame *t = macula_frame_clone(fwd, NULL);
+        REQUIRE(t);
+        CHECK_EQ_INT(macula_frame_put_uint(t, five[i], 99), 0);
+        /* publisher: no longer 32 bytes, so there is no key to check with */
+        CHECK_EQ_INT(macula_frame_verify_publisher(t),
+                     i == 4 ? MACULA_ERR_BAD_FRAME : MACULA_ERR_SIGNATURE_INVALID);
+        CHECK_EQ_INT(macula_frame_remove(t, five[i]), 0);
+        CHECK_EQ_INT(macula_frame_verify_publisher(t), MACULA_ERR_BAD_FRAME); /* missing field */
+        macula_frame_free(t);
+    }
+    /* another publisher key: invalid */
+    CHECK_EQ_INT(macula_frame_put_bytes(fwd, "publisher", bpk, 32), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), MACULA_ERR_SIGNATURE_INVALID);
+    /* bob may now sign it as the publisher */
+    CHECK_EQ_INT(macula_frame_sign_publisher(fwd, bob), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), 0);
+    /* only PUBLISH and EVENT carry it */
+    CHECK_EQ_INT(macula_frame_put_text(fwd, "frame_type", "call"), 0);
+    CHECK_EQ_INT(macula_frame_verify_publisher(fwd), MACULA_ERR_BAD_FRAME);
+    CHECK_EQ_INT(macula_frame_sign_publisher(fwd, bob), MACULA_ERR_BAD_FRAME);
+    CHECK(!strcmp(macula_err_name(MACULA_ERR_NO_PUBLISHER_SIG), "no_publisher_sig"));
+    macula_frame_free(fwd);
+    macula_free(wire);
+    macula_frame_free(f);
+    macula_identity_free(alice);
+    macula_identity_free(bob);
+}
+
 int main(void)
 {
     RUN(test_uuidv7);
@@ -280,5 +431,6 @@ int main(void)
     RUN(test_sign_verify_answers);
     RUN(test_size_cap);
     RUN(test_body_rules);
+    RUN(test_publisher_sig);
     return tu_summary();
 }

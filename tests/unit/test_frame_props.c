@@ -3,7 +3,8 @@
  * encode -> decode -> encode is the identity; a non-canonical encoding of
  * a signed frame (shuffled keys, over-long heads) still decodes and
  * verifies; flipping any byte of a signed frame's wire form makes decode
- * or verify fail. */
+ * or verify fail; the same for PUBLISH frames with publisher_sig, where
+ * one of the two signatures must fail. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,10 @@ static macula_value *random_value(int depth)
         static const uint64_t edges[] = {0, 23, 24, 255, 256, 65535, 65536, 4294967295u, 4294967296u, UINT64_MAX};
         return macula_value_uint(rnd_below(2) ? edges[rnd_below(10)] : rnd() >> rnd_below(64));
     }
-    case 1:
-        return macula_value_int(-1 - (int64_t)(rnd() >> (1 + rnd_below(63))));
+    case 1: { /* the whole major-type-1 range, -1 .. -2^64 (PROTOCOL.md §6.3) */
+        static const uint64_t edges[] = {0, 23, 24, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, UINT64_MAX};
+        return macula_value_nint_arg(rnd_below(4) == 0 ? edges[rnd_below(6)] : rnd() >> rnd_below(64));
+    }
     case 2: {
         uint8_t b[300];
         size_t n = rnd_below(4) == 0 ? rnd_below(300) : rnd_below(40);
@@ -70,7 +73,9 @@ static macula_value *random_value(int depth)
         macula_value *m = macula_value_map();
         size_t n = rnd_below(5);
         for (size_t i = 0; i < n; i++) {
-            macula_value *k = rnd_below(3) ? random_text() : macula_value_int((int64_t)rnd_below(40) - 20);
+            macula_value *k = rnd_below(3)   ? random_text()
+                              : rnd_below(4) ? macula_value_int((int64_t)rnd_below(40) - 20)
+                                             : macula_value_nint_arg(UINT64_MAX - rnd_below(3));
             macula_value_map_put(m, k, random_value(depth + 1));
         }
         return m;
@@ -114,7 +119,6 @@ static size_t sloppy(const macula_value *v, uint8_t *p)
 {
     size_t n = 0;
     uint64_t u;
-    int64_t s;
     const uint8_t *data;
     size_t len;
     switch (macula_value_kind(v)) {
@@ -122,8 +126,8 @@ static size_t sloppy(const macula_value *v, uint8_t *p)
         macula_value_get_uint(v, &u);
         return sloppy_head(p, 0, u);
     case MACULA_KIND_NINT:
-        macula_value_get_int(v, &s);
-        return sloppy_head(p, 1, (uint64_t)(-1 - s));
+        macula_value_get_nint_arg(v, &u);
+        return sloppy_head(p, 1, u);
     case MACULA_KIND_BYTES:
     case MACULA_KIND_TEXT:
         macula_value_get_bytes(v, &data, &len);
@@ -251,10 +255,72 @@ static void test_any_flipped_byte_fails(void)
     macula_identity_free(id);
 }
 
+/* PUBLISH frames with publisher_sig (alice publishes, a relay signs the
+ * frame), random payloads: a non-canonical encoding keeps both signatures
+ * valid; any flipped byte breaks decoding, the frame signature or the
+ * publisher signature (publisher_sig itself is covered only by the last). */
+static void test_publisher_sig_props(void)
+{
+    uint8_t seed[32] = {11};
+    macula_identity *alice = macula_identity_from_seed(seed, NULL);
+    seed[0] = 12;
+    macula_identity *relay = macula_identity_from_seed(seed, NULL);
+    REQUIRE(alice && relay);
+    const uint8_t *rpk = macula_identity_public_key(relay);
+    size_t flips = 0, caught_by_publisher_sig = 0;
+    for (int iter = 0; iter < 20; iter++) {
+        uint8_t realm[32];
+        for (size_t i = 0; i < sizeof realm; i++)
+            realm[i] = (uint8_t)rnd();
+        macula_frame *f = macula_frame_publish(alice, rnd_below(2) ? realm : NULL, "t", 1, random_value(1), rnd(),
+                                               -1, 0, NULL);
+        REQUIRE(f);
+        CHECK_EQ_INT(macula_frame_sign(f, relay), 0);
+        CHECK_EQ_INT(macula_frame_verify_publisher(f), 0);
+        size_t cap = 16 * macula_frame_wire_size(f) + 64;
+        uint8_t *body = malloc(cap);
+        size_t blen = sloppy(macula_frame_map(f), body);
+        REQUIRE(blen < cap);
+        macula_frame *d = NULL;
+        CHECK_EQ_INT(macula_frame_decode_body(body, blen, &d), 0);
+        CHECK(d && macula_frame_verify(d, rpk) == 0 && macula_frame_verify_publisher(d) == 0);
+        macula_frame_free(d);
+        free(body);
+
+        uint8_t *wire;
+        size_t len;
+        REQUIRE(macula_frame_encode(f, &wire, &len) == 0);
+        for (size_t i = 0; i < len; i++) {
+            uint8_t saved = wire[i];
+            wire[i] ^= (uint8_t)(1 + rnd_below(255));
+            d = NULL;
+            size_t consumed = 0;
+            int rc = macula_frame_decode(wire, len, &d, &consumed, NULL);
+            int frame_ok = rc == 0 && consumed == len && macula_frame_verify(d, rpk) == 0;
+            int pub_ok = rc == 0 && macula_frame_verify_publisher(d) == 0;
+            if (frame_ok && pub_ok)
+                fprintf(stderr, "  flip at %zu of %zu still verifies twice\n", i, len);
+            CHECK(!(frame_ok && pub_ok));
+            caught_by_publisher_sig += frame_ok && !pub_ok;
+            macula_frame_free(d);
+            wire[i] = saved;
+            flips++;
+        }
+        macula_free(wire);
+        macula_frame_free(f);
+    }
+    CHECK(flips > 1000);
+    /* the 64 signature bytes of every frame, at least */
+    CHECK(caught_by_publisher_sig >= 20 * 64);
+    macula_identity_free(alice);
+    macula_identity_free(relay);
+}
+
 int main(void)
 {
     RUN(test_roundtrip_identity);
     RUN(test_noncanonical_still_verifies);
     RUN(test_any_flipped_byte_fails);
+    RUN(test_publisher_sig_props);
     return tu_summary();
 }

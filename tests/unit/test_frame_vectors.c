@@ -115,8 +115,10 @@ static macula_frame *construct(const json *v, const macula_identity *id, const m
         macula_frame_get_bytes(ref, "topic", &topic, &topic_len);
         uint64_t ttl;
         int64_t ttl_ms = macula_frame_get_uint(ref, "ttl_ms", &ttl) == 0 ? (int64_t)ttl : -1;
-        f = macula_frame_publish(id, field_bytes(ref, "realm"), topic, topic_len, clone_field(ref, "payload"),
-                                 field_uint(ref, "seq"), ttl_ms, field_uint(ref, "published_at_ms"), &err);
+        /* 4.3.0 had no publisher_sig (Macula 10 adds it, PROTOCOL.md §6.1) */
+        f = macula_frame_publish_ex(id, field_bytes(ref, "realm"), topic, topic_len, clone_field(ref, "payload"),
+                                    field_uint(ref, "seq"), ttl_ms, field_uint(ref, "published_at_ms"),
+                                    MACULA_PUBLISH_NO_PUBLISHER_SIG, &err);
     } else {
         free(realms);
         return NULL;

@@ -23,7 +23,8 @@ static int dial_usage(FILE *f)
             "usage: macula dial ADDR:PORT --key FILE [--expect NODE_ID_HEX] [--verify pin|pki|none]\n"
             "                   [--ca FILE] [--server-name NAME] [--realm HEX]...\n"
             "                   [--capabilities N] [--send WIRE_HEX]... [--publish TEXT]...\n"
-            "                   [--close-after MS] [--frames N] [--reason TEXT] [options below]\n"
+            "                   [--no-publisher-sig] [--close-after MS] [--frames N] [--reason TEXT]\n"
+            "                   [options below]\n"
             "\n"
             "Connects (QUIC, then CONNECT/HELLO), sends the --send and --publish frames in the\n"
             "order given, prints one JSON object per event on stdout (the lines of\n"
@@ -48,7 +49,9 @@ static int dial_usage(FILE *f)
             "                             for stdin), sent as is (repeatable)\n"
             "  --publish TEXT             a PUBLISH signed with --key: topic \"cli\" (bytes), payload\n"
             "                             TEXT (bytes), realm = first --realm or 32 zero bytes,\n"
-            "                             publisher = own node id, seq 0, 1, ..., published_at_ms = now\n"
+            "                             publisher = own node id, seq 0, 1, ..., published_at_ms = now,\n"
+            "                             publisher_sig by --key (as Macula 10 clients send it)\n"
+            "  --no-publisher-sig         --publish frames without publisher_sig (the 4.3.0 field set)\n"
             "  --close-after MS           when to close after connecting (default 1000)\n"
             "  --frames N                 close as soon as N frames have arrived\n"
             "  --reason TEXT              the GOODBYE reason (default \"normal\")\n"
@@ -75,7 +78,7 @@ static uint64_t now_ms(void)
 
 /* Sends every item; 0 or the first error (printed). */
 static int send_items(macula_runtime *rt, macula_peer p, const macula_identity *id, const item *items, size_t n,
-                      const uint8_t *realm)
+                      const uint8_t *realm, unsigned publish_flags)
 {
     uint64_t seq = 0;
     for (size_t i = 0; i < n; i++) {
@@ -85,8 +88,8 @@ static int send_items(macula_runtime *rt, macula_peer p, const macula_identity *
         } else {
             int err = 0;
             size_t tlen = strlen(items[i].text);
-            macula_frame *f = macula_frame_publish(id, realm, "cli", 3, macula_value_bytes(items[i].text, tlen),
-                                                   seq++, -1, 0, &err);
+            macula_frame *f = macula_frame_publish_ex(id, realm, "cli", 3, macula_value_bytes(items[i].text, tlen),
+                                                      seq++, -1, 0, publish_flags, &err);
             rc = f ? macula_peer_send_frame(rt, p, f) : err;
         }
         if (rc != 0) {
@@ -128,6 +131,7 @@ int cli_dial(int argc, char **argv)
     cli_peer_args_init(&pa);
     uint32_t close_after = DEFAULT_CLOSE_AFTER_MS, timeout_ms = 0;
     uint64_t want_frames = 0;
+    unsigned publish_flags = 0; /* --no-publisher-sig */
     item *items = calloc(MAX_ITEMS, sizeof *items);
     size_t n_items = 0;
     int status = CLI_EXIT_USAGE;
@@ -184,6 +188,8 @@ int cli_dial(int argc, char **argv)
             }
             n_items++;
             i++;
+        } else if (!strcmp(a, "--no-publisher-sig")) {
+            publish_flags |= MACULA_PUBLISH_NO_PUBLISHER_SIG;
         } else if (!strcmp(a, "--close-after")) {
             if (cli_parse_ms(a, v, 1, &close_after) != 0)
                 goto out_items;
@@ -307,7 +313,7 @@ int cli_dial(int argc, char **argv)
             case MACULA_EVENT_CONNECTED:
                 connected = 1;
                 close_at = now_ms() + close_after;
-                sent_ok = send_items(rt, p, id, items, n_items, realm) == 0;
+                sent_ok = send_items(rt, p, id, items, n_items, realm, publish_flags) == 0;
                 if (!sent_ok && !closing) {
                     closing = 1;
                     macula_peer_close(rt, p, "send_failed");

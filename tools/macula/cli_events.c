@@ -27,6 +27,17 @@ static void hex_field(FILE *f, const char *k, const uint8_t *p, size_t len)
     fputc('"', f);
 }
 
+/* "publisher_sig":"valid"/"invalid" for a PUBLISH/EVENT that carries one
+ * (PROTOCOL.md §6.1); nothing when it has none or is of another type. A
+ * malformed publisher_sig (or publisher) cannot check: "invalid". */
+static void publisher_sig_field(FILE *f, const macula_frame *frame)
+{
+    const char *type = macula_frame_type(frame);
+    if (!type || (strcmp(type, "publish") && strcmp(type, "event")) || !macula_frame_get(frame, "publisher_sig"))
+        return;
+    str_field(f, "publisher_sig", macula_frame_verify_publisher(frame) == MACULA_OK ? "valid" : "invalid");
+}
+
 static const char *event_name(macula_event_type t)
 {
     switch (t) {
@@ -54,6 +65,7 @@ void cli_event_print(FILE *f, const macula_event *ev, int with_wire)
         if (diag)
             str_field(f, "diag", diag);
         macula_free(diag);
+        publisher_sig_field(f, ev->frame);
         uint8_t *wire = NULL;
         size_t len = 0;
         if (with_wire && macula_frame_encode(ev->frame, &wire, &len) == 0)

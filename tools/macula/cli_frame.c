@@ -13,6 +13,7 @@ static int frame_usage(FILE *f)
     fprintf(f,
             "usage: macula frame decode WIRE_HEX\n"
             "       macula frame verify WIRE_HEX PUBKEY_HEX\n"
+            "       macula frame verify-publisher WIRE_HEX\n"
             "       macula frame resign SEED_HEX WIRE_HEX\n"
             "       macula frame parse-stream HEX\n"
             "HEX arguments may also be @FILE (hex text in a file) or - (stdin).\n"
@@ -20,7 +21,13 @@ static int frame_usage(FILE *f)
             "'rest <hex>' when bytes follow it; failures end with 'more N',\n"
             "'error frame_too_large' or 'error bad_frame' (exit 1).\n"
             "verify ends with 'ok', 'error signature_invalid' or 'error bad_frame' (also\n"
-            "for a key that is not 32 bytes). resign prints the re-signed wire hex.\n"
+            "for a key that is not 32 bytes). The frame signature leaves out `signature`\n"
+            "and `publisher_sig` (Macula 10).\n"
+            "verify-publisher checks a PUBLISH/EVENT's publisher_sig against its own\n"
+            "`publisher` key: 'ok', 'error signature_invalid', 'error no_publisher_sig'\n"
+            "or 'error bad_frame' (another frame type, a missing field, a publisher_sig\n"
+            "that is not 64 bytes).\n"
+            "resign prints the re-signed wire hex (a publisher_sig is kept as it is).\n"
             "parse-stream prints 'frame <type> <wire_len>' per frame, 'bad_frame\n"
             "<wire_len>' per frame stepped over, and 'tail [<hex>]' last (exit 0), or\n"
             "'error frame_too_large' at a length over the cap (exit 1).\n"
@@ -131,6 +138,27 @@ static int frame_verify(int argc, char **argv)
     return code;
 }
 
+/* Macula 10's publisher signature (PROTOCOL.md §6.1): answers like verify. */
+static int frame_verify_publisher(int argc, char **argv)
+{
+    if (argc != 2)
+        return cli_usage_error(frame_usage, "frame verify-publisher: expected WIRE_HEX");
+    struct decoded d;
+    int code;
+    if (decode_arg(argv[1], &d, &code) != 0)
+        return code;
+    int rc = macula_frame_verify_publisher(d.f);
+    if (rc == MACULA_OK) {
+        printf("ok\n");
+        code = CLI_EXIT_OK;
+    } else {
+        printf("error %s\n", macula_err_name(rc));
+        code = CLI_EXIT_PROTOCOL;
+    }
+    decoded_free(&d);
+    return code;
+}
+
 static int frame_resign(int argc, char **argv)
 {
     if (argc != 3)
@@ -216,6 +244,7 @@ int cli_frame(int argc, char **argv)
     static const cli_subcommand cmds[] = {
         {"decode", frame_decode, 0},
         {"verify", frame_verify, 0},
+        {"verify-publisher", frame_verify_publisher, 0},
         {"resign", frame_resign, 0},
         {"parse-stream", frame_parse_stream, 0},
     };

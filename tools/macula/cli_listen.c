@@ -27,7 +27,9 @@ static int listen_usage(FILE *f)
             "       closed_during_handshake, peer_closed, drained, peer_closed_during_drain, frame_too_large,\n"
             "       peer_identity_mismatch, closed, ...; \"detail\" only when there is one)\n"
             "  {\"event\":\"diag\",\"name\":\"frame_dropped\",\"fields\":{\"peer\":\"1\",\"state\":\"connected\",...}}\n"
-            "  \"conn\" is the peer's serial number in this process.\n"
+            "  \"conn\" is the peer's serial number in this process. A PUBLISH/EVENT frame that carries\n"
+            "  a publisher_sig also gets \"publisher_sig\":\"valid\" or \"invalid\" (checked against its\n"
+            "  own \"publisher\" key).\n"
             "\n"
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
             "  --echo                     send every received frame except GOODBYE back unchanged\n"
