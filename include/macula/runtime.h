@@ -37,6 +37,8 @@ typedef struct macula_diag_field {
 typedef void (*macula_diag_fn)(void *user, const char *event, const macula_diag_field *fields, size_t n_fields);
 
 typedef struct macula_runtime_options {
+    /* ABI: set by macula_runtime_options_init() (common.h, "ABI rules"). */
+    size_t struct_size;
     /* Upper bound for a graceful shutdown (GOODBYE + drain). Default 5000. */
     uint32_t shutdown_timeout_ms;
     /* Commands queued from other threads beyond this are refused with
@@ -47,10 +49,13 @@ typedef struct macula_runtime_options {
     void *diag_user;
 } macula_runtime_options;
 
-/* Fills `o` with the defaults. */
-MACULA_API void macula_runtime_options_init(macula_runtime_options *o);
+/* Fills `o` with the defaults and records its size (common.h, "ABI
+ * rules"); call it through the macro. Any thread. */
+MACULA_API void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_size);
+#define macula_runtime_options_init(o) macula_runtime_options_init_sized((o), sizeof *(o))
 
-/* `opts` may be NULL (defaults); it is copied. */
+/* `opts` may be NULL (defaults); it is copied. MACULA_ERR_INVALID_ARG
+ * when opts->struct_size is not a known size. */
 MACULA_API macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err);
 
 /* Runs the loop on the calling thread until the runtime has stopped

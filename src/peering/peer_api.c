@@ -9,6 +9,19 @@
 
 #include "frame/wire_check.h"
 #include "peering/supervisor.h"
+#include "util/abi.h"
+
+/* Released layouts of macula_peer_info (common.h, "ABI rules"). */
+static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr), sizeof(macula_peer_info)};
+
+void macula_peer_info_init_sized(macula_peer_info *out, size_t struct_size)
+{
+    if (!out)
+        return;
+    macula_peer_info d;
+    memset(&d, 0, sizeof d);
+    macula__abi_init(out, struct_size, &d, sizeof d);
+}
 
 static void set_err(int *err, int rc)
 {
@@ -203,15 +216,16 @@ int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire
 
 int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)
 {
-    if (!rt || !out)
+    if (!rt || !out || !macula__abi_size(out, peer_info_ends, 2))
         return MACULA_ERR_INVALID_ARG;
     macula__peering *pr;
     macula__peer_shared *sh = live_peer(rt, p, &pr);
     if (!sh)
         return MACULA_ERR_STALE_HANDLE;
-    macula__peer_shared_snapshot(sh, out, NULL, 0);
+    macula_peer_info full;
+    macula__peer_shared_snapshot(sh, &full, NULL, 0);
     macula__peer_shared_unref(sh);
-    return 0;
+    return macula__abi_write(out, &full, peer_info_ends, 2);
 }
 
 int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size_t max)

@@ -39,6 +39,10 @@ typedef struct macula__peer_template {
     char *server_name;
     uint32_t idle_timeout_ms, keepalive_ms;
     int low_memory;
+
+    /* peer options release 2 (the shell's, not the worker's) */
+    void *peer_user;
+    int queue_until_connected;
 } macula__peer_template;
 
 /* Checks `o` and copies it into *t. `fallback_id` stands in for a NULL

@@ -205,6 +205,7 @@ static void test_srv_second_stream(void)
     }
     CHECK(seen);
     macula_peer_info info;
+    macula_peer_info_init(&info);
     CHECK(macula_peer_get_info(c.rt, e.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
     CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_DISCONNECTED), 0);
     srv_down(&c);

@@ -112,6 +112,8 @@ static void test_session(void)
 
     /* getters on both sides */
     macula_peer_info ci, si;
+    macula_peer_info_init(&ci);
+    macula_peer_info_init(&si);
     REQUIRE(macula_peer_get_info(s.rt, c, &ci) == 0);
     REQUIRE(macula_peer_get_info(s.rt, sp, &si) == 0);
     CHECK_EQ_INT(ci.state, MACULA_PEER_CONNECTED);
@@ -242,6 +244,7 @@ static void test_close_early(void)
     macula_peer c = connect_to_black_hole(&s, &hole);
     REQUIRE(c);
     macula_peer_info info;
+    macula_peer_info_init(&info);
     int rc = macula_peer_get_info(s.rt, c, &info);
     CHECK(rc == 0 && (info.state == MACULA_PEER_CONNECTING || info.state == MACULA_PEER_HANDSHAKING));
     CHECK_EQ_INT(macula_peer_close(s.rt, c, "changed_my_mind"), 0);
@@ -264,7 +267,8 @@ static void test_send_refusals(void)
     macula_peer early = connect_to_black_hole(&s, &hole);
     REQUIRE(early);
     CHECK_EQ_INT(macula_peer_send_frame(s.rt, early, pt_numbered(0, 999, 0)), 0);
-    macula_peer_info info = {0};
+    macula_peer_info info;
+    macula_peer_info_init(&info);
     for (int i = 0; i < 500 && info.frames_dropped == 0; i++) {
         pt_sleep_ms(10);
         macula_peer_get_info(s.rt, early, &info);
@@ -430,6 +434,7 @@ static void keepalive_case(uint32_t keepalive_ms)
         CHECK_EQ_INT(pt_count(&s.cli, c, MACULA_EVENT_DISCONNECTED), 0);
         CHECK_EQ_INT(pt_count(&s.srv, se.peer, MACULA_EVENT_DISCONNECTED), 0);
         macula_peer_info info;
+        macula_peer_info_init(&info);
         CHECK(macula_peer_get_info(s.rt, c, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
         CHECK(macula_peer_get_info(s.rt, se.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
         macula_peer_close(s.rt, c, NULL);
