@@ -318,6 +318,7 @@ static inline int pt_check_promises(pt_recorder *r, int expect_disc)
                     problems++;
                 break;
             case MACULA_EVENT_FRAME:
+            case MACULA_EVENT_SEND_READY:
                 if (!connected)
                     problems++;
                 break;
