@@ -167,6 +167,7 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
     c->wire = wire;
     c->len = len;
     c->sh = sh; /* our reference moves into the command */
+    atomic_fetch_add(&sh->unsent_frames, 1); /* the command's free takes it back */
     return macula__peering_post(pr, c);
 }
 

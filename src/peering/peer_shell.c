@@ -70,18 +70,15 @@ fail:
     return NULL;
 }
 
-/* Frees the held SENDs (their reservations go back); how many there were. */
-static uint64_t free_held(macula__peer_entry *e)
+/* Frees the held SENDs (their reservations go back). */
+static void free_held(macula__peer_entry *e)
 {
-    uint64_t n = 0;
     while (e->held_head) {
         macula__peering_cmd *c = e->held_head;
         e->held_head = c->next;
         macula__peering_cmd_free(c);
-        n++;
     }
     e->held_tail = NULL;
-    return n;
 }
 
 static void free_memory(macula__peer_entry *e)
@@ -443,10 +440,11 @@ static void execute(macula__peer_entry *e, macula__worker_action *a)
         }
         break;
     case MACULA__ACT_EVENT:
-        /* Sends held for a connection that never came are lost: counted
-         * before the final snapshot. */
+        /* Sends the worker never got (held for a connection that never
+         * came, or still in the command queue) are lost: counted before
+         * the final snapshot. */
         if (a->event.type == MACULA_EVENT_DISCONNECTED)
-            macula__worker_count_dropped(e->w, free_held(e));
+            macula__worker_count_dropped(e->w, atomic_load(&e->sh->unsent_frames));
         /* Whoever hears an event sees at least that state in the getters. */
         macula__peer_shared_publish(e->sh, e->w, e->peer_addr);
         if (a->event.type == MACULA_EVENT_DISCONNECTED)

@@ -33,6 +33,7 @@ macula__peer_shared *macula__peer_shared_new(const macula_identity *id, size_t s
     atomic_init(&sh->closing, 0);
     atomic_init(&sh->want_send_ready, 0);
     atomic_init(&sh->refused_len, 0);
+    atomic_init(&sh->unsent_frames, 0);
     sh->info.is_server = is_server;
     return sh;
 

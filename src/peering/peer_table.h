@@ -49,6 +49,10 @@ typedef struct macula__peer_shared {
     int queue_until_connected; /* immutable */
     atomic_int want_send_ready;
     atomic_size_t refused_len;
+    /* Frames accepted by send_frame / send_wire whose SEND command has not
+     * been handed to the worker (queued or held): if the peer ends first
+     * they are lost, and DISCONNECTED's final_info counts them as dropped. */
+    atomic_size_t unsent_frames;
     /* The snapshot for the getters. */
     pthread_mutex_t mu;
     macula_peer_info info;

@@ -64,6 +64,7 @@ void macula__peering_cmd_free(macula__peering_cmd *c)
         macula__peer_entry_discard(c->entry);
     if (c->sh) {
         macula__peer_shared_unreserve(c->sh, c->len);
+        atomic_fetch_sub(&c->sh->unsent_frames, 1);
         macula__peer_shared_unref(c->sh);
     }
     free(c->wire);
