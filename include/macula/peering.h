@@ -38,7 +38,8 @@
  * runtime. Once its worker has ended the handle is stale: closing it is a
  * harmless no-op, sending on it returns MACULA_ERR_STALE_HANDLE, getters
  * return MACULA_ERR_STALE_HANDLE. It turns stale when DISCONNECTED is
- * delivered (so also for the handler receiving it).
+ * delivered (so also for the handler receiving it): the peer's last
+ * snapshot is the event's final_info.
  *
  * Runtime shutdown (macula_runtime_stop / macula_runtime_free): every
  * connected peer gets GOODBYE with reason "shutdown" and drains; peers in
@@ -57,7 +58,9 @@
  * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
- * "listener_accept_failed", "internal_error".
+ * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
+ * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
+ * "api_misuse" (a call on the wrong thread, refused; see Threads).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H
@@ -182,7 +185,8 @@ MACULA_API void macula_event_free(macula_event *ev);
 typedef struct macula_mailbox macula_mailbox;
 /* `max_events` 0 = 1,048,576. When full, FRAME events are dropped (counted
  * in the peer's frames_dropped, reported as a "mailbox_full" diagnostic);
- * CONNECTED, HANDSHAKE_COMPLETE and DISCONNECTED are always queued. */
+ * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY and DISCONNECTED are always
+ * queued (until macula_mailbox_close). */
 MACULA_API macula_mailbox *macula_mailbox_new(size_t max_events, int *err);
 /* Free only once no runtime can post to it any more (runtime freed, or
  * every peer using it has ended) and no thread is inside
