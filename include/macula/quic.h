@@ -6,7 +6,12 @@
  * and reports what happens to connections; it knows nothing about frames.
  *
  * Threads: every function here is loop-thread only (see runtime.h), and
- * every event is delivered on the loop thread.
+ * every event is delivered on the loop thread. Enforced where a call
+ * starts from nothing: macula_quic_endpoint_new and macula_quic_dial fail
+ * with MACULA_ERR_STATE, and macula_quic_endpoint_close is ignored (an
+ * "api_misuse" diagnostic), when called from another thread while a
+ * thread runs the loop; the connection functions take a connection that
+ * only its loop-thread owner holds.
  *
  * Ownership and lifetime:
  *  - An endpoint is owned by its creator until macula_quic_endpoint_close();

@@ -201,6 +201,10 @@ macula_quic_conn *macula_quic_dial(macula_runtime *rt, macula_quic_endpoint *ep,
         !macula__alpn_valid(opts->alpn, opts->n_alpn) || (opts->verify == MACULA_QUIC_VERIFY_PIN && !opts->pin_ed25519) ||
         opts->verify > MACULA_QUIC_VERIFY_PKI || (ep && ep->rt != rt))
         goto fail;
+    /* Loop thread only (quic.h): refused, not raced, while another thread
+     * runs the loop. */
+    if ((rc = macula__runtime_thread_check(rt, "macula_quic_dial")) != 0)
+        goto fail;
     if ((rc = macula_crypto_init()) != 0)
         goto fail;
     rc = MACULA_ERR_NOMEM;

@@ -342,6 +342,10 @@ macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_
         goto fail;
     if (opts->on_connection && !opts->identity && !(opts->cert_pem_file && opts->key_pem_file))
         goto fail; /* a server needs a certificate */
+    /* Loop thread only (quic.h): refused, not raced, while another thread
+     * runs the loop. */
+    if ((rc = macula__runtime_thread_check(rt, "macula_quic_endpoint_new")) != 0)
+        goto fail;
     rc = macula_crypto_init();
     if (rc != 0)
         goto fail;
@@ -438,7 +442,7 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep)
 
 void macula_quic_endpoint_close(macula_quic_endpoint *ep)
 {
-    if (!ep || ep->close_deferred)
+    if (!ep || ep->close_deferred || macula__runtime_thread_check(ep->rt, "macula_quic_endpoint_close") != 0)
         return;
     ep->closing = 1;
     if (ep->depth > 0) {

@@ -6,7 +6,7 @@
  * connects); SEND_READY once after MACULA_ERR_QUEUE_FULL; the
  * DISCONNECTED cause for our close, the runtime's shutdown and a refused
  * peer; final_info (also through a mailbox); peer_user in every event; and
- * the listener's thread rule. */
+ * the thread rule of listeners and QUIC entry points. */
 #include "peering_test_util.h"
 
 static macula_identity *alice, *bob;
@@ -59,6 +59,12 @@ static int all_events_carry(pt_recorder *r, macula_peer peer, void *user)
             bad++;
     pthread_mutex_unlock(&r->mu);
     return bad == 0 && r->n > 0;
+}
+
+static void quic_noop(void *user, const macula_quic_event *ev)
+{
+    (void)user;
+    (void)ev;
 }
 
 /* --- holding the loop: what a caller sees while the loop is busy --- */
@@ -358,6 +364,17 @@ static void test_listener_thread_rule(void)
     CHECK(pt_has_diag(&s.diags, "api_misuse", "macula_listener_new"));
     macula_listener_close(s.l); /* wrong thread: ignored */
     CHECK(pt_has_diag(&s.diags, "api_misuse", "macula_listener_close"));
+    /* the QUIC layer's entry points too */
+    macula_quic_dial_options d;
+    macula_quic_dial_options_init(&d);
+    d.host = "127.0.0.1";
+    d.port = s.port;
+    CHECK(macula_quic_dial(s.rt, NULL, &d, quic_noop, NULL, &err) == NULL);
+    CHECK_EQ_INT(err, MACULA_ERR_STATE);
+    macula_quic_endpoint_options eo;
+    macula_quic_endpoint_options_init(&eo);
+    CHECK(macula_quic_endpoint_new(s.rt, &eo, &err) == NULL);
+    CHECK_EQ_INT(err, MACULA_ERR_STATE);
     macula_peer_options o;
     client_options(&s, &o);
     macula_peer c = pt_connect(s.rt, &o);
