@@ -278,7 +278,8 @@ typedef struct macula_peer_options {
     /* --- release 2 (a struct_size of release 1 reads these as their
      * defaults) --- */
     /* Copied into every event of this peer (macula_event.peer_user); not
-     * dereferenced by the library. NULL. */
+     * dereferenced by the library. A listener's auto_accept gives its value
+     * to every worker of the listener. NULL. */
     void *peer_user;
     /* 0 (default): macula_peer_send_frame / send_wire before CONNECTED
      * fail with MACULA_ERR_STATE. 1: they are queued (within
