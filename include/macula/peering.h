@@ -156,6 +156,8 @@ typedef struct macula_event {
      * PIN_MISMATCH / ALPN (TLS handshake), MACULA_ERR_IDLE_TIMEOUT,
      * MACULA_ERR_PEER_CLOSED (the peer closed the connection or reset it),
      * MACULA_ERR_STREAM_CLOSED (the peer ended or reset the stream),
+     * MACULA_ERR_CONN_CLOSED (our side's QUIC connection went away under
+     * the worker, e.g. its endpoint closed),
      * MACULA_ERR_HANDSHAKE_TIMEOUT, MACULA_ERR_SIGNATURE_INVALID (CONNECT /
      * HELLO did not verify), MACULA_ERR_IDENTITY_MISMATCH,
      * MACULA_ERR_REFUSED (also a HELLO accepted = "false"),
@@ -166,7 +168,9 @@ typedef struct macula_event {
     /* DISCONNECTED: the peer's final snapshot (state ENDED, counters,
      * addresses) as macula_peer_get_info would have given it, owned by the
      * event (a mailbox copy has its own); its struct_size is the library's.
-     * NULL for other events. */
+     * frames_dropped includes every frame a send accepted that never
+     * reached the transport (held, queued, or unsent at the end). NULL for
+     * other events. */
     const macula_peer_info *final_info;
     /* Every event: macula_peer_options.peer_user of the peer. */
     void *peer_user;
