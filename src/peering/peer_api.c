@@ -168,6 +168,13 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
     c->len = len;
     c->sh = sh; /* our reference moves into the command */
     atomic_fetch_add(&sh->unsent_frames, 1); /* the command's free takes it back */
+    /* After counting: a peer ending meanwhile either saw the count (the
+     * frame is in its final frames_dropped) or ended before it, and the
+     * frame is refused here rather than lost unnoticed (peer_shell.c). */
+    if (atomic_load(&sh->ended)) {
+        macula__peering_cmd_free(c);
+        return MACULA_ERR_STALE_HANDLE;
+    }
     return macula__peering_post(pr, c);
 }
 

@@ -442,9 +442,13 @@ static void execute(macula__peer_entry *e, macula__worker_action *a)
     case MACULA__ACT_EVENT:
         /* Sends the worker never got (held for a connection that never
          * came, or still in the command queue) are lost: counted before
-         * the final snapshot. */
-        if (a->event.type == MACULA_EVENT_DISCONNECTED)
+         * the final snapshot. `ended` first: a sender counts its frame in
+         * unsent_frames before it checks `ended` (peer_api.c), so each
+         * frame is either counted here or refused there. */
+        if (a->event.type == MACULA_EVENT_DISCONNECTED) {
+            atomic_store(&e->sh->ended, 1);
             macula__worker_count_dropped(e->w, atomic_load(&e->sh->unsent_frames));
+        }
         /* Whoever hears an event sees at least that state in the getters. */
         macula__peer_shared_publish(e->sh, e->w, e->peer_addr);
         if (a->event.type == MACULA_EVENT_DISCONNECTED)
