@@ -57,7 +57,10 @@ int main(int argc, char **argv)
                 macula_peer_close(rt, peer, "normal"); /* GOODBYE, then drain */
             closing = 1;
         } else if (ev->type == MACULA_EVENT_DISCONNECTED) {
-            printf("disconnected: %s %s\n", macula_disconnect_reason_name(ev->reason), ev->detail ? ev->detail : "");
+            /* cause: why, as an error name ("ok" for a normal end); final_info: the last counters */
+            printf("disconnected: %s %s (cause %s, %llu frames out)\n", macula_disconnect_reason_name(ev->reason),
+                   ev->detail ? ev->detail : "", macula_err_name(ev->cause),
+                   (unsigned long long)ev->final_info->frames_out);
             status = ev->reason == MACULA_DISC_DRAINED ? 0 : 1;
             peer = MACULA_PEER_INVALID;
         }

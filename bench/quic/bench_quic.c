@@ -199,6 +199,7 @@ static void bulk_event(void *user, const macula_quic_event *ev)
         if (ev->fin) {
             k->t_end = now_s();
             k->done = 1;
+            macula_quic_conn_stats_init(&k->stats);
             macula_quic_conn_get_stats(ev->conn, &k->stats);
             macula_quic_conn_close(ev->conn, 0, NULL);
         }

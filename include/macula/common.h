@@ -11,6 +11,37 @@
  * when the caller passes a non-NULL `int *err`, store the reason there.
  * `macula_strerror()` turns any code into a readable sentence and
  * `macula_err_name()` into a stable short name (the one the CLI prints).
+ *
+ * ABI rules (structs the caller allocates: macula_runtime_options,
+ * macula_peer_options, macula_listener_options, macula_quic_settings,
+ * macula_quic_endpoint_options, macula_quic_dial_options, and the output
+ * structs macula_peer_info and macula_quic_conn_stats):
+ *  - Their first member is `size_t struct_size`: the sizeof of the struct
+ *    as the caller was compiled. Always fill such a struct with its
+ *    `_init` macro (e.g. macula_peer_options_init(&o)), which expands to
+ *    the exported `_init_sized(o, sizeof *(o))`: it zeroes the struct,
+ *    sets every default and records struct_size. Never build one with a
+ *    designated or zero initializer.
+ *  - Fields are only ever appended, in blocks ("releases"). A library
+ *    reading a struct whose struct_size is that of an older release uses
+ *    the caller's fields of that release and its defaults for every newer
+ *    field; output structs are written only up to the caller's release.
+ *    A struct_size below the first release, above the library's own
+ *    sizeof, or 0 (not initialized) is refused with MACULA_ERR_INVALID_ARG
+ *    (functions with an `errmsg` name the field: "struct_size").
+ *  - A new block never starts inside the tail padding of the previous
+ *    release (the library checks this at compile time), so sizes of
+ *    different releases never collide.
+ *  - Nested by value: macula_quic_settings is embedded in the listener,
+ *    endpoint and dial options, so its layout is frozen (new transport
+ *    settings are appended to the embedding structs instead). Its
+ *    struct_size must equal its sizeof (the embedding struct's _init sets
+ *    it; copying an initialized macula_quic_settings in is fine); anything
+ *    else is MACULA_ERR_INVALID_ARG (errmsg "quic.struct_size" or
+ *    "settings.struct_size").
+ *  - Structs the library allocates and hands out (macula_event,
+ *    macula_quic_event, diagnostics) carry no struct_size: they only grow
+ *    at the end, and a caller reads the prefix it knows.
  */
 #ifndef MACULA_COMMON_H
 #define MACULA_COMMON_H
@@ -79,12 +110,16 @@ typedef enum macula_err {
     MACULA_ERR_STREAM_CLOSED = -67,    /* stream is closed / reset */
     MACULA_ERR_WOULD_BLOCK = -68,      /* send queue full, try later */
     MACULA_ERR_REFUSED = -69,          /* peer refused (port closed, ...) */
+    MACULA_ERR_IDLE_TIMEOUT = -70,     /* nothing heard for the idle timeout */
+    MACULA_ERR_PEER_CLOSED = -71,      /* the peer closed the connection */
 
     /* runtime / peering */
     MACULA_ERR_STALE_HANDLE = -80, /* handle refers to an ended worker */
     MACULA_ERR_STATE = -81,        /* call not valid in the current state */
     MACULA_ERR_SHUTDOWN = -82,     /* runtime is shutting down */
-    MACULA_ERR_QUEUE_FULL = -83    /* command or mailbox queue is full */
+    MACULA_ERR_QUEUE_FULL = -83,   /* command or mailbox queue is full */
+    MACULA_ERR_IDENTITY_MISMATCH = -84, /* verified node id != expected_node_id */
+    MACULA_ERR_HANDSHAKE_TIMEOUT = -85  /* no CONNECT/HELLO in time */
 } macula_err;
 
 /* A readable sentence for `err` (never NULL; unknown codes say so). */

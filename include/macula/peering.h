@@ -12,7 +12,11 @@
  * Events, per peer, in this order: CONNECTED once, then FRAME for each
  * inbound frame after the handshake, then exactly one DISCONNECTED, always
  * last. An optional accept owner gets HANDSHAKE_COMPLETE at the moment the
- * peer becomes connected.
+ * peer becomes connected. SEND_READY (between CONNECTED and DISCONNECTED)
+ * comes once after a send was refused with MACULA_ERR_QUEUE_FULL, when the
+ * peer's send queue has room again. Every event carries the peer's
+ * macula_peer_options.peer_user; DISCONNECTED carries a `cause` (a
+ * macula_err, MACULA_OK for a normal end) and the peer's final counters.
  *
  * Threads:
  *  - macula_peer_connect, macula_peer_accept, macula_peer_close,
@@ -22,14 +26,20 @@
  *  - Event handlers and the diagnostics hook run on the loop thread; they
  *    may call any function of this header (but must not block for long).
  *  - Listeners: created and closed on the loop thread, or on any thread
- *    before the runtime starts running.
- *  - A mailbox may be popped from any thread.
+ *    while no thread runs the loop (before macula_runtime_run/start; in
+ *    embedded mode the thread calling macula_runtime_process is the loop
+ *    thread). Enforced: macula_listener_new from another thread fails with
+ *    MACULA_ERR_STATE; macula_listener_close and macula_listener_refuse
+ *    from another thread do nothing but report an "api_misuse" diagnostic
+ *    (on the calling thread).
+ *  - Mailboxes: any thread (see macula_mailbox_pop for several consumers).
  *
  * Handles: a `macula_peer` is a plain number, never reused within a
  * runtime. Once its worker has ended the handle is stale: closing it is a
  * harmless no-op, sending on it returns MACULA_ERR_STALE_HANDLE, getters
  * return MACULA_ERR_STALE_HANDLE. It turns stale when DISCONNECTED is
- * delivered (so also for the handler receiving it).
+ * delivered (so also for the handler receiving it): the peer's last
+ * snapshot is the event's final_info.
  *
  * Runtime shutdown (macula_runtime_stop / macula_runtime_free): every
  * connected peer gets GOODBYE with reason "shutdown" and drains; peers in
@@ -48,7 +58,9 @@
  * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
- * "listener_accept_failed", "internal_error".
+ * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
+ * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
+ * "api_misuse" (a call on the wrong thread, refused; see Threads).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H
@@ -110,8 +122,16 @@ typedef enum macula_event_type {
     MACULA_EVENT_CONNECTED = 1,
     MACULA_EVENT_FRAME,
     MACULA_EVENT_DISCONNECTED,
-    MACULA_EVENT_HANDSHAKE_COMPLETE /* to the accept owner only */
+    MACULA_EVENT_HANDSHAKE_COMPLETE, /* to the accept owner only */
+    /* The peer's send queue has room again: delivered once after a send
+     * refused with MACULA_ERR_QUEUE_FULL, as soon as the bytes queued
+     * towards the peer plus the refused frame fit in send_queue_cap again
+     * (or the queue is empty). Not for a frame larger than send_queue_cap,
+     * which never fits. Never dropped by a full mailbox. */
+    MACULA_EVENT_SEND_READY
 } macula_event_type;
+
+typedef struct macula_peer_info macula_peer_info; /* defined below */
 
 typedef struct macula_event {
     macula_event_type type;
@@ -128,6 +148,32 @@ typedef struct macula_event {
     macula_disconnect_reason reason;
     const char *detail;   /* readable detail, "" if none; owned by the event */
     int64_t refusal_code; /* REFUSED: the HELLO's refusal_code; -1 when null */
+
+    /* --- appended (the library allocates events; see common.h) --- */
+    /* DISCONNECTED: why, as a macula_err: MACULA_OK (drained, our close, or
+     * the peer closing while we drained), MACULA_ERR_SHUTDOWN (runtime
+     * stop), MACULA_ERR_RESOLVE / REFUSED / TIMEOUT (dial), MACULA_ERR_TLS /
+     * PIN_MISMATCH / ALPN (TLS handshake), MACULA_ERR_IDLE_TIMEOUT,
+     * MACULA_ERR_PEER_CLOSED (the peer closed the connection or reset it),
+     * MACULA_ERR_STREAM_CLOSED (the peer ended or reset the stream),
+     * MACULA_ERR_CONN_CLOSED (our side's QUIC connection went away under
+     * the worker, e.g. its endpoint closed),
+     * MACULA_ERR_HANDSHAKE_TIMEOUT, MACULA_ERR_SIGNATURE_INVALID (CONNECT /
+     * HELLO did not verify), MACULA_ERR_IDENTITY_MISMATCH,
+     * MACULA_ERR_REFUSED (also a HELLO accepted = "false"),
+     * MACULA_ERR_BAD_FRAME (unexpected handshake frame),
+     * MACULA_ERR_FRAME_TOO_LARGE, MACULA_ERR_QUIC (other transport errors),
+     * MACULA_ERR_INTERNAL. 0 for other events. */
+    int cause;
+    /* DISCONNECTED: the peer's final snapshot (state ENDED, counters,
+     * addresses) as macula_peer_get_info would have given it, owned by the
+     * event (a mailbox copy has its own); its struct_size is the library's.
+     * frames_dropped includes every frame a send accepted that never
+     * reached the transport (held, queued, or unsent at the end). NULL for
+     * other events. */
+    const macula_peer_info *final_info;
+    /* Every event: macula_peer_options.peer_user of the peer. */
+    void *peer_user;
 } macula_event;
 
 /* Called on the loop thread; `ev` and everything in it is valid until the
@@ -143,15 +189,30 @@ MACULA_API void macula_event_free(macula_event *ev);
 typedef struct macula_mailbox macula_mailbox;
 /* `max_events` 0 = 1,048,576. When full, FRAME events are dropped (counted
  * in the peer's frames_dropped, reported as a "mailbox_full" diagnostic);
- * CONNECTED, HANDSHAKE_COMPLETE and DISCONNECTED are always queued. */
+ * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY and DISCONNECTED are always
+ * queued (until macula_mailbox_close). */
 MACULA_API macula_mailbox *macula_mailbox_new(size_t max_events, int *err);
 /* Free only once no runtime can post to it any more (runtime freed, or
- * every peer using it has ended). Queued events are freed. */
+ * every peer using it has ended) and no thread is inside
+ * macula_mailbox_pop. Queued events are freed. */
 MACULA_API void macula_mailbox_free(macula_mailbox *mb);
+/* Any thread. Closes the mailbox: consumers blocked in macula_mailbox_pop
+ * wake up; pop then never waits, returns the events still queued and NULL
+ * once it is empty; the descriptor stays readable. Events posted later are
+ * refused and freed (a dropped FRAME is counted in the peer's
+ * frames_dropped, with a "mailbox_closed" diagnostic). Idempotent; the
+ * mailbox must still be freed with macula_mailbox_free. */
+MACULA_API void macula_mailbox_close(macula_mailbox *mb);
 /* Readable while the mailbox holds events (an eventfd). */
 MACULA_API int macula_mailbox_fd(const macula_mailbox *mb);
-/* The oldest event (caller owns; macula_event_free), or NULL when empty.
- * timeout_ms: 0 = don't wait, -1 = wait forever. */
+/* The oldest event (caller owns; macula_event_free), or NULL when empty
+ * (after the timeout) or closed and empty. timeout_ms: 0 = don't wait,
+ * -1 = wait forever (until an event or macula_mailbox_close).
+ * Several consumers: each event is popped by exactly one of them, and pops
+ * return events in queue order; but once several threads handle what they
+ * popped, nothing orders their handling, so a peer's events are processed
+ * in order only with a single consumer (or one consumer per peer, each
+ * peer with its own mailbox). */
 MACULA_API macula_event *macula_mailbox_pop(macula_mailbox *mb, int timeout_ms);
 /* An event handler that queues into the mailbox passed as `user`:
  * opts.handler = macula_mailbox_handler; opts.handler_user = mb. */
@@ -168,6 +229,8 @@ MACULA_API void macula_mailbox_handler(void *mailbox, macula_event *ev);
 typedef int (*macula_admit_fn)(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *refusal_code);
 
 typedef struct macula_peer_options {
+    /* ABI: set by macula_peer_options_init() (common.h, "ABI rules"). */
+    size_t struct_size;
     /* Required: the local identity (copied; the caller keeps its own). */
     const macula_identity *identity;
     /* Realms (n_realms * 32 bytes, copied) and capabilities announced in
@@ -217,6 +280,18 @@ typedef struct macula_peer_options {
     macula_admit_fn admit;
     void *admit_user;
 
+    /* --- release 2 (a struct_size of release 1 reads these as their
+     * defaults) --- */
+    /* Copied into every event of this peer (macula_event.peer_user); not
+     * dereferenced by the library. A listener's auto_accept gives its value
+     * to every worker of the listener. NULL. */
+    void *peer_user;
+    /* 0 (default): macula_peer_send_frame / send_wire before CONNECTED
+     * fail with MACULA_ERR_STATE. 1: they are queued (within
+     * send_queue_cap) and sent in call order right after CONNECTED; if the
+     * peer ends without connecting they are counted in frames_dropped. */
+    int queue_until_connected;
+
     /* Trust when dialing (PROTOCOL.md §6.4; client only). 1 = 10.0.0's
      * `pin_tls_cert => false`: expected_node_id (required then) is checked
      * against the HELLO only, and TLS is checked by `verify`, PKI (for a
@@ -238,7 +313,8 @@ typedef struct macula_peer_options {
     int station;
 } macula_peer_options;
 
-/* Zeroes `o` and sets every default above. A timeout, connect_timeout_ms
+/* Zeroes `o`, sets every default above and records its size (common.h,
+ * "ABI rules"); call it through the macro. A timeout, connect_timeout_ms
  * or send_queue_cap left at 0 also means its default, except keepalive_ms
  * (0 = no keep-alive PINGs). verify MACULA_QUIC_VERIFY_PIN requires
  * expected_node_id, which selects it by itself anyway (unless hello_only).
@@ -247,12 +323,13 @@ typedef struct macula_peer_options {
  *   set / 1 / PKI           CA-verified TLS + host name, HELLO checked
  *   set / 1 / NONE          TLS unchecked, HELLO checked
  *   NULL / 0 / PKI or NONE  CA-verified TLS, or nothing checked */
-MACULA_API void macula_peer_options_init(macula_peer_options *o);
+MACULA_API void macula_peer_options_init_sized(macula_peer_options *o, size_t struct_size);
+#define macula_peer_options_init(o) macula_peer_options_init_sized((o), sizeof *(o))
 
 /* Any thread. Starts a client worker: dial, CONNECT, HELLO. Returns the
  * handle at once; only invalid options fail here (MACULA_ERR_INVALID_ARG,
  * with a message naming the field in *errmsg when errmsg is non-NULL:
- * a static string, e.g. "host"), besides MACULA_ERR_SHUTDOWN once the
+ * a static string, e.g. "host" or "struct_size"), besides MACULA_ERR_SHUTDOWN once the
  * runtime is stopping and MACULA_ERR_NOMEM / MACULA_ERR_QUEUE_FULL.
  * Everything in `opts` is copied. */
 MACULA_API macula_peer macula_peer_connect(macula_runtime *rt, const macula_peer_options *opts, int *err,
@@ -278,16 +355,25 @@ MACULA_API int macula_peer_close(macula_runtime *rt, macula_peer p, const char *
  * worker's identity unless it already has a signature, encodes it (in the
  * calling thread), and queues it. Errors, all synchronous:
  * MACULA_ERR_STALE_HANDLE, MACULA_ERR_FRAME_TOO_LARGE, MACULA_ERR_QUEUE_FULL
- * (send_queue_cap reached: retry later), MACULA_ERR_SHUTDOWN. A frame sent
- * before the peer is connected is dropped with a diagnostic (as the
- * reference does). */
+ * (send_queue_cap reached: a SEND_READY event follows once there is room,
+ * unless the frame alone exceeds send_queue_cap), MACULA_ERR_SHUTDOWN, and
+ * MACULA_ERR_STATE when the peer is not connected: before CONNECTED
+ * (unless queue_until_connected), or once macula_peer_close was called or
+ * it is draining. The state is the one published by the loop (what the
+ * getters show, and at least what the last delivered event says), so a
+ * send from the CONNECTED handler, or after popping CONNECTED, succeeds.
+ * A frame accepted here is lost only when the peer ends before the
+ * transport takes it; it is then counted in frames_dropped (see the
+ * DISCONNECTED event's final_info). */
 MACULA_API int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *frame);
 /* Any thread. Sends an already encoded wire frame (length prefix
  * included) as is, e.g. one being forwarded; it must be exactly one
  * well-formed frame (MACULA_ERR_BAD_FRAME otherwise). Copied. */
 MACULA_API int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len);
 
-typedef struct macula_peer_info {
+struct macula_peer_info {
+    /* ABI: set by macula_peer_info_init() (common.h, "ABI rules"). */
+    size_t struct_size;
     macula_peer_state state;
     int is_server;
     int has_node_id; /* set once the peer's CONNECT / HELLO verified */
@@ -299,9 +385,15 @@ typedef struct macula_peer_info {
     uint64_t bytes_in, bytes_out; /* wire bytes of frames */
     uint64_t frames_dropped;      /* undecodable, early, late or unqueueable */
     char peer_addr[64];           /* "ip:port" once known, else "" */
-} macula_peer_info;
+};
 
-/* Any thread: a consistent snapshot. MACULA_ERR_STALE_HANDLE once ended. */
+/* Zeroes `out` and records its size (common.h, "ABI rules"). */
+MACULA_API void macula_peer_info_init_sized(macula_peer_info *out, size_t struct_size);
+#define macula_peer_info_init(o) macula_peer_info_init_sized((o), sizeof *(o))
+/* Any thread: a consistent snapshot, written up to out->struct_size
+ * (MACULA_ERR_INVALID_ARG when it is not a known size: initialize `out`
+ * first). MACULA_ERR_STALE_HANDLE once ended: the last snapshot is the
+ * DISCONNECTED event's final_info. */
 MACULA_API int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out);
 /* Any thread: copies up to `max` realm ids (32 bytes each) into `out`;
  * returns how many the peer announced (may exceed max) or an error. */
@@ -316,6 +408,8 @@ typedef struct macula_listener macula_listener;
 typedef void (*macula_connection_fn)(void *user, macula_listener *l, macula_quic_conn *conn);
 
 typedef struct macula_listener_options {
+    /* ABI: set by macula_listener_options_init() (common.h, "ABI rules"). */
+    size_t struct_size;
     const char *bind_host; /* numeric; NULL = "0.0.0.0" */
     uint16_t bind_port;    /* 0 picks one: see macula_listener_port */
     /* Certificate: self-signed over `identity` with `sans`, or PEM files. */
@@ -346,25 +440,33 @@ typedef struct macula_listener_options {
     int close_duplicate_peers;
 } macula_listener_options;
 
-/* Zeroes `o` and sets the default QUIC settings. */
-MACULA_API void macula_listener_options_init(macula_listener_options *o);
+/* Zeroes `o`, sets the default QUIC settings and records the struct sizes
+ * (common.h, "ABI rules"). */
+MACULA_API void macula_listener_options_init_sized(macula_listener_options *o, size_t struct_size);
+#define macula_listener_options_init(o) macula_listener_options_init_sized((o), sizeof *(o))
 /* Binds and starts accepting. Everything in `opts` is copied. Fails with
- * MACULA_ERR_INVALID_ARG and *errmsg naming the field (static text), or
- * with the endpoint's error (e.g. MACULA_ERR_IO when the port is taken).
+ * MACULA_ERR_INVALID_ARG and *errmsg naming the field (static text, e.g.
+ * "struct_size", "quic.struct_size"), with MACULA_ERR_STATE when called
+ * off the loop thread while the loop runs (see Threads), or with the
+ * endpoint's error (e.g. MACULA_ERR_IO when the port is taken).
  * The listener belongs to the runtime: macula_listener_close() releases
  * it, and so does the runtime's shutdown. */
 MACULA_API macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *opts,
                                                 int *err, const char **errmsg);
 MACULA_API uint16_t macula_listener_port(const macula_listener *l);
-/* Manual mode: refuse a connection given to on_connection (loop thread):
- * it is closed with application code 1 and reason "refused". */
+/* Manual mode: refuse a connection given to on_connection (loop thread;
+ * from another thread while the loop runs: ignored, "api_misuse"
+ * diagnostic): it is closed with application code 1 and reason
+ * "refused". */
 MACULA_API void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn);
 /* Stops accepting and closes every worker of the listener as
  * macula_peer_close(p, "listener_closed") would (GOODBYE + drain for
  * connected ones); connections still waiting for macula_peer_accept are
  * closed. The UDP endpoint and the listener are released once the workers
- * have ended: `l` must not be used after this call. Loop thread. When the
- * runtime stops, its listeners are closed the same way. */
+ * have ended: `l` must not be used after this call. Loop thread (from
+ * another thread while the loop runs the call is ignored with an
+ * "api_misuse" diagnostic: `l` stays open). When the runtime stops, its
+ * listeners are closed the same way. */
 MACULA_API void macula_listener_close(macula_listener *l);
 
 /* --- stations, ERROR codes (PROTOCOL.md §6.5) --- */

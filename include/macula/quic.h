@@ -6,7 +6,12 @@
  * and reports what happens to connections; it knows nothing about frames.
  *
  * Threads: every function here is loop-thread only (see runtime.h), and
- * every event is delivered on the loop thread.
+ * every event is delivered on the loop thread. Enforced where a call
+ * starts from nothing: macula_quic_endpoint_new and macula_quic_dial fail
+ * with MACULA_ERR_STATE, and macula_quic_endpoint_close is ignored (an
+ * "api_misuse" diagnostic), when called from another thread while a
+ * thread runs the loop; the connection functions take a connection that
+ * only its loop-thread owner holds.
  *
  * Ownership and lifetime:
  *  - An endpoint is owned by its creator until macula_quic_endpoint_close();
@@ -104,7 +109,11 @@ typedef void (*macula_quic_handler)(void *user, const macula_quic_event *ev);
 MACULA_API const char *macula_quic_close_cause_name(macula_quic_close_cause cause);
 
 /* --- transport settings --- */
+/* Embedded by value in the endpoint, dial and listener options, so its
+ * layout is frozen (common.h, "ABI rules"): struct_size must be its sizeof,
+ * which the embedding struct's _init sets. */
 typedef struct macula_quic_settings {
+    size_t struct_size;
     uint32_t idle_timeout_ms;  /* 300000; a silent peer is detected at this point */
     uint32_t keepalive_ms;     /* 15000; 0 disables keep-alive PINGs */
     uint32_t handshake_timeout_ms; /* 30000; server-side bound on a handshake */
@@ -122,10 +131,12 @@ typedef struct macula_quic_settings {
     int low_memory;
 } macula_quic_settings;
 
-MACULA_API void macula_quic_settings_init(macula_quic_settings *s);
+MACULA_API void macula_quic_settings_init_sized(macula_quic_settings *s, size_t struct_size);
+#define macula_quic_settings_init(s) macula_quic_settings_init_sized((s), sizeof *(s))
 
 /* --- endpoints --- */
 typedef struct macula_quic_endpoint_options {
+    size_t struct_size; /* ABI: set by macula_quic_endpoint_options_init() */
     const char *bind_host;  /* numeric address; NULL = "0.0.0.0" ("::" for IPv6) */
     uint16_t bind_port;     /* 0 picks a free port */
 
@@ -149,9 +160,12 @@ typedef struct macula_quic_endpoint_options {
     macula_quic_settings settings;
 } macula_quic_endpoint_options;
 
-/* Zeroes `o` and sets the default settings. */
-MACULA_API void macula_quic_endpoint_options_init(macula_quic_endpoint_options *o);
-/* Binds a UDP socket. Options are copied. */
+/* Zeroes `o`, sets the default settings and records the struct sizes
+ * (common.h, "ABI rules"). */
+MACULA_API void macula_quic_endpoint_options_init_sized(macula_quic_endpoint_options *o, size_t struct_size);
+#define macula_quic_endpoint_options_init(o) macula_quic_endpoint_options_init_sized((o), sizeof *(o))
+/* Binds a UDP socket. Options are copied (MACULA_ERR_INVALID_ARG for an
+ * unknown struct_size, outer or settings). */
 MACULA_API macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt,
                                                           const macula_quic_endpoint_options *opts,
                                                           int *err);
@@ -171,6 +185,7 @@ typedef enum macula_quic_verify {
 } macula_quic_verify;
 
 typedef struct macula_quic_dial_options {
+    size_t struct_size;        /* ABI: set by macula_quic_dial_options_init() */
     const char *host;          /* name or numeric address */
     uint16_t port;
     const char *const *alpn;   /* NULL = {"macula"} */
@@ -188,7 +203,9 @@ typedef struct macula_quic_dial_options {
     const char *ca_file;
 } macula_quic_dial_options;
 
-MACULA_API void macula_quic_dial_options_init(macula_quic_dial_options *o);
+/* Defaults and struct sizes (common.h, "ABI rules"). */
+MACULA_API void macula_quic_dial_options_init_sized(macula_quic_dial_options *o, size_t struct_size);
+#define macula_quic_dial_options_init(o) macula_quic_dial_options_init_sized((o), sizeof *(o))
 /* Starts a dial; returns at once. The connection then gets CONNECTED or
  * CLOSED (cause DIAL_FAILED / HANDSHAKE_FAILED, never a hang: the deadline
  * covers everything). `ep` NULL uses the runtime's shared client endpoint
@@ -240,6 +257,7 @@ MACULA_API const uint8_t *macula_quic_conn_peer_ed25519(const macula_quic_conn *
 MACULA_API int macula_quic_conn_is_server(const macula_quic_conn *c);
 
 typedef struct macula_quic_conn_stats {
+    size_t struct_size;      /* ABI: set by macula_quic_conn_stats_init() */
     uint64_t bytes_sent;     /* stream payload bytes */
     uint64_t bytes_received;
     uint64_t packets_sent;
@@ -247,7 +265,13 @@ typedef struct macula_quic_conn_stats {
     uint64_t packets_lost;   /* packets carrying stream data declared lost */
     uint64_t smoothed_rtt_us;
 } macula_quic_conn_stats;
-MACULA_API void macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stats *out);
+/* Zeroes `out` and records its size (common.h, "ABI rules"). */
+MACULA_API void macula_quic_conn_stats_init_sized(macula_quic_conn_stats *out, size_t struct_size);
+#define macula_quic_conn_stats_init(o) macula_quic_conn_stats_init_sized((o), sizeof *(o))
+/* Fills `out` up to its struct_size (initialize it first). 0, or
+ * MACULA_ERR_INVALID_ARG (NULL, or an unknown struct_size: nothing
+ * written). */
+MACULA_API int macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stats *out);
 
 /* --- certificates --- */
 /* The self-signed certificate an endpoint would serve for `id` (PEM) and

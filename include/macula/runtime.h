@@ -12,6 +12,23 @@
  * thread. Functions documented "any thread" may be called concurrently
  * from any thread; all others are loop-thread only.
  *
+ * Enforced (a wrong call is refused, never run):
+ *  - One runner at a time: run(), start() and process() claim the loop;
+ *    while another claim holds (a second run() or process() on any thread,
+ *    also from inside a callback; run() or process() after start(); a
+ *    second start()) the call returns MACULA_ERR_STATE.
+ *  - join() from a callback (or on the internal thread) returns
+ *    MACULA_ERR_STATE.
+ *  - free() from a callback, or while another thread is inside run() or
+ *    process(), does nothing but report an "api_misuse" diagnostic (fields
+ *    call, error, why): the runtime stays valid and must be freed later,
+ *    from a proper thread. (After start() any other thread may free.)
+ *  - Loop-thread-only functions of peering.h (listeners) refuse calls from
+ *    another thread while a thread runs the loop: see peering.h. In
+ *    embedded mode the thread that last called process() counts as the
+ *    loop thread.
+ * "api_misuse" diagnostics are delivered on the calling thread.
+ *
  * Ownership: the creator owns the runtime and frees it with
  * macula_runtime_free() from a thread that is not the loop thread (or
  * after run() returned).
@@ -37,6 +54,8 @@ typedef struct macula_diag_field {
 typedef void (*macula_diag_fn)(void *user, const char *event, const macula_diag_field *fields, size_t n_fields);
 
 typedef struct macula_runtime_options {
+    /* ABI: set by macula_runtime_options_init() (common.h, "ABI rules"). */
+    size_t struct_size;
     /* Upper bound for a graceful shutdown (GOODBYE + drain). Default 5000. */
     uint32_t shutdown_timeout_ms;
     /* Commands queued from other threads beyond this are refused with
@@ -47,32 +66,43 @@ typedef struct macula_runtime_options {
     void *diag_user;
 } macula_runtime_options;
 
-/* Fills `o` with the defaults. */
-MACULA_API void macula_runtime_options_init(macula_runtime_options *o);
+/* Fills `o` with the defaults and records its size (common.h, "ABI
+ * rules"); call it through the macro. Any thread. */
+MACULA_API void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_size);
+#define macula_runtime_options_init(o) macula_runtime_options_init_sized((o), sizeof *(o))
 
-/* `opts` may be NULL (defaults); it is copied. */
+/* `opts` may be NULL (defaults); it is copied. MACULA_ERR_INVALID_ARG
+ * when opts->struct_size is not a known size. */
 MACULA_API macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err);
 
 /* Runs the loop on the calling thread until the runtime has stopped
- * (macula_runtime_stop() and the graceful shutdown finished). */
+ * (macula_runtime_stop() and the graceful shutdown finished).
+ * MACULA_ERR_STATE when another runner holds the loop (see Threads); 0 at
+ * once when the runtime has already ended. */
 MACULA_API int macula_runtime_run(macula_runtime *rt);
-/* Runs the loop on an internal thread; returns at once. */
+/* Runs the loop on an internal thread; returns at once. MACULA_ERR_STATE
+ * when started before or another runner holds the loop. */
 MACULA_API int macula_runtime_start(macula_runtime *rt);
 /* Any thread. Begins a graceful shutdown: every connected peer gets a
  * GOODBYE and drains, every QUIC connection closes, then the loop ends.
  * It finishes within shutdown_timeout_ms. Idempotent. */
 MACULA_API int macula_runtime_stop(macula_runtime *rt);
 /* Any thread but the loop thread: waits until the internal thread started
- * by macula_runtime_start() has ended. */
+ * by macula_runtime_start() has ended (0 at once when it was not started).
+ * MACULA_ERR_STATE from a callback. */
 MACULA_API int macula_runtime_join(macula_runtime *rt);
-/* Stops (if needed), joins, releases everything. Not on the loop thread. */
+/* Stops (if needed), joins, releases everything. Not on the loop thread
+ * and not while another thread is inside run() / process(): such a call
+ * is ignored (an "api_misuse" diagnostic). */
 MACULA_API void macula_runtime_free(macula_runtime *rt);
 
 /* --- embedding in another event loop --- */
 /* A file descriptor that becomes readable when the runtime has work. */
 MACULA_API int macula_runtime_fd(const macula_runtime *rt);
 /* Does all work that is ready, without blocking. Returns 1 while the
- * runtime is alive, 0 once it has stopped, or a negative error. */
+ * runtime is alive, 0 once it has stopped, or a negative error
+ * (MACULA_ERR_STATE while another runner holds the loop, or from inside a
+ * callback of this very call). */
 MACULA_API int macula_runtime_process(macula_runtime *rt);
 /* Milliseconds until the next timer (0 = work is ready, -1 = none). */
 MACULA_API int macula_runtime_next_timeout_ms(const macula_runtime *rt);

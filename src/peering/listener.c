@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "peering/supervisor.h"
+#include "util/abi.h"
 
 typedef struct pending_conn {
     macula_quic_conn *conn;
@@ -33,12 +34,18 @@ struct macula_listener {
     macula_listener *prev, *next;
 };
 
-void macula_listener_options_init(macula_listener_options *o)
+/* Released layouts (common.h, "ABI rules"). */
+static const size_t listener_options_ends[] = {MACULA__FIELD_END(macula_listener_options, close_duplicate_peers),
+                                               sizeof(macula_listener_options)};
+
+void macula_listener_options_init_sized(macula_listener_options *o, size_t struct_size)
 {
     if (!o)
         return;
-    memset(o, 0, sizeof *o);
-    macula_quic_settings_init(&o->quic);
+    macula_listener_options d;
+    memset(&d, 0, sizeof d);
+    macula_quic_settings_init(&d.quic);
+    macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
 /* --- lifetime --- */
@@ -147,15 +154,23 @@ static void on_endpoint_event(void *user, const macula_quic_event *ev)
     l->on_connection(l->on_connection_user, l, conn);
 }
 
-macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *opts, int *err,
+macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *caller_opts, int *err,
                                      const char **errmsg)
 {
     int rc = MACULA_ERR_INVALID_ARG;
     const char *bad = NULL;
+    /* The caller's release of the struct, completed with defaults. */
+    macula_listener_options full;
+    const macula_listener_options *opts = &full;
+    macula_listener_options_init(&full);
     if (!rt)
         bad = "rt";
-    else if (!opts)
+    else if (!caller_opts)
         bad = "opts";
+    else if (macula__abi_read(&full, caller_opts, listener_options_ends, 2) != 0)
+        bad = "struct_size";
+    else if (full.quic.struct_size != sizeof full.quic)
+        bad = "quic.struct_size";
     else if (!opts->identity && !(opts->cert_pem_file && opts->key_pem_file))
         bad = "identity";
     else if (!opts->auto_accept && !opts->on_connection)
@@ -176,9 +191,18 @@ macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_o
                 bad = "auto_accept.identity";
             else if (rc == MACULA_ERR_INVALID_ARG && !strcmp(bad, "handler"))
                 bad = "auto_accept.handler";
+            else if (rc == MACULA_ERR_INVALID_ARG && !strcmp(bad, "struct_size"))
+                bad = "auto_accept.struct_size";
             goto fail;
         }
         l->auto_mode = 1;
+    }
+    /* After the option checks, so that a bad option is reported the same
+     * on every thread. */
+    rc = macula__runtime_thread_check(rt, "macula_listener_new");
+    if (rc != 0) {
+        bad = "thread: loop thread only while the loop runs";
+        goto fail;
     }
     l->on_connection = opts->on_connection;
     l->on_connection_user = opts->on_connection_user;
@@ -229,7 +253,7 @@ uint16_t macula_listener_port(const macula_listener *l) { return l ? macula_quic
 
 void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn)
 {
-    if (!l || !conn)
+    if (!l || !conn || macula__runtime_thread_check(l->pr->rt, "macula_listener_refuse") != 0)
         return;
     for (pending_conn **pp = &l->pending; *pp; pp = &(*pp)->next) {
         pending_conn *p = *pp;
@@ -246,7 +270,7 @@ void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn)
 
 void macula_listener_close(macula_listener *l)
 {
-    if (!l || l->closing)
+    if (!l || l->closing || macula__runtime_thread_check(l->pr->rt, "macula_listener_close") != 0)
         return;
     l->closing = 1;
     l->busy++;

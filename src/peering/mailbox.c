@@ -19,6 +19,7 @@
 typedef struct mb_item {
     macula_event ev;
     struct mb_item *next;
+    macula_peer_info final_info; /* ev.final_info points here when set */
     char detail[];
 } mb_item;
 
@@ -29,6 +30,7 @@ struct macula_mailbox {
     mb_item *head, *tail;
     size_t count, max;
     uint64_t dropped;
+    int closed; /* macula_mailbox_close(): no waiting, no new events */
 };
 
 macula_frame *macula_event_take_frame(macula_event *ev)
@@ -130,8 +132,13 @@ int macula__mailbox_push(macula_mailbox *mb, macula_event *ev)
     if (!it)
         return MACULA_ERR_NOMEM;
     pthread_mutex_lock(&mb->mu);
-    /* Only FRAME events count against the cap: the others are few (three
-     * per peer) and must never be lost. */
+    if (mb->closed) {
+        pthread_mutex_unlock(&mb->mu);
+        free(it);
+        return MACULA_ERR_SHUTDOWN;
+    }
+    /* Only FRAME events count against the cap: the others are few (at most
+     * four per peer, SEND_READY included) and must never be lost. */
     if (ev->type == MACULA_EVENT_FRAME && mb->count >= mb->max) {
         mb->dropped++;
         pthread_mutex_unlock(&mb->mu);
@@ -142,6 +149,10 @@ int macula__mailbox_push(macula_mailbox *mb, macula_event *ev)
     memcpy(it->detail, detail, dlen + 1);
     it->ev.detail = it->detail;
     it->ev.frame = macula_event_take_frame(ev);
+    if (ev->final_info) {
+        it->final_info = *ev->final_info;
+        it->ev.final_info = &it->final_info;
+    }
     it->next = NULL;
     if (mb->tail)
         mb->tail->next = it;
@@ -160,6 +171,21 @@ void macula_mailbox_handler(void *mailbox, macula_event *ev)
     /* A drop is counted in the mailbox (macula__mailbox_dropped); the
      * runtime glue pushes directly to count it per peer as well. */
     (void)macula__mailbox_push(mailbox, ev);
+}
+
+void macula_mailbox_close(macula_mailbox *mb)
+{
+    if (!mb)
+        return;
+    pthread_mutex_lock(&mb->mu);
+    if (!mb->closed) {
+        mb->closed = 1;
+        /* Readable from now on, so that pollers notice too. */
+        if (mb->count == 0)
+            efd_set(mb);
+        pthread_cond_broadcast(&mb->cv);
+    }
+    pthread_mutex_unlock(&mb->mu);
 }
 
 static void deadline_after(struct timespec *ts, int ms)
@@ -181,7 +207,7 @@ macula_event *macula_mailbox_pop(macula_mailbox *mb, int timeout_ms)
     if (timeout_ms > 0)
         deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&mb->mu);
-    while (!mb->head && timeout_ms != 0) {
+    while (!mb->head && timeout_ms != 0 && !mb->closed) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&mb->cv, &mb->mu);
         } else if (pthread_cond_timedwait(&mb->cv, &mb->mu, &deadline) == ETIMEDOUT) {
@@ -193,7 +219,7 @@ macula_event *macula_mailbox_pop(macula_mailbox *mb, int timeout_ms)
         mb->head = it->next;
         if (!mb->head)
             mb->tail = NULL;
-        if (--mb->count == 0)
+        if (--mb->count == 0 && !mb->closed)
             efd_clear(mb);
         it->next = NULL;
     }

@@ -14,9 +14,10 @@
 #include "macula/peering.h"
 
 /* Deep-copies `ev` into the mailbox (the frame is taken from `ev`, the
- * detail copied). Returns 0; MACULA_ERR_QUEUE_FULL when a FRAME event met
- * a full mailbox (nothing taken: `ev` still owns its frame); or
- * MACULA_ERR_NOMEM (nothing taken). Any thread. */
+ * detail and final_info copied). Returns 0; MACULA_ERR_QUEUE_FULL when a
+ * FRAME event met a full mailbox, MACULA_ERR_SHUTDOWN when the mailbox is
+ * closed (nothing taken: `ev` still owns its frame); or MACULA_ERR_NOMEM
+ * (nothing taken). Any thread. */
 int macula__mailbox_push(macula_mailbox *mb, macula_event *ev);
 /* FRAME events dropped so far because the mailbox was full. */
 uint64_t macula__mailbox_dropped(macula_mailbox *mb);

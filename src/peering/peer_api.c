@@ -9,6 +9,19 @@
 
 #include "frame/wire_check.h"
 #include "peering/supervisor.h"
+#include "util/abi.h"
+
+/* Released layouts of macula_peer_info (common.h, "ABI rules"). */
+static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr), sizeof(macula_peer_info)};
+
+void macula_peer_info_init_sized(macula_peer_info *out, size_t struct_size)
+{
+    if (!out)
+        return;
+    macula_peer_info d;
+    memset(&d, 0, sizeof d);
+    macula__abi_init(out, struct_size, &d, sizeof d);
+}
 
 static void set_err(int *err, int rc)
 {
@@ -103,6 +116,9 @@ int macula_peer_close(macula_runtime *rt, macula_peer p, const char *reason)
     macula__peer_shared *sh = macula__peer_table_ref(&pr->table, p);
     if (!sh)
         return 0; /* stale: nothing to close */
+    /* Sends from now on are refused (MACULA_ERR_STATE) rather than queued
+     * behind the GOODBYE and dropped. */
+    atomic_store(&sh->closing, 1);
     macula__peer_shared_unref(sh);
     size_t len = reason ? strlen(reason) : 0;
     macula__peering_cmd *c = new_cmd(MACULA__CMD_CLOSE, p, len);
@@ -113,6 +129,22 @@ int macula_peer_close(macula_runtime *rt, macula_peer p, const char *reason)
     return macula__peering_post(pr, c);
 }
 
+/* After a MACULA_ERR_QUEUE_FULL refusal of `len` bytes: a SEND_READY is
+ * owed. The first refusal asks the loop to check (the queue may have
+ * drained meanwhile, with no later step to notice); later steps check on
+ * their own. A frame larger than the cap never fits: no event. */
+static void owe_send_ready(macula__peering *pr, macula__peer_shared *sh, macula_peer p, size_t len)
+{
+    if (len > sh->send_queue_cap)
+        return;
+    atomic_store(&sh->refused_len, len);
+    if (atomic_exchange(&sh->want_send_ready, 1))
+        return;
+    macula__peering_cmd *c = new_cmd(MACULA__CMD_SEND_READY_CHECK, p, 0);
+    if (c)
+        (void)macula__peering_post(pr, c); /* best effort: the next step checks too */
+}
+
 /* Reserves `len` bytes of the peer's send queue and queues `wire`
  * (taken in every case). */
 static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer p, uint8_t *wire, size_t len)
@@ -120,6 +152,8 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
     int rc = macula__peer_shared_reserve(sh, len);
     if (rc != 0) {
         free(wire);
+        if (rc == MACULA_ERR_QUEUE_FULL)
+            owe_send_ready(pr, sh, p, len);
         macula__peer_shared_unref(sh);
         return rc;
     }
@@ -133,6 +167,14 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
     c->wire = wire;
     c->len = len;
     c->sh = sh; /* our reference moves into the command */
+    atomic_fetch_add(&sh->unsent_frames, 1); /* the command's free takes it back */
+    /* After counting: a peer ending meanwhile either saw the count (the
+     * frame is in its final frames_dropped) or ended before it, and the
+     * frame is refused here rather than lost unnoticed (peer_shell.c). */
+    if (atomic_load(&sh->ended)) {
+        macula__peering_cmd_free(c);
+        return MACULA_ERR_STALE_HANDLE;
+    }
     return macula__peering_post(pr, c);
 }
 
@@ -161,9 +203,15 @@ int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *fram
         macula_frame_free(frame);
         return MACULA_ERR_STALE_HANDLE;
     }
+    int rc = macula__peer_shared_send_allowed(sh);
+    if (rc != 0) {
+        macula_frame_free(frame);
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
     /* Sign and encode here: callers on several threads do this work in
      * parallel, and a frame that cannot be encoded is refused at once. */
-    int rc = macula_frame_is_signed(frame) ? 0 : macula_frame_sign(frame, sh->identity);
+    rc = macula_frame_is_signed(frame) ? 0 : macula_frame_sign(frame, sh->identity);
     uint8_t *wire = NULL;
     size_t len = 0;
     if (rc == 0)
@@ -192,6 +240,11 @@ int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire
     macula__peer_shared *sh = live_peer(rt, p, &pr);
     if (!sh)
         return MACULA_ERR_STALE_HANDLE;
+    rc = macula__peer_shared_send_allowed(sh);
+    if (rc != 0) {
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
     uint8_t *copy = malloc(len);
     if (!copy) {
         macula__peer_shared_unref(sh);
@@ -203,15 +256,16 @@ int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire
 
 int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)
 {
-    if (!rt || !out)
+    if (!rt || !out || !macula__abi_size(out, peer_info_ends, 2))
         return MACULA_ERR_INVALID_ARG;
     macula__peering *pr;
     macula__peer_shared *sh = live_peer(rt, p, &pr);
     if (!sh)
         return MACULA_ERR_STALE_HANDLE;
-    macula__peer_shared_snapshot(sh, out, NULL, 0);
+    macula_peer_info full;
+    macula__peer_shared_snapshot(sh, &full, NULL, 0);
     macula__peer_shared_unref(sh);
-    return 0;
+    return macula__abi_write(out, &full, peer_info_ends, 2);
 }
 
 int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size_t max)

@@ -29,6 +29,9 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
     e->sh = macula__peer_shared_new(t->identity, t->send_queue_cap, t->is_server, &rc);
     if (!e->sh)
         goto fail_e;
+    e->sh->queue_until_connected = t->queue_until_connected; /* before any other thread can see it */
+    e->peer_user = t->peer_user;
+    e->queue_until_connected = t->queue_until_connected;
     rc = macula__peer_table_add(&pr->table, e->sh, e, &e->handle);
     if (rc != 0)
         goto fail_sh;
@@ -67,8 +70,20 @@ fail:
     return NULL;
 }
 
+/* Frees the held SENDs (their reservations go back). */
+static void free_held(macula__peer_entry *e)
+{
+    while (e->held_head) {
+        macula__peering_cmd *c = e->held_head;
+        e->held_head = c->next;
+        macula__peering_cmd_free(c);
+    }
+    e->held_tail = NULL;
+}
+
 static void free_memory(macula__peer_entry *e)
 {
+    free_held(e);
     macula__peer_table_remove(&e->pr->table, e->handle);
     atomic_store(&e->sh->ended, 1);
     macula__peer_shared_unref(e->sh);
@@ -176,6 +191,9 @@ static void conn_handler(void *user, const macula_quic_event *ev)
     case MACULA_QUIC_EV_CLOSED:
         /* The connection pointer dies when this handler returns. */
         e->conn = NULL;
+        e->close_seen = 1;
+        e->close_cause = ev->close.cause;
+        e->close_err = ev->close.err;
         describe_close(&ev->close, detail, sizeof detail);
         if (macula__worker_state(e->w) == MACULA_PEER_CONNECTING)
             macula__worker_on_dial_failed(e->w, now, detail);
@@ -223,10 +241,112 @@ void macula__peer_entry_cap_timer(macula__peer_entry *e)
 
 /* --- events --- */
 
+/* What the transport's end says, for the causes below: `fallback` when
+ * the connection did not report one (the stream ended, or no connection). */
+static int transport_cause(const macula__peer_entry *e, int fallback)
+{
+    if (!e->close_seen)
+        return e->pr->stopping ? MACULA_ERR_SHUTDOWN : fallback;
+    switch (e->close_cause) {
+    case MACULA_QUIC_CLOSE_LOCAL:
+        return e->pr->stopping ? MACULA_ERR_SHUTDOWN : MACULA_ERR_CONN_CLOSED;
+    case MACULA_QUIC_CLOSE_PEER:
+    case MACULA_QUIC_CLOSE_STATELESS_RESET:
+        return MACULA_ERR_PEER_CLOSED;
+    case MACULA_QUIC_CLOSE_IDLE_TIMEOUT:
+        return MACULA_ERR_IDLE_TIMEOUT;
+    case MACULA_QUIC_CLOSE_HANDSHAKE_FAILED:
+        return e->close_err ? e->close_err : MACULA_ERR_TLS;
+    case MACULA_QUIC_CLOSE_DIAL_FAILED:
+        return e->close_err ? e->close_err : MACULA_ERR_TIMEOUT;
+    case MACULA_QUIC_CLOSE_ERROR:
+        return e->close_err ? e->close_err : MACULA_ERR_QUIC;
+    }
+    return MACULA_ERR_QUIC;
+}
+
+/* DISCONNECTED's cause (peering.h): the reason, refined by what the
+ * transport reported and by who asked for the end. */
+static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reason reason)
+{
+    int ours = e->close_by_shutdown ? MACULA_ERR_SHUTDOWN : MACULA_OK;
+    switch (reason) {
+    case MACULA_DISC_CONNECT_FAILED:
+        return e->dial_err ? e->dial_err : transport_cause(e, MACULA_ERR_CONN_CLOSED);
+    case MACULA_DISC_HANDSHAKE_TIMEOUT:
+        return MACULA_ERR_HANDSHAKE_TIMEOUT;
+    case MACULA_DISC_CONNECT_VERIFY_FAILED:
+    case MACULA_DISC_HELLO_VERIFY_FAILED:
+        return MACULA_ERR_SIGNATURE_INVALID;
+    case MACULA_DISC_REFUSED:
+        return MACULA_ERR_REFUSED;
+    case MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER:
+    case MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT:
+        return MACULA_ERR_BAD_FRAME;
+    case MACULA_DISC_STREAM_OPEN_FAILED:
+    case MACULA_DISC_CONNECT_SEND_FAILED:
+    case MACULA_DISC_HELLO_SEND_FAILED:
+        return transport_cause(e, MACULA_ERR_QUIC);
+    case MACULA_DISC_CLOSED_DURING_HANDSHAKE:
+    case MACULA_DISC_PEER_CLOSED:
+        return transport_cause(e, MACULA_ERR_STREAM_CLOSED);
+    case MACULA_DISC_DRAINED:
+    case MACULA_DISC_CLOSED:
+        return ours;
+    case MACULA_DISC_PEER_CLOSED_DURING_DRAIN: {
+        /* The peer answering our GOODBYE by closing is the normal end. */
+        int t = transport_cause(e, MACULA_ERR_PEER_CLOSED);
+        return t == MACULA_ERR_PEER_CLOSED || t == MACULA_ERR_STREAM_CLOSED || t == MACULA_ERR_SHUTDOWN ? ours : t;
+    }
+    case MACULA_DISC_FRAME_TOO_LARGE:
+        return MACULA_ERR_FRAME_TOO_LARGE;
+    case MACULA_DISC_PEER_IDENTITY_MISMATCH:
+        return MACULA_ERR_IDENTITY_MISMATCH;
+    case MACULA_DISC_INTERNAL_ERROR:
+        return MACULA_ERR_INTERNAL;
+    }
+    return MACULA_ERR_INTERNAL;
+}
+
+/* Routes an event to the handler or the mailbox (not the accept owner). */
+static void to_handler(macula__peer_entry *e, macula_event *ev)
+{
+    if (e->handler == macula_mailbox_handler) {
+        int rc = macula__mailbox_push(e->handler_user, ev);
+        if (rc != 0) {
+            macula__worker_count_dropped(e->w, ev->type == MACULA_EVENT_FRAME);
+            macula_diag_field f = {"error", macula_err_name(rc)};
+            macula__peering_diag(e->pr, e->handle, rc == MACULA_ERR_SHUTDOWN ? "mailbox_closed" : "mailbox_full", &f,
+                                 1);
+        }
+    } else {
+        e->handler(e->handler_user, ev);
+    }
+}
+
+/* Hands the held SENDs to the worker, in call order (right after
+ * CONNECTED; the outer drive() executes what they queue). */
+static void release_held(macula__peer_entry *e)
+{
+    uint64_t now = macula__loop_now(e->pr->loop);
+    while (e->held_head) {
+        macula__peering_cmd *c = e->held_head;
+        e->held_head = c->next;
+        macula__worker_send(e->w, now, c->wire, c->len);
+        c->wire = NULL;
+        atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+        macula__peering_cmd_free(c); /* releases the reservation the worker now counts */
+    }
+    e->held_tail = NULL;
+}
+
 static void deliver(macula__peer_entry *e, macula__worker_action *a)
 {
     macula_event *ev = &a->event;
+    ev->peer_user = e->peer_user;
     if (ev->type == MACULA_EVENT_DISCONNECTED) {
+        ev->cause = disconnect_cause(e, ev->reason);
+        ev->final_info = &e->final_info;
         /* From here on the handle is stale, also for the handler itself. */
         atomic_store(&e->sh->ended, 1);
         macula__peer_table_remove(&e->pr->table, e->handle);
@@ -234,18 +354,53 @@ static void deliver(macula__peer_entry *e, macula__worker_action *a)
     if (a->to_accept_owner) {
         if (e->owner)
             e->owner(e->owner_user, ev);
-    } else if (e->handler == macula_mailbox_handler) {
-        int rc = macula__mailbox_push(e->handler_user, ev);
-        if (rc != 0) {
-            macula__worker_count_dropped(e->w, ev->type == MACULA_EVENT_FRAME);
-            macula_diag_field f = {"error", macula_err_name(rc)};
-            macula__peering_diag(e->pr, e->handle, "mailbox_full", &f, 1);
-        }
     } else {
-        e->handler(e->handler_user, ev);
+        to_handler(e, ev);
     }
-    if (ev->type == MACULA_EVENT_CONNECTED && e->listener)
-        macula__listener_entry_connected(e, ev->peer_node_id);
+    if (ev->type == MACULA_EVENT_CONNECTED) {
+        if (e->listener)
+            macula__listener_entry_connected(e, ev->peer_node_id);
+        release_held(e);
+    }
+}
+
+int macula__peer_entry_hold(macula__peer_entry *e, macula__peering_cmd *c)
+{
+    macula_peer_state st = macula__worker_state(e->w);
+    if (!e->queue_until_connected || st == MACULA_PEER_CONNECTED || st == MACULA_PEER_DRAINING ||
+        st == MACULA_PEER_ENDED)
+        return 0;
+    c->next = NULL;
+    if (e->held_tail)
+        e->held_tail->next = c;
+    else
+        e->held_head = c;
+    e->held_tail = c;
+    return 1;
+}
+
+void macula__peer_entry_check_send_ready(macula__peer_entry *e)
+{
+    macula__peer_shared *sh = e->sh;
+    if (!atomic_load(&sh->want_send_ready) || macula__worker_state(e->w) != MACULA_PEER_CONNECTED)
+        return;
+    size_t queued = atomic_load(&sh->reserved) + atomic_load(&sh->worker_bytes);
+    size_t want = atomic_load(&sh->refused_len);
+    if (queued != 0 && (queued > sh->send_queue_cap || want > sh->send_queue_cap - queued))
+        return;
+    atomic_store(&sh->want_send_ready, 0);
+    macula_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = MACULA_EVENT_SEND_READY;
+    ev.peer = e->handle;
+    macula_peer_info info;
+    macula__worker_get_info(e->w, &info);
+    ev.has_peer_node_id = info.has_node_id;
+    memcpy(ev.peer_node_id, info.node_id, MACULA_NODE_ID_LEN);
+    ev.detail = "";
+    ev.refusal_code = -1;
+    ev.peer_user = e->peer_user;
+    to_handler(e, &ev);
 }
 
 /* --- actions --- */
@@ -262,6 +417,7 @@ static void execute(macula__peer_entry *e, macula__worker_action *a)
         macula__peer_template_dial_options(e->dial, &o);
         e->conn = macula_quic_dial(pr->rt, NULL, &o, conn_handler, e, &rc);
         if (!e->conn) {
+            e->dial_err = rc;
             char detail[128];
             snprintf(detail, sizeof detail, "cannot dial: %s", macula_strerror(rc));
             macula__worker_on_dial_failed(e->w, now, detail);
@@ -284,8 +440,19 @@ static void execute(macula__peer_entry *e, macula__worker_action *a)
         }
         break;
     case MACULA__ACT_EVENT:
+        /* Sends the worker never got (held for a connection that never
+         * came, or still in the command queue) are lost: counted before
+         * the final snapshot. `ended` first: a sender counts its frame in
+         * unsent_frames before it checks `ended` (peer_api.c), so each
+         * frame is either counted here or refused there. */
+        if (a->event.type == MACULA_EVENT_DISCONNECTED) {
+            atomic_store(&e->sh->ended, 1);
+            macula__worker_count_dropped(e->w, atomic_load(&e->sh->unsent_frames));
+        }
         /* Whoever hears an event sees at least that state in the getters. */
         macula__peer_shared_publish(e->sh, e->w, e->peer_addr);
+        if (a->event.type == MACULA_EVENT_DISCONNECTED)
+            macula__peer_shared_snapshot(e->sh, &e->final_info, NULL, 0);
         deliver(e, a);
         break;
     case MACULA__ACT_ARM_TIMER:
@@ -324,6 +491,7 @@ void macula__peer_entry_drive(macula__peer_entry *e)
     macula__peer_shared_publish(e->sh, e->w, e->peer_addr);
     if (e->listener)
         macula__listener_entry_update(e);
+    macula__peer_entry_check_send_ready(e);
 }
 
 /* --- starting, closing, forcing --- */
@@ -345,6 +513,7 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn)
         macula_quic_conn_set_owner(conn, conn_handler, e);
     }
     if (pr->stopping) {
+        e->close_requested = e->close_by_shutdown = 1;
         macula__worker_close(e->w, now, "shutdown");
     } else {
         macula__worker_start(e->w, now);
@@ -356,6 +525,10 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn)
 
 void macula__peer_entry_close(macula__peer_entry *e, const char *reason)
 {
+    if (!e->close_requested) {
+        e->close_requested = 1;
+        e->close_by_shutdown = e->pr->stopping;
+    }
     macula__worker_close(e->w, macula__loop_now(e->pr->loop), reason);
     macula__peer_entry_drive(e);
 }
@@ -365,6 +538,8 @@ void macula__peer_entry_force(macula__peer_entry *e)
     macula__peering *pr = e->pr;
     macula_peer h = e->handle;
     uint64_t now = macula__loop_now(pr->loop);
+    if (!e->close_requested)
+        e->close_requested = e->close_by_shutdown = 1;
     if (macula__worker_state(e->w) == MACULA_PEER_DRAINING)
         macula__worker_on_timer(e->w, now > e->worker_deadline ? now : e->worker_deadline);
     else

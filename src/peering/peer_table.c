@@ -27,7 +27,13 @@ macula__peer_shared *macula__peer_shared_new(const macula_identity *id, size_t s
     atomic_init(&sh->worker_bytes, 0);
     atomic_init(&sh->ended, 0);
     sh->send_queue_cap = send_queue_cap;
+    sh->info.struct_size = sizeof sh->info;
     sh->info.state = is_server ? MACULA_PEER_AWAITING_START : MACULA_PEER_CONNECTING;
+    atomic_init(&sh->state, (int)sh->info.state);
+    atomic_init(&sh->closing, 0);
+    atomic_init(&sh->want_send_ready, 0);
+    atomic_init(&sh->refused_len, 0);
+    atomic_init(&sh->unsent_frames, 0);
     sh->info.is_server = is_server;
     return sh;
 
@@ -67,6 +73,16 @@ int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len)
 
 void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len) { atomic_fetch_sub(&sh->reserved, len); }
 
+int macula__peer_shared_send_allowed(macula__peer_shared *sh)
+{
+    int st = atomic_load(&sh->state);
+    if (atomic_load(&sh->closing) || st == MACULA_PEER_DRAINING || st == MACULA_PEER_ENDED)
+        return MACULA_ERR_STATE;
+    if (st == MACULA_PEER_CONNECTED || sh->queue_until_connected)
+        return 0;
+    return MACULA_ERR_STATE;
+}
+
 size_t macula__peer_shared_snapshot(macula__peer_shared *sh, macula_peer_info *info, uint8_t *realms, size_t max)
 {
     pthread_mutex_lock(&sh->mu);
@@ -93,6 +109,7 @@ void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *
         memcpy(info.peer_addr, peer_addr, len);
         info.peer_addr[len] = '\0';
     }
+    atomic_store(&sh->state, (int)info.state);
     pthread_mutex_lock(&sh->mu);
     sh->info = info;
     /* The peer's realms are recorded once, with its handshake frame. */

@@ -40,6 +40,19 @@ typedef struct macula__peer_shared {
     atomic_size_t reserved;
     atomic_size_t worker_bytes;
     atomic_int ended;
+    /* Send checks made by the calling thread (peering.h): the state the
+     * loop published last, whether macula_peer_close was called, and a
+     * SEND_READY owed after a MACULA_ERR_QUEUE_FULL refusal (with the
+     * refused frame's size: the event waits until it would fit). */
+    atomic_int state;
+    atomic_int closing;
+    int queue_until_connected; /* immutable */
+    atomic_int want_send_ready;
+    atomic_size_t refused_len;
+    /* Frames accepted by send_frame / send_wire whose SEND command has not
+     * been handed to the worker (queued or held): if the peer ends first
+     * they are lost, and DISCONNECTED's final_info counts them as dropped. */
+    atomic_size_t unsent_frames;
     /* The snapshot for the getters. */
     pthread_mutex_t mu;
     macula_peer_info info;
@@ -47,7 +60,8 @@ typedef struct macula__peer_shared {
     size_t n_realms;
 } macula__peer_shared;
 
-/* One reference, for the caller. The identity is copied. */
+/* One reference, for the caller. The identity is copied. The state starts
+ * as CONNECTING (client) or AWAITING_START (server). */
 macula__peer_shared *macula__peer_shared_new(const macula_identity *id, size_t send_queue_cap, int is_server,
                                              int *err);
 void macula__peer_shared_unref(macula__peer_shared *sh);
@@ -58,6 +72,9 @@ void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len);
 /* Any thread: copies the snapshot (info when non-NULL, up to max realm ids
  * into realms); returns how many realms the peer announced. */
 size_t macula__peer_shared_snapshot(macula__peer_shared *sh, macula_peer_info *info, uint8_t *realms, size_t max);
+/* Any thread: 0 when a frame may be queued now (connected, or not yet
+ * connected and queue_until_connected), otherwise MACULA_ERR_STATE. */
+int macula__peer_shared_send_allowed(macula__peer_shared *sh);
 /* Loop thread: publishes the worker's state, counters and queued bytes. */
 void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *w, const char *peer_addr);
 

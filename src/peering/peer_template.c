@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "peering/peer_template.h"
+#include "util/abi.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000u
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 30000u
@@ -14,18 +15,29 @@
 #define DEFAULT_SEND_QUEUE_CAP ((size_t)64 << 20)
 #define MAX_ALPN_LEN 255
 
-void macula_peer_options_init(macula_peer_options *o)
+/* Released layouts (common.h, "ABI rules"): release 1 ends with
+ * admit_user, release 2 with station. */
+#define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
+#define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, station)
+static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, sizeof(macula_peer_options)};
+_Static_assert(offsetof(macula_peer_options, peer_user) >=
+                   MACULA__ROUND_UP(PEER_OPTIONS_R1, _Alignof(macula_peer_options)),
+               "release 2 of macula_peer_options starts inside release 1's tail padding");
+
+void macula_peer_options_init_sized(macula_peer_options *o, size_t struct_size)
 {
     if (!o)
         return;
-    memset(o, 0, sizeof *o);
-    o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
-    o->verify = MACULA_QUIC_VERIFY_NONE;
-    o->handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    o->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
-    o->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
-    o->keepalive_ms = DEFAULT_KEEPALIVE_MS;
-    o->send_queue_cap = DEFAULT_SEND_QUEUE_CAP;
+    macula_peer_options d;
+    memset(&d, 0, sizeof d);
+    d.connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    d.verify = MACULA_QUIC_VERIFY_NONE;
+    d.handshake_timeout_ms = DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    d.drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
+    d.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    d.keepalive_ms = DEFAULT_KEEPALIVE_MS;
+    d.send_queue_cap = DEFAULT_SEND_QUEUE_CAP;
+    macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
 /* The TLS check a dial makes (see the table at macula_peer_options_init). */
@@ -36,8 +48,6 @@ static macula_quic_verify effective_verify(const macula_peer_options *o)
 
 static const char *check(const macula_peer_options *o, int is_server, const macula_identity *fallback_id)
 {
-    if (!o)
-        return "opts";
     if (!o->identity && !fallback_id)
         return "identity";
     if (!o->handler)
@@ -84,11 +94,21 @@ static char *dup_str(const char *s, int *ok)
     return d;
 }
 
-int macula__peer_template_init(macula__peer_template *t, const macula_peer_options *o, int is_server,
+int macula__peer_template_init(macula__peer_template *t, const macula_peer_options *caller_opts, int is_server,
                                const macula_identity *fallback_id, const char **errmsg)
 {
     memset(t, 0, sizeof *t);
-    const char *bad = check(o, is_server, fallback_id);
+    /* The caller's release of the struct, completed with defaults. */
+    macula_peer_options full;
+    const macula_peer_options *o = &full;
+    const char *bad = NULL;
+    macula_peer_options_init(&full);
+    if (!caller_opts)
+        bad = "opts";
+    else if (macula__abi_read(&full, caller_opts, peer_options_ends, 3) != 0)
+        bad = "struct_size";
+    else
+        bad = check(o, is_server, fallback_id);
     if (bad) {
         if (errmsg)
             *errmsg = bad;
@@ -126,6 +146,8 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : DEFAULT_HANDSHAKE_TIMEOUT_MS;
     t->drain_timeout_ms = o->drain_timeout_ms ? o->drain_timeout_ms : DEFAULT_DRAIN_TIMEOUT_MS;
     t->send_queue_cap = o->send_queue_cap ? o->send_queue_cap : DEFAULT_SEND_QUEUE_CAP;
+    t->peer_user = o->peer_user;
+    t->queue_until_connected = o->queue_until_connected != 0;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;

@@ -41,6 +41,10 @@ typedef struct macula__peer_template {
     int low_memory;
     char *ca_file;
     int station; /* both roles */
+
+    /* peer options release 2 (the shell's, not the worker's) */
+    void *peer_user;
+    int queue_until_connected;
 } macula__peer_template;
 
 /* Checks `o` and copies it into *t. `fallback_id` stands in for a NULL

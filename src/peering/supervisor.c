@@ -64,6 +64,7 @@ void macula__peering_cmd_free(macula__peering_cmd *c)
         macula__peer_entry_discard(c->entry);
     if (c->sh) {
         macula__peer_shared_unreserve(c->sh, c->len);
+        atomic_fetch_sub(&c->sh->unsent_frames, 1);
         macula__peer_shared_unref(c->sh);
     }
     free(c->wire);
@@ -95,6 +96,8 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
         break;
     case MACULA__CMD_SEND:
         e = macula__peer_table_entry(&pr->table, c->peer);
+        if (e && e->linked && macula__peer_entry_hold(e, c))
+            return; /* the entry keeps the command until CONNECTED */
         if (e && e->linked) {
             /* The worker takes the bytes (and counts them) before the
              * reservation is released: the cap check stays conservative. */
@@ -103,6 +106,11 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
             atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
             macula__peer_entry_drive(e);
         }
+        break;
+    case MACULA__CMD_SEND_READY_CHECK:
+        e = macula__peer_table_entry(&pr->table, c->peer);
+        if (e && e->linked)
+            macula__peer_entry_check_send_ready(e);
         break;
     }
     macula__peering_cmd_free(c);

@@ -56,13 +56,26 @@ struct macula__peer_entry {
     char peer_addr[MACULA__PEER_ADDR_LEN];
     macula__peer_entry *prev, *next;     /* pr->entries */
     macula__peer_entry *l_prev, *l_next; /* listener->entries */
+
+    /* Causes, final state, user pointer, held sends (peer_shell.c). */
+    void *peer_user;           /* copied into every event */
+    int queue_until_connected; /* hold SEND commands until CONNECTED */
+    struct macula__peering_cmd *held_head, *held_tail; /* held SENDs, in call order */
+    int close_seen;            /* the connection's CLOSED came: close_* are set */
+    macula_quic_close_cause close_cause;
+    int close_err;             /* its macula_err detail (0 if none) */
+    int dial_err;              /* macula_quic_dial refused at once (0 if not) */
+    int close_requested;       /* the worker was told to close ... */
+    int close_by_shutdown;     /* ... first by the runtime's shutdown */
+    macula_peer_info final_info; /* DISCONNECTED: the event's final_info */
 };
 
 typedef enum macula__peering_cmd_kind {
     MACULA__CMD_START = 1, /* link and start a new client entry */
     MACULA__CMD_ACCEPT,    /* link a new server entry to `conn` and start it */
     MACULA__CMD_CLOSE,
-    MACULA__CMD_SEND
+    MACULA__CMD_SEND,
+    MACULA__CMD_SEND_READY_CHECK /* a send was refused: SEND_READY when there is room */
 } macula__peering_cmd_kind;
 
 typedef struct macula__peering_cmd {
@@ -132,6 +145,12 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn);
 void macula__peer_entry_drive(macula__peer_entry *e);
 /* Loop: API close then drive. */
 void macula__peer_entry_close(macula__peer_entry *e, const char *reason);
+/* Loop: a SEND command for an entry not yet connected whose options say
+ * queue_until_connected: keeps it (1; sent right after CONNECTED, in
+ * order), or 0 when the worker should take it now. */
+int macula__peer_entry_hold(macula__peer_entry *e, struct macula__peering_cmd *c);
+/* Loop: delivers SEND_READY when one is owed and the send queue has room. */
+void macula__peer_entry_check_send_ready(macula__peer_entry *e);
 /* Loop: ends an entry at the shutdown deadline (a draining worker ends
  * with its drain, the others are closed), then drive. */
 void macula__peer_entry_force(macula__peer_entry *e);

@@ -399,6 +399,7 @@ int macula__worker_is_server(const macula__worker *w) { return w->is_server; }
 void macula__worker_get_info(const macula__worker *w, macula_peer_info *out)
 {
     memset(out, 0, sizeof *out);
+    out->struct_size = sizeof *out;
     out->state = w->state;
     out->is_server = w->is_server;
     out->has_node_id = w->has_peer;

@@ -196,11 +196,12 @@ const uint8_t *macula_quic_conn_peer_ed25519(const macula_quic_conn *c)
 
 int macula_quic_conn_is_server(const macula_quic_conn *c) { return c ? c->is_server : 0; }
 
-void macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stats *out)
+int macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stats *caller_out)
 {
-    if (!c || !out)
-        return;
-    *out = c->stats;
+    if (!c || !caller_out)
+        return MACULA_ERR_INVALID_ARG;
+    macula_quic_conn_stats full = c->stats;
+    macula_quic_conn_stats *out = &full;
     if (c->q) {
         ngtcp2_conn_stat st;
         ngtcp2_conn_get_conn_stat(c->q, &st);
@@ -208,4 +209,5 @@ void macula_quic_conn_get_stats(const macula_quic_conn *c, macula_quic_conn_stat
         for (const quic_stream *s = c->streams; s; s = s->next)
             out->packets_lost += ngtcp2_conn_get_stream_loss_count(c->q, s->id);
     }
+    return macula__conn_stats_write(caller_out, out);
 }

@@ -187,15 +187,25 @@ static char *strip_brackets(const char *host)
     return strdup(host);
 }
 
-macula_quic_conn *macula_quic_dial(macula_runtime *rt, macula_quic_endpoint *ep, const macula_quic_dial_options *opts,
-                                   macula_quic_handler handler, void *user, int *err)
+macula_quic_conn *macula_quic_dial(macula_runtime *rt, macula_quic_endpoint *ep,
+                                   const macula_quic_dial_options *caller_opts, macula_quic_handler handler, void *user,
+                                   int *err)
 {
     int rc = MACULA_ERR_INVALID_ARG;
     macula_quic_conn *c = NULL;
-    if (!rt || !opts || !handler || !opts->host || !opts->host[0] || strlen(opts->host) > 255 || opts->port == 0 ||
+    /* The caller's release of the struct, completed with defaults. */
+    macula_quic_dial_options full;
+    const macula_quic_dial_options *opts = &full;
+    if (!caller_opts || macula__dial_options_read(&full, caller_opts) != 0)
+        goto fail;
+    if (!rt || !handler || !opts->host || !opts->host[0] || strlen(opts->host) > 255 || opts->port == 0 ||
         !macula__alpn_valid(opts->alpn, opts->n_alpn) || (opts->verify == MACULA_QUIC_VERIFY_PIN && !opts->pin_ed25519) ||
         opts->verify > MACULA_QUIC_VERIFY_PKI || (opts->ca_file && opts->verify != MACULA_QUIC_VERIFY_PKI) ||
         (opts->ca_file && !opts->ca_file[0]) || (ep && ep->rt != rt))
+        goto fail;
+    /* Loop thread only (quic.h): refused, not raced, while another thread
+     * runs the loop. */
+    if ((rc = macula__runtime_thread_check(rt, "macula_quic_dial")) != 0)
         goto fail;
     if ((rc = macula_crypto_init()) != 0)
         goto fail;

@@ -328,15 +328,24 @@ static int copy_alpn(macula_quic_endpoint *ep, const char *const *alpn, size_t n
     return 0;
 }
 
-macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_quic_endpoint_options *opts,
+macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_quic_endpoint_options *caller_opts,
                                                int *err)
 {
     int rc = MACULA_ERR_INVALID_ARG;
     macula_quic_endpoint *ep = NULL;
-    if (!rt || !opts || !macula__alpn_valid(opts->alpn, opts->n_alpn) || (opts->n_sans && !opts->sans))
+    /* The caller's release of the struct, completed with defaults. */
+    macula_quic_endpoint_options full;
+    const macula_quic_endpoint_options *opts = &full;
+    if (!caller_opts || macula__endpoint_options_read(&full, caller_opts) != 0)
+        goto fail;
+    if (!rt || !macula__alpn_valid(opts->alpn, opts->n_alpn) || (opts->n_sans && !opts->sans))
         goto fail;
     if (opts->on_connection && !opts->identity && !(opts->cert_pem_file && opts->key_pem_file))
         goto fail; /* a server needs a certificate */
+    /* Loop thread only (quic.h): refused, not raced, while another thread
+     * runs the loop. */
+    if ((rc = macula__runtime_thread_check(rt, "macula_quic_endpoint_new")) != 0)
+        goto fail;
     rc = macula_crypto_init();
     if (rc != 0)
         goto fail;
@@ -433,7 +442,7 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep)
 
 void macula_quic_endpoint_close(macula_quic_endpoint *ep)
 {
-    if (!ep || ep->close_deferred)
+    if (!ep || ep->close_deferred || macula__runtime_thread_check(ep->rt, "macula_quic_endpoint_close") != 0)
         return;
     ep->closing = 1;
     if (ep->depth > 0) {

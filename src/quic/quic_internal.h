@@ -282,6 +282,14 @@ void macula__dial_connect_numeric(macula_quic_conn *c);
 
 /* settings.c */
 void macula__settings_fix(macula_quic_settings *s);
+/* ABI (common.h): 1 when a nested settings struct has its frozen size. */
+int macula__settings_valid(const macula_quic_settings *s);
+/* The caller's options read into *full over the defaults; 0 or
+ * MACULA_ERR_INVALID_ARG for an unknown struct_size (outer or settings). */
+int macula__endpoint_options_read(macula_quic_endpoint_options *full, const macula_quic_endpoint_options *o);
+int macula__dial_options_read(macula_quic_dial_options *full, const macula_quic_dial_options *o);
+/* Writes the stats into the caller's struct up to its struct_size. */
+int macula__conn_stats_write(macula_quic_conn_stats *out, const macula_quic_conn_stats *full);
 int macula__alpn_valid(const char *const *alpn, size_t n);
 const char *macula__tls_alert_name(int alert);
 int macula__sockaddr_string(const struct sockaddr *sa, char *buf, size_t size);

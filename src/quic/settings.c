@@ -7,10 +7,20 @@
 #include <string.h>
 
 #include "quic/quic_internal.h"
+#include "util/abi.h"
 
-void macula_quic_settings_init(macula_quic_settings *s)
+/* Released layouts (common.h, "ABI rules"); macula_quic_settings is frozen. */
+static const size_t endpoint_options_ends[] = {MACULA__FIELD_END(macula_quic_endpoint_options, settings),
+                                               sizeof(macula_quic_endpoint_options)};
+static const size_t dial_options_ends[] = {MACULA__FIELD_END(macula_quic_dial_options, settings),
+                                           sizeof(macula_quic_dial_options)};
+static const size_t conn_stats_ends[] = {MACULA__FIELD_END(macula_quic_conn_stats, smoothed_rtt_us),
+                                         sizeof(macula_quic_conn_stats)};
+
+static void settings_defaults(macula_quic_settings *s)
 {
     memset(s, 0, sizeof *s);
+    s->struct_size = sizeof *s;
     s->idle_timeout_ms = 300000;
     s->keepalive_ms = 15000;
     s->handshake_timeout_ms = 30000;
@@ -19,6 +29,47 @@ void macula_quic_settings_init(macula_quic_settings *s)
     s->max_bidi_streams = 100;
     s->max_uni_streams = 3;
     s->send_queue_cap = 32u * 1024 * 1024;
+}
+
+void macula_quic_settings_init_sized(macula_quic_settings *s, size_t struct_size)
+{
+    if (!s)
+        return;
+    macula_quic_settings d;
+    settings_defaults(&d);
+    macula__abi_init(s, struct_size, &d, sizeof d);
+}
+
+int macula__settings_valid(const macula_quic_settings *s) { return s->struct_size == sizeof *s; }
+
+int macula__endpoint_options_read(macula_quic_endpoint_options *full, const macula_quic_endpoint_options *o)
+{
+    macula_quic_endpoint_options_init(full);
+    if (macula__abi_read(full, o, endpoint_options_ends, 2) != 0 || !macula__settings_valid(&full->settings))
+        return MACULA_ERR_INVALID_ARG;
+    return 0;
+}
+
+int macula__dial_options_read(macula_quic_dial_options *full, const macula_quic_dial_options *o)
+{
+    macula_quic_dial_options_init(full);
+    if (macula__abi_read(full, o, dial_options_ends, 2) != 0 || !macula__settings_valid(&full->settings))
+        return MACULA_ERR_INVALID_ARG;
+    return 0;
+}
+
+void macula_quic_conn_stats_init_sized(macula_quic_conn_stats *out, size_t struct_size)
+{
+    if (!out)
+        return;
+    macula_quic_conn_stats d;
+    memset(&d, 0, sizeof d);
+    macula__abi_init(out, struct_size, &d, sizeof d);
+}
+
+int macula__conn_stats_write(macula_quic_conn_stats *out, const macula_quic_conn_stats *full)
+{
+    return macula__abi_write(out, full, conn_stats_ends, 2);
 }
 
 /* Zeroed fields take their defaults, so a caller may set only what it needs
@@ -44,17 +95,25 @@ void macula__settings_fix(macula_quic_settings *s)
         s->max_uni_streams = 1ull << 60;
 }
 
-void macula_quic_endpoint_options_init(macula_quic_endpoint_options *o)
+void macula_quic_endpoint_options_init_sized(macula_quic_endpoint_options *o, size_t struct_size)
 {
-    memset(o, 0, sizeof *o);
-    macula_quic_settings_init(&o->settings);
+    if (!o)
+        return;
+    macula_quic_endpoint_options d;
+    memset(&d, 0, sizeof d);
+    settings_defaults(&d.settings);
+    macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
-void macula_quic_dial_options_init(macula_quic_dial_options *o)
+void macula_quic_dial_options_init_sized(macula_quic_dial_options *o, size_t struct_size)
 {
-    memset(o, 0, sizeof *o);
-    o->timeout_ms = 30000;
-    macula_quic_settings_init(&o->settings);
+    if (!o)
+        return;
+    macula_quic_dial_options d;
+    memset(&d, 0, sizeof d);
+    d.timeout_ms = 30000;
+    settings_defaults(&d.settings);
+    macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
 const char *macula_quic_close_cause_name(macula_quic_close_cause cause)

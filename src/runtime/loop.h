@@ -83,6 +83,10 @@ void macula__runtime_remove_shutdown_hook(macula_runtime *rt, macula__shutdown_h
 void macula__runtime_shutdown_done(macula_runtime *rt, macula__shutdown_hook *hook);
 /* 1 once macula_runtime_stop() has been called. Any thread. */
 int macula__runtime_stopping(const macula_runtime *rt);
+/* Thread rules of loop-thread-only calls (runtime.h): 0 on the loop thread
+ * or while no thread runs the loop; otherwise an "api_misuse" diagnostic
+ * naming `call` and MACULA_ERR_STATE. */
+int macula__runtime_thread_check(macula_runtime *rt, const char *call);
 /* 1 once the loop has finished: macula_runtime_post() then fails with
  * MACULA_ERR_SHUTDOWN. Any thread. */
 int macula__runtime_ended(const macula_runtime *rt);

@@ -9,14 +9,23 @@
 #include <unistd.h>
 
 #include "runtime/runtime_internal.h"
+#include "util/abi.h"
 
 #define DIAG_MAX_FIELDS 16
 
-void macula_runtime_options_init(macula_runtime_options *o)
+/* Released layouts of macula_runtime_options (common.h, "ABI rules"). */
+static const size_t runtime_options_ends[] = {MACULA__FIELD_END(macula_runtime_options, diag_user),
+                                              sizeof(macula_runtime_options)};
+
+void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_size)
 {
-    memset(o, 0, sizeof *o);
-    o->shutdown_timeout_ms = 5000;
-    o->command_queue_cap = 1048576;
+    if (!o)
+        return;
+    macula_runtime_options d;
+    memset(&d, 0, sizeof d);
+    d.shutdown_timeout_ms = 5000;
+    d.command_queue_cap = 1048576;
+    macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
 macula__loop *macula__runtime_loop(macula_runtime *rt) { return &rt->loop; }
@@ -49,13 +58,16 @@ static void shutdown_timer_cb(void *arg);
 macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
 {
     int rc = MACULA_ERR_NOMEM;
+    macula_runtime_options o;
+    macula_runtime_options_init(&o);
+    if (opts && macula__abi_read(&o, opts, runtime_options_ends, 2) != 0) {
+        rc = MACULA_ERR_INVALID_ARG;
+        goto fail;
+    }
     macula_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         goto fail;
-    if (opts)
-        rt->opts = *opts;
-    else
-        macula_runtime_options_init(&rt->opts);
+    rt->opts = o;
     if (rt->opts.command_queue_cap == 0)
         rt->opts.command_queue_cap = 1048576;
     rt->post_handle = calloc(1, sizeof *rt->post_handle);
@@ -76,6 +88,7 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
         goto fail_slots_mu;
     macula__timer_init(&rt->shutdown_timer, shutdown_timer_cb, rt);
     atomic_init(&rt->loop_thread_set, 0);
+    atomic_init(&rt->in_loop, 0);
     atomic_init(&rt->stop_requested, 0);
     atomic_init(&rt->ended, 0);
     if (err)
@@ -217,21 +230,39 @@ static int step(macula_runtime *rt, uint64_t timeout_ns)
     return rc;
 }
 
-int macula_runtime_run(macula_runtime *rt)
+/* Claims the loop for the calling thread (or the internal thread about to
+ * be made); 0, or MACULA_ERR_STATE when another runner has it. */
+static int claim_loop(macula_runtime *rt)
 {
-    if (!rt)
-        return MACULA_ERR_INVALID_ARG;
+    int expected = 0;
+    return atomic_compare_exchange_strong(&rt->in_loop, &expected, 1) ? 0 : MACULA_ERR_STATE;
+}
+
+static int run_claimed(macula_runtime *rt)
+{
     claim_thread(rt);
     int rc = 0;
     while (!atomic_load(&rt->ended) && rc == 0)
         rc = step(rt, UINT64_MAX);
     atomic_store(&rt->loop_thread_set, 0);
+    atomic_store(&rt->in_loop, 0);
     return rc;
+}
+
+int macula_runtime_run(macula_runtime *rt)
+{
+    if (!rt)
+        return MACULA_ERR_INVALID_ARG;
+    /* Twice, from a handler, on a second thread, or next to start() /
+     * process(): refused rather than two loops on one state. */
+    if (claim_loop(rt) != 0)
+        return MACULA_ERR_STATE;
+    return run_claimed(rt);
 }
 
 static void *thread_main(void *arg)
 {
-    macula_runtime_run(arg);
+    run_claimed(arg);
     return NULL;
 }
 
@@ -239,18 +270,38 @@ int macula_runtime_start(macula_runtime *rt)
 {
     if (!rt)
         return MACULA_ERR_INVALID_ARG;
-    if (rt->internal_started)
+    if (rt->internal_started || claim_loop(rt) != 0)
         return MACULA_ERR_STATE;
-    if (pthread_create(&rt->internal_thread, NULL, thread_main, rt) != 0)
+    if (pthread_create(&rt->internal_thread, NULL, thread_main, rt) != 0) {
+        atomic_store(&rt->in_loop, 0);
         return MACULA_ERR_IO;
+    }
     rt->internal_started = 1;
     return 0;
+}
+
+/* 1 when the caller is a loop callback (inside run(), process() or the
+ * internal thread's loop). */
+static int in_callback(const macula_runtime *rt)
+{
+    return atomic_load(&rt->in_loop) && macula_runtime_on_loop_thread(rt);
+}
+
+int macula__runtime_thread_check(macula_runtime *rt, const char *call)
+{
+    if (macula_runtime_on_loop_thread(rt) || (!atomic_load(&rt->in_loop) && !atomic_load(&rt->loop_thread_set)))
+        return 0;
+    macula__runtime_diag(rt, "api_misuse", "call", call, "error", macula_err_name(MACULA_ERR_STATE), "why",
+                         "loop-thread-only call from another thread while the loop runs", NULL);
+    return MACULA_ERR_STATE;
 }
 
 int macula_runtime_join(macula_runtime *rt)
 {
     if (!rt)
         return MACULA_ERR_INVALID_ARG;
+    if (in_callback(rt))
+        return MACULA_ERR_STATE;
     if (!rt->internal_started || rt->internal_joined)
         return 0;
     if (pthread_equal(pthread_self(), rt->internal_thread))
@@ -268,8 +319,13 @@ int macula_runtime_process(macula_runtime *rt)
         return MACULA_ERR_INVALID_ARG;
     if (atomic_load(&rt->ended))
         return 0;
+    /* Not while run() or the internal thread owns the loop, nor from
+     * inside a callback of this very call. */
+    if (claim_loop(rt) != 0)
+        return MACULA_ERR_STATE;
     claim_thread(rt);
     int rc = step(rt, 0);
+    atomic_store(&rt->in_loop, 0);
     if (rc != 0)
         return rc;
     return atomic_load(&rt->ended) ? 0 : 1;
@@ -308,18 +364,32 @@ void macula_runtime_free(macula_runtime *rt)
 {
     if (!rt)
         return;
+    /* From a callback, or while another thread is inside run() / process(),
+     * freeing would pull the loop from under its runner: refused (the
+     * runtime stays usable and must be freed properly later). */
+    if (atomic_load(&rt->in_loop) && (macula_runtime_on_loop_thread(rt) || !rt->internal_started)) {
+        macula__runtime_diag(rt, "api_misuse", "call", "macula_runtime_free", "error",
+                             macula_err_name(MACULA_ERR_STATE), "why",
+                             in_callback(rt) ? "called on the loop thread" : "another thread runs the loop", NULL);
+        return;
+    }
     if (rt->internal_started) {
         macula_runtime_stop(rt);
         macula_runtime_join(rt);
     } else if (!atomic_load(&rt->ended)) {
-        /* Never run, or embedded: finish the graceful shutdown here. */
+        /* Never run, or embedded: finish the graceful shutdown here (as the
+         * loop's runner, so that callbacks cannot re-enter it). */
         macula_runtime_stop(rt);
+        atomic_store(&rt->in_loop, 1);
         claim_thread(rt);
         while (!atomic_load(&rt->ended))
             if (step(rt, UINT64_MAX) != 0)
                 break;
         atomic_store(&rt->loop_thread_set, 0);
     }
+    /* Teardown may still call handlers (peers that never started get their
+     * DISCONNECTED): they must not re-enter free / run / process. */
+    atomic_store(&rt->in_loop, 1);
     claim_thread(rt);
     macula__shutdown_hook *h;
     while ((h = rt->hooks) != NULL) {

@@ -45,6 +45,11 @@ struct macula_runtime {
     pthread_t internal_thread;
     int internal_started;
     int internal_joined;
+    /* Thread rules (runtime.h): 1 while a thread is inside run() or
+     * process(), or the internal thread owns the loop (set by start()
+     * before the thread exists). Claimed by compare-and-swap, so a second
+     * runner is refused with MACULA_ERR_STATE instead of racing. */
+    atomic_int in_loop;
 
     atomic_int stop_requested;
     int shutdown_begun;   /* loop thread */

@@ -40,10 +40,14 @@ static const struct err_text err_table[] = {
     {MACULA_ERR_STREAM_CLOSED, "stream_closed", "stream is closed or was reset"},
     {MACULA_ERR_WOULD_BLOCK, "would_block", "send queue is full; retry when writable"},
     {MACULA_ERR_REFUSED, "refused", "peer refused the connection"},
+    {MACULA_ERR_IDLE_TIMEOUT, "idle_timeout", "nothing heard from the peer for the idle timeout"},
+    {MACULA_ERR_PEER_CLOSED, "peer_closed", "the peer closed the connection"},
     {MACULA_ERR_STALE_HANDLE, "stale_handle", "handle refers to a connection that has ended"},
     {MACULA_ERR_STATE, "bad_state", "call not valid in the current state"},
     {MACULA_ERR_SHUTDOWN, "shutting_down", "runtime is shutting down"},
     {MACULA_ERR_QUEUE_FULL, "queue_full", "queue is full"},
+    {MACULA_ERR_IDENTITY_MISMATCH, "identity_mismatch", "peer node id is not the expected one"},
+    {MACULA_ERR_HANDSHAKE_TIMEOUT, "handshake_timeout", "no CONNECT/HELLO within the handshake timeout"},
 };
 
 static const struct err_text *find_err(int code)

@@ -100,6 +100,11 @@ typedef struct pt_event {
     char text[64];     /* FRAME: GOODBYE reason */
     size_t wire_len;
     uint64_t at_ms;
+    /* the event's cause, peer_user and (DISCONNECTED) final_info */
+    int cause;
+    void *peer_user;
+    int has_final;
+    macula_peer_info final_info;
 } pt_event;
 
 typedef struct pt_recorder {
@@ -160,6 +165,12 @@ static void pt_record(void *user, macula_event *ev)
     }
     e.wire_len = ev->wire_len;
     e.at_ms = pt_now_ms();
+    e.cause = ev->cause;
+    e.peer_user = ev->peer_user;
+    if (ev->final_info) {
+        e.has_final = 1;
+        e.final_info = *ev->final_info;
+    }
     pthread_mutex_lock(&r->mu);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
@@ -259,6 +270,24 @@ static inline int pt_disconnected_with(pt_recorder *r, macula_peer peer, macula_
     return 1;
 }
 
+/* pt_disconnected_with, and the event's cause must be `cause`. */
+static inline int pt_disconnected_cause(pt_recorder *r, macula_peer peer, macula_disconnect_reason reason, int cause,
+                                        unsigned timeout_ms, pt_event *out)
+{
+    pt_event e;
+    if (!pt_disconnected_with(r, peer, reason, timeout_ms, &e))
+        return 0;
+    if (out)
+        *out = e;
+    if (e.cause != cause) {
+        fprintf(stderr, "  peer %llu: disconnected %s (%s) with cause %s, expected %s\n",
+                (unsigned long long)macula_peer_serial(peer), macula_disconnect_reason_name(e.reason), e.detail,
+                macula_err_name(e.cause), macula_err_name(cause));
+        return 0;
+    }
+    return 1;
+}
+
 /* Checks the per-peer promises on everything recorded: CONNECTED at most
  * once and first, FRAME only after it, exactly one DISCONNECTED and last.
  * `expect_disc`: every peer seen must have ended. Returns problems found. */
@@ -289,6 +318,7 @@ static inline int pt_check_promises(pt_recorder *r, int expect_disc)
                     problems++;
                 break;
             case MACULA_EVENT_FRAME:
+            case MACULA_EVENT_SEND_READY:
                 if (!connected)
                     problems++;
                 break;

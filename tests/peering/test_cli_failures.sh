@@ -38,6 +38,7 @@ try:
     d = last_disc(evs)
     c.check(rc == 1 and d.get("reason") == "connect_failed", "closed port: connect_failed, exit 1 (%d %s)" % (rc, d))
     c.check("connect_failed" in err, "closed port: the reason on stderr")
+    c.check(d.get("cause") == "refused", "closed port: cause refused (%s)" % d)
     c.check(not [e for e in evs if e.get("event") == "connected"], "closed port: never connected")
 
     # Refused with a code: both sides.
@@ -60,8 +61,10 @@ try:
     d = last_disc(evs)
     c.check(rc == 1 and d.get("reason") == "connect_failed" and "pin_mismatch" in d.get("detail", ""),
             "wrong --expect: connect_failed saying pin_mismatch (%d %s)" % (rc, d))
+    c.check(d.get("cause") == "pin_mismatch", "wrong --expect: cause pin_mismatch (%s)" % d)
     rc, evs, _, err = dial(port_a, "--expect", nid_a, "--close-after", "50")
     c.check(rc == 0 and last_disc(evs).get("reason") == "drained", "right --expect: ok (%d %s)" % (rc, err))
+    c.check(last_disc(evs).get("cause") == "ok", "right --expect: cause ok (%s)" % last_disc(evs))
 
     # The certificate is c's, the HELLO a's: --expect c passes TLS, not HELLO.
     cert, ckey = os.path.join(tmp, "c.pem"), os.path.join(tmp, "c-key.pem")
@@ -72,6 +75,7 @@ try:
     rc, evs, _, err = dial(port_m, "--expect", ids["c"])
     d = last_disc(evs)
     c.check(rc == 1 and d.get("reason") == "peer_identity_mismatch", "HELLO from another node: mismatch (%d %s)" % (rc, d))
+    c.check(d.get("cause") == "identity_mismatch", "HELLO from another node: cause identity_mismatch (%s)" % d)
     c.check(ids["a"] in d.get("detail", "") and ids["c"] in d.get("detail", ""), "mismatch detail names both ids")
 
     # --max-handshaking 1: a raw QUIC connection that never sends CONNECT

@@ -71,6 +71,7 @@ static void test_srv_bogus_length(void)
     static const uint8_t bogus[] = {0xff, 0xff, 0xff, 0xff, 'x', 'y'};
     pt_event d;
     CHECK(srv_expect(&c, bogus, sizeof bogus, MACULA_DISC_FRAME_TOO_LARGE, &d));
+    CHECK_EQ_INT(d.cause, MACULA_ERR_FRAME_TOO_LARGE);
     CHECK(raw_client_wait_closed(&c.rc, 5000)); /* the server closed the connection */
     srv_down(&c);
 }
@@ -98,6 +99,7 @@ static void test_srv_silent(void)
     uint64_t t0 = pt_now_ms();
     pt_event d;
     CHECK(srv_expect(&c, NULL, 0, MACULA_DISC_HANDSHAKE_TIMEOUT, &d));
+    CHECK_EQ_INT(d.cause, MACULA_ERR_HANDSHAKE_TIMEOUT);
     uint64_t took = pt_now_ms() - t0;
     CHECK(took >= 350 && took < 10000);
     CHECK(strstr(d.detail, "CONNECT") != NULL);
@@ -107,7 +109,7 @@ static void test_srv_silent(void)
 /* One raw client sending `w` (taken) with the given behaviour; the server
  * worker must end with `reason`, its detail containing `detail_part`. */
 static void srv_case_run(uint8_t *w, size_t len, int close_after_send, int close_on_reply, int reset_on_reply,
-                         macula_disconnect_reason reason, const char *detail_part, int connected)
+                         macula_disconnect_reason reason, int cause, const char *detail_part, int connected)
 {
     srv_case c;
     REQUIRE(srv_up(&c, 10000) == 0);
@@ -116,6 +118,7 @@ static void srv_case_run(uint8_t *w, size_t len, int close_after_send, int close
     c.rc.reset_on_reply = reset_on_reply;
     pt_event d;
     CHECK(srv_expect(&c, w, len, reason, &d));
+    CHECK_EQ_INT(d.cause, cause);
     if (detail_part && !strstr(d.detail, detail_part)) {
         fprintf(stderr, "  detail '%s' lacks '%s'\n", d.detail, detail_part);
         CHECK(0);
@@ -129,26 +132,26 @@ static void test_srv_unsigned_connect(void)
 {
     size_t len;
     uint8_t *w = connect_wire(bob, NULL, &len);
-    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, "signature", 0);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, MACULA_ERR_SIGNATURE_INVALID, "signature", 0);
 }
 
 static void test_srv_connect_signed_by_other(void)
 {
     size_t len;
     uint8_t *w = connect_wire(bob, mallory, &len); /* node_id bob, signed by mallory */
-    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, "does not verify", 0);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_CONNECT_VERIFY_FAILED, MACULA_ERR_SIGNATURE_INVALID, "does not verify", 0);
 }
 
 static void test_srv_unexpected_hello(void)
 {
     size_t len;
     uint8_t *w = raw_wire(macula_frame_hello(bob, NULL, NULL, 0, 0, 1, -1, 0, NULL), bob, &len);
-    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER, "hello", 0);
+    srv_case_run(w, len, 0, 0, 0, MACULA_DISC_UNEXPECTED_HELLO_ON_SERVER, MACULA_ERR_BAD_FRAME, "hello", 0);
 }
 
 static void test_srv_closed_during_handshake(void)
 {
-    srv_case_run(NULL, 0, 1, 0, 0, MACULA_DISC_CLOSED_DURING_HANDSHAKE, "peer", 0);
+    srv_case_run(NULL, 0, 1, 0, 0, MACULA_DISC_CLOSED_DURING_HANDSHAKE, MACULA_ERR_PEER_CLOSED, "peer", 0);
 }
 
 /* CONNECT, then the raw client closes QUIC once HELLO arrives. */
@@ -156,7 +159,7 @@ static void test_srv_peer_closed(void)
 {
     size_t len;
     uint8_t *w = connect_wire(bob, bob, &len);
-    srv_case_run(w, len, 0, 1, 0, MACULA_DISC_PEER_CLOSED, "peer", 1);
+    srv_case_run(w, len, 0, 1, 0, MACULA_DISC_PEER_CLOSED, MACULA_ERR_PEER_CLOSED, "peer", 1);
 }
 
 /* CONNECT, then the raw client resets the stream once HELLO arrives. */
@@ -164,7 +167,7 @@ static void test_srv_stream_reset(void)
 {
     size_t len;
     uint8_t *w = connect_wire(bob, bob, &len);
-    srv_case_run(w, len, 0, 0, 1, MACULA_DISC_PEER_CLOSED, "reset", 1);
+    srv_case_run(w, len, 0, 0, 1, MACULA_DISC_PEER_CLOSED, MACULA_ERR_STREAM_CLOSED, "reset", 1);
 }
 
 /* A raw client sends a valid CONNECT; once the server worker has
@@ -205,6 +208,7 @@ static void test_srv_second_stream(void)
     }
     CHECK(seen);
     macula_peer_info info;
+    macula_peer_info_init(&info);
     CHECK(macula_peer_get_info(c.rt, e.peer, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
     CHECK_EQ_INT(pt_count(&c.rec, 0, MACULA_EVENT_DISCONNECTED), 0);
     srv_down(&c);
@@ -361,11 +365,11 @@ static void cli_down(cli_case *c)
 /* The client must end with `reason` (its detail containing detail_part
  * unless NULL, its refusal code `refusal`) without ever connecting; then
  * the case ends. */
-static void cli_ends_unconnected(cli_case *c, macula_disconnect_reason reason, const char *detail_part,
+static void cli_ends_unconnected(cli_case *c, macula_disconnect_reason reason, int cause, const char *detail_part,
                                  int64_t refusal)
 {
     pt_event d;
-    CHECK(pt_disconnected_with(&c->rec, c->p, reason, 15000, &d));
+    CHECK(pt_disconnected_cause(&c->rec, c->p, reason, cause, 15000, &d));
     if (detail_part)
         CHECK(strstr(d.detail, detail_part) != NULL);
     CHECK_EQ_INT(d.refusal_code, refusal);
@@ -373,23 +377,24 @@ static void cli_ends_unconnected(cli_case *c, macula_disconnect_reason reason, c
     cli_down(c);
 }
 
-static void cli_expect(raw_mode mode, macula_disconnect_reason reason, const char *detail_part, int64_t refusal)
+static void cli_expect(raw_mode mode, macula_disconnect_reason reason, int cause, const char *detail_part,
+                       int64_t refusal)
 {
     cli_case c;
     REQUIRE(cli_run(&c, mode, alice, alice, NULL) == 0);
-    cli_ends_unconnected(&c, reason, detail_part, refusal);
+    cli_ends_unconnected(&c, reason, cause, detail_part, refusal);
 }
 
-static void test_cli_tampered_hello(void) { cli_expect(RAW_TAMPERED_HELLO, MACULA_DISC_HELLO_VERIFY_FAILED, "verify", -1); }
+static void test_cli_tampered_hello(void) { cli_expect(RAW_TAMPERED_HELLO, MACULA_DISC_HELLO_VERIFY_FAILED, MACULA_ERR_SIGNATURE_INVALID, "verify", -1); }
 static void test_cli_unexpected_connect(void)
 {
-    cli_expect(RAW_CONNECT, MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT, NULL, -1);
+    cli_expect(RAW_CONNECT, MACULA_DISC_UNEXPECTED_CONNECT_ON_CLIENT, MACULA_ERR_BAD_FRAME, NULL, -1);
 }
-static void test_cli_refused(void) { cli_expect(RAW_REFUSE, MACULA_DISC_REFUSED, "7", 7); }
-static void test_cli_handshake_timeout(void) { cli_expect(RAW_SILENT, MACULA_DISC_HANDSHAKE_TIMEOUT, "HELLO", -1); }
+static void test_cli_refused(void) { cli_expect(RAW_REFUSE, MACULA_DISC_REFUSED, MACULA_ERR_REFUSED, "7", 7); }
+static void test_cli_handshake_timeout(void) { cli_expect(RAW_SILENT, MACULA_DISC_HANDSHAKE_TIMEOUT, MACULA_ERR_HANDSHAKE_TIMEOUT, "HELLO", -1); }
 static void test_cli_closed_during_handshake(void)
 {
-    cli_expect(RAW_CLOSE, MACULA_DISC_CLOSED_DURING_HANDSHAKE, "peer", -1);
+    cli_expect(RAW_CLOSE, MACULA_DISC_CLOSED_DURING_HANDSHAKE, MACULA_ERR_PEER_CLOSED, "peer", -1);
 }
 
 static void test_cli_peer_closed(void)
@@ -397,7 +402,7 @@ static void test_cli_peer_closed(void)
     cli_case c;
     REQUIRE(cli_run(&c, RAW_HELLO_THEN_CLOSE, alice, alice, NULL) == 0);
     pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_CLOSED, 15000, &d));
+    CHECK(pt_disconnected_cause(&c.rec, c.p, MACULA_DISC_PEER_CLOSED, MACULA_ERR_PEER_CLOSED, 15000, &d));
     CHECK(strstr(d.detail, "raw server closes") != NULL);
     CHECK_EQ_INT(pt_count(&c.rec, c.p, MACULA_EVENT_CONNECTED), 1);
     cli_down(&c);
@@ -410,7 +415,7 @@ static void test_cli_peer_closed_during_drain(void)
     REQUIRE(pt_wait(&c.rec, c.p, MACULA_EVENT_CONNECTED, 1, 10000));
     macula_peer_close(c.rt, c.p, "leaving");
     pt_event d;
-    CHECK(pt_disconnected_with(&c.rec, c.p, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, 15000, &d));
+    CHECK(pt_disconnected_cause(&c.rec, c.p, MACULA_DISC_PEER_CLOSED_DURING_DRAIN, MACULA_OK, 15000, &d));
     pthread_mutex_lock(&c.srv.mu);
     CHECK(c.srv.got_goodbye);
     pthread_mutex_unlock(&c.srv.mu);
@@ -441,7 +446,7 @@ static void test_cli_default_alpn_is_macula(void)
     cli_down(&c);
 
     REQUIRE(cli_run_alpn(&c, RAW_HELLO, alice, alice, NULL, "macula-other") == 0);
-    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, "alpn_mismatch", -1);
+    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, MACULA_ERR_ALPN, "alpn_mismatch", -1);
 }
 
 /* The certificate is mallory's (so the pin on mallory passes) but the
@@ -450,7 +455,7 @@ static void test_cli_hello_identity_mismatch(void)
 {
     cli_case c;
     REQUIRE(cli_run(&c, RAW_HELLO, mallory, alice, macula_identity_node_id(mallory)) == 0);
-    cli_ends_unconnected(&c, MACULA_DISC_PEER_IDENTITY_MISMATCH, "not the expected", -1);
+    cli_ends_unconnected(&c, MACULA_DISC_PEER_IDENTITY_MISMATCH, MACULA_ERR_IDENTITY_MISMATCH, "not the expected", -1);
 }
 
 /* The TLS pin fails before any frame: connect_failed that says so. */
@@ -458,11 +463,11 @@ static void test_cli_pin_mismatch(void)
 {
     cli_case c;
     REQUIRE(cli_run(&c, RAW_HELLO, alice, alice, macula_identity_node_id(mallory)) == 0);
-    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, "pin", -1);
+    cli_ends_unconnected(&c, MACULA_DISC_CONNECT_FAILED, MACULA_ERR_PIN_MISMATCH, "pin", -1);
 }
 
 /* ===== connect_failed without a server ===== */
-static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *detail_part)
+static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *detail_part, int cause)
 {
     pt_diags diags;
     pt_recorder rec;
@@ -474,7 +479,7 @@ static void connect_failed_to(uint16_t port, uint32_t timeout_ms, const char *de
     uint64_t t0 = pt_now_ms();
     macula_peer p = pt_connect(rt, &o);
     pt_event d;
-    CHECK(pt_disconnected_with(&rec, p, MACULA_DISC_CONNECT_FAILED, timeout_ms + 10000, &d));
+    CHECK(pt_disconnected_cause(&rec, p, MACULA_DISC_CONNECT_FAILED, cause, timeout_ms + 10000, &d));
     CHECK(pt_now_ms() - t0 < timeout_ms + 5000);
     if (detail_part && !strstr(d.detail, detail_part)) {
         fprintf(stderr, "  detail '%s' lacks '%s'\n", d.detail, detail_part);
@@ -490,7 +495,7 @@ static void test_connect_failed_closed_port(void)
     int fd = pt_black_hole(&port); /* a port known to be free once closed */
     REQUIRE(fd >= 0);
     close(fd);
-    connect_failed_to(port, 3000, "dial_failed");
+    connect_failed_to(port, 3000, "dial_failed", MACULA_ERR_REFUSED);
 }
 
 static void test_connect_failed_black_hole(void)
@@ -498,7 +503,7 @@ static void test_connect_failed_black_hole(void)
     uint16_t port = 0;
     int fd = pt_black_hole(&port);
     REQUIRE(fd >= 0);
-    connect_failed_to(port, 500, "timeout");
+    connect_failed_to(port, 500, "timeout", MACULA_ERR_TIMEOUT);
     close(fd);
 }
 

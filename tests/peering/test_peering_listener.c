@@ -283,6 +283,7 @@ static void test_close_duplicates(void)
     CHECK(pt_disconnected_with(&c.srv, s1.peer, MACULA_DISC_DRAINED, 10000, NULL));
     CHECK(pt_disconnected_with(&c.cli, p1, MACULA_DISC_PEER_CLOSED, 10000, NULL));
     macula_peer_info info;
+    macula_peer_info_init(&info);
     CHECK(macula_peer_get_info(c.rt, p2, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
     CHECK(macula_peer_get_info(c.rt, p3, &info) == 0 && info.state == MACULA_PEER_CONNECTED);
     CHECK_EQ_INT(pt_count(&c.cli, p3, MACULA_EVENT_FRAME), 0);

@@ -59,6 +59,7 @@ static void test_500_peers(void)
     int matched = 0;
     for (int i = 0; i < PEERS; i++) {
         macula_peer_info info;
+        macula_peer_info_init(&info);
         if (macula_peer_get_info(rt, peers[i], &info) == 0 && info.has_node_id &&
             memcmp(info.node_id, macula_identity_node_id(server_id), 32) == 0)
             matched++;

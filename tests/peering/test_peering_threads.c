@@ -57,6 +57,7 @@ static void *info_thread(void *arg)
     uint64_t last_out = 0;
     while (!r->stop) {
         macula_peer_info info;
+        macula_peer_info_init(&info);
         if (macula_peer_get_info(r->rt, r->p, &info) != 0 || info.state != MACULA_PEER_CONNECTED ||
             info.frames_out < last_out)
             r->errors++;
@@ -225,7 +226,8 @@ static void test_mailbox_full(void)
     for (uint64_t i = 0; i < 10; i++)
         CHECK_EQ_INT(macula_peer_send_frame(rt, p, pt_numbered(0, i, 0)), 0);
     /* wait until the server counted all ten (3 kept, 7 dropped) */
-    macula_peer_info info = {0};
+    macula_peer_info info;
+    macula_peer_info_init(&info);
     for (int i = 0; i < 500 && !(info.frames_in == 11 && info.frames_dropped == 7); i++) {
         pt_sleep_ms(10);
         macula_peer_get_info(rt, sp, &info);

@@ -200,6 +200,7 @@ static void expect_connected(tcase *c, const macula_peer_options *o, const char 
     }
     /* the station bit the listener's options set */
     macula_peer_info info;
+    macula_peer_info_init(&info);
     CHECK(macula_peer_get_info(c->rt, p, &info) == 0 && (info.capabilities & MACULA_CAP_RELAY_STATION));
     macula_peer_close(c->rt, p, NULL);
     CHECK(pt_disconnected_with(&c->cli, p, MACULA_DISC_DRAINED, 10000, NULL));

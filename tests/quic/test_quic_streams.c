@@ -248,6 +248,7 @@ static void test_owner_handover(void)
     int never = 0;
     run_until(rt, &never, 500);
     macula_quic_conn_stats st;
+    macula_quic_conn_stats_init(&st);
     macula_quic_conn_get_stats(cl.conn, &st);
     CHECK(st.bytes_sent <= small.stream_window); /* credit was withheld */
     CHECK(st.bytes_sent > 0);

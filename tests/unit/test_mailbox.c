@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The event mailbox of peering.h: deep copies (frame taken, detail
  * copied), FIFO order, the eventfd readable exactly while events wait,
- * pop timeouts, the FRAME-only cap, and several producer and consumer
- * threads at once. */
+ * pop timeouts, the FRAME-only cap, several producer and consumer
+ * threads at once, macula_mailbox_close (wakes blocked consumers, refuses
+ * later events) and the final_info copy. */
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -271,6 +272,132 @@ static void test_blocking_pop_wakes(void)
     macula_mailbox_free(mb);
 }
 
+/* close: queued events stay poppable, pop never waits any more, new
+ * events are refused (the frame stays with the caller), the fd stays
+ * readable. */
+static void test_close(void)
+{
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    macula_event c = make_event(MACULA_EVENT_CONNECTED, 5, 0);
+    CHECK_EQ_INT(macula__mailbox_push(mb, &c), 0);
+    macula_mailbox_close(mb);
+    macula_mailbox_close(mb); /* idempotent */
+    CHECK(fd_readable(mb));
+    macula_event f = make_event(MACULA_EVENT_FRAME, 5, 1);
+    f.frame = macula_frame_new("publish", NULL);
+    CHECK_EQ_INT(macula__mailbox_push(mb, &f), MACULA_ERR_SHUTDOWN);
+    CHECK(f.frame != NULL); /* not taken */
+    macula_frame_free(f.frame);
+    macula_event d = make_event(MACULA_EVENT_DISCONNECTED, 5, 0);
+    CHECK_EQ_INT(macula__mailbox_push(mb, &d), MACULA_ERR_SHUTDOWN); /* even the last event */
+    macula_event *e = macula_mailbox_pop(mb, -1);
+    CHECK(e && e->type == MACULA_EVENT_CONNECTED);
+    macula_event_free(e);
+    CHECK(fd_readable(mb)); /* empty but closed: still readable */
+    CHECK(macula_mailbox_pop(mb, -1) == NULL); /* returns at once */
+    CHECK(macula_mailbox_pop(mb, 10000) == NULL);
+    macula_mailbox_free(mb);
+}
+
+/* DISCONNECTED's final_info is copied with the event. */
+static void test_final_info_copied(void)
+{
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    macula_peer_info info;
+    macula_peer_info_init(&info);
+    info.frames_out = 11;
+    info.state = MACULA_PEER_ENDED;
+    int user;
+    macula_event d = make_event(MACULA_EVENT_DISCONNECTED, 5, 0);
+    d.cause = MACULA_ERR_PEER_CLOSED;
+    d.final_info = &info;
+    d.peer_user = &user;
+    CHECK_EQ_INT(macula__mailbox_push(mb, &d), 0);
+    info.frames_out = 0; /* the sender's copy goes away */
+    macula_event *e = macula_mailbox_pop(mb, 0);
+    REQUIRE(e && e->final_info && e->final_info != &info);
+    CHECK_EQ_INT(e->final_info->frames_out, 11);
+    CHECK_EQ_INT(e->cause, MACULA_ERR_PEER_CLOSED);
+    CHECK(e->peer_user == &user);
+    macula_event_free(e);
+    macula_mailbox_free(mb);
+}
+
+/* Several consumers blocked in pop(-1): every event is popped exactly
+ * once, each consumer sees a peer's events in increasing order, and
+ * macula_mailbox_close wakes them all once the queue is empty. */
+enum { CLOSE_CONSUMERS = 4, CLOSE_EVENTS = 20000 };
+typedef struct {
+    macula_mailbox *mb;
+    unsigned char *seen;
+    pthread_mutex_t *mu;
+    size_t got, disorder, dup;
+} blocking_arg;
+
+static void *blocking_consumer(void *p)
+{
+    blocking_arg *a = p;
+    size_t last = 0;
+    int first = 1;
+    macula_event *e;
+    while ((e = macula_mailbox_pop(a->mb, -1)) != NULL) {
+        size_t i = e->wire_len;
+        if (!first && i <= last)
+            a->disorder++;
+        first = 0;
+        last = i;
+        pthread_mutex_lock(a->mu);
+        if (a->seen[i]++)
+            a->dup++;
+        pthread_mutex_unlock(a->mu);
+        a->got++;
+        macula_event_free(e);
+    }
+    return NULL;
+}
+
+static void test_close_wakes_consumers(void)
+{
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    unsigned char *seen = calloc(CLOSE_EVENTS, 1);
+    REQUIRE(seen);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_t t[CLOSE_CONSUMERS];
+    blocking_arg a[CLOSE_CONSUMERS];
+    for (int i = 0; i < CLOSE_CONSUMERS; i++) {
+        a[i] = (blocking_arg){mb, seen, &mu, 0, 0, 0};
+        pthread_create(&t[i], NULL, blocking_consumer, &a[i]);
+    }
+    for (size_t i = 0; i < CLOSE_EVENTS; i++) {
+        macula_event ev = make_event(MACULA_EVENT_FRAME, 9, i);
+        CHECK_EQ_INT(macula__mailbox_push(mb, &ev), 0);
+    }
+    while (macula__mailbox_count(mb) != 0) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    macula_mailbox_close(mb); /* the consumers are (or will be) blocked: all wake */
+    size_t got = 0, disorder = 0, dup = 0;
+    for (int i = 0; i < CLOSE_CONSUMERS; i++) {
+        pthread_join(t[i], NULL);
+        got += a[i].got;
+        disorder += a[i].disorder;
+        dup += a[i].dup;
+    }
+    CHECK_EQ_INT(got, CLOSE_EVENTS);
+    CHECK_EQ_INT(dup, 0);
+    CHECK_EQ_INT(disorder, 0);
+    size_t missing = 0;
+    for (size_t i = 0; i < CLOSE_EVENTS; i++)
+        missing += seen[i] != 1;
+    CHECK_EQ_INT(missing, 0);
+    free(seen);
+    macula_mailbox_free(mb);
+}
+
 int main(void)
 {
     RUN(test_deep_copy_and_order);
@@ -278,5 +405,8 @@ int main(void)
     RUN(test_threads_one_consumer);
     RUN(test_threads_two_consumers);
     RUN(test_blocking_pop_wakes);
+    RUN(test_close);
+    RUN(test_final_info_copied);
+    RUN(test_close_wakes_consumers);
     return tu_summary();
 }

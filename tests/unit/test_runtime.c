@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Runtime and loop: timer heap order, cross-thread posting, embedding,
- * graceful stop with shutdown hooks, post handles outliving the runtime. */
+ * graceful stop with shutdown hooks, post handles outliving the runtime,
+ * the thread rules (a second runner, calls from callbacks), and the
+ * struct_size checks of the options. */
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -414,6 +416,170 @@ static void test_diag(void)
     macula_runtime_free(rt);
 }
 
+/* --- thread rules --- */
+
+struct misuse {
+    macula_runtime *rt;
+    int run_rc, process_rc, join_rc, start_rc;
+    atomic_int diags;
+    atomic_int done;
+};
+
+static void misuse_diag(void *user, const char *event, const macula_diag_field *fields, size_t n)
+{
+    struct misuse *m = user;
+    if (strcmp(event, "api_misuse") == 0 && n >= 1 && strcmp(fields[0].key, "call") == 0)
+        atomic_fetch_add(&m->diags, 1);
+}
+
+/* From inside a callback: every call that would re-enter the loop or pull
+ * it from under itself is refused. */
+static void misuse_cb(void *arg)
+{
+    struct misuse *m = arg;
+    m->run_rc = macula_runtime_run(m->rt);
+    m->process_rc = macula_runtime_process(m->rt);
+    m->join_rc = macula_runtime_join(m->rt);
+    m->start_rc = macula_runtime_start(m->rt);
+    macula_runtime_free(m->rt); /* ignored: diagnostic */
+    atomic_store(&m->done, 1);
+    macula_runtime_stop(m->rt);
+}
+
+static macula_runtime *misuse_runtime(struct misuse *m)
+{
+    memset(m, 0, sizeof *m);
+    macula_runtime_options o;
+    macula_runtime_options_init(&o);
+    o.diag = misuse_diag;
+    o.diag_user = m;
+    m->rt = macula_runtime_new(&o, NULL);
+    return m->rt;
+}
+
+static void test_thread_rules_in_callbacks(void)
+{
+    struct misuse m;
+    /* inside run() */
+    REQUIRE(misuse_runtime(&m));
+    REQUIRE(macula_runtime_post(m.rt, misuse_cb, &m) == 0);
+    CHECK_EQ_INT(macula_runtime_run(m.rt), 0);
+    CHECK(atomic_load(&m.done));
+    CHECK_EQ_INT(m.run_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.process_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.join_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.start_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(atomic_load(&m.diags), 1);
+    CHECK_EQ_INT(macula_runtime_run(m.rt), 0); /* ended: returns at once */
+    macula_runtime_free(m.rt);
+
+    /* inside process() (embedded) */
+    REQUIRE(misuse_runtime(&m));
+    REQUIRE(macula_runtime_post(m.rt, misuse_cb, &m) == 0);
+    for (int i = 0; i < 1000 && !atomic_load(&m.done); i++)
+        CHECK(macula_runtime_process(m.rt) >= 0);
+    CHECK(atomic_load(&m.done));
+    CHECK_EQ_INT(m.run_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.process_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.join_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.start_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(atomic_load(&m.diags), 1);
+    macula_runtime_free(m.rt); /* the embedding thread, outside process(): fine */
+
+    /* on the internal thread */
+    REQUIRE(misuse_runtime(&m));
+    REQUIRE(macula_runtime_start(m.rt) == 0);
+    REQUIRE(macula_runtime_post(m.rt, misuse_cb, &m) == 0);
+    CHECK_EQ_INT(macula_runtime_join(m.rt), 0);
+    CHECK(atomic_load(&m.done));
+    CHECK_EQ_INT(m.run_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.process_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.join_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(m.start_rc, MACULA_ERR_STATE);
+    CHECK_EQ_INT(atomic_load(&m.diags), 1);
+    macula_runtime_free(m.rt);
+}
+
+static void *run_thread(void *arg)
+{
+    macula_runtime *rt = arg;
+    return (void *)(intptr_t)macula_runtime_run(rt);
+}
+
+static void set_flag_cb(void *arg) { atomic_store((atomic_int *)arg, 1); }
+
+/* Returns once the runner has claimed the loop (a posted call ran). */
+static void wait_loop_thread(macula_runtime *rt)
+{
+    atomic_int ran;
+    atomic_init(&ran, 0);
+    REQUIRE(macula_runtime_post(rt, set_flag_cb, &ran) == 0);
+    for (int i = 0; i < 5000 && !atomic_load(&ran); i++)
+        usleep(1000);
+    REQUIRE(atomic_load(&ran));
+}
+
+/* Another thread runs the loop: a second runner in any mode is refused;
+ * free is refused (diagnostic) until run() has returned. */
+static void test_thread_rules_two_threads(void)
+{
+    struct misuse m;
+    REQUIRE(misuse_runtime(&m));
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, run_thread, m.rt) == 0);
+    wait_loop_thread(m.rt);
+    CHECK_EQ_INT(macula_runtime_run(m.rt), MACULA_ERR_STATE);
+    CHECK_EQ_INT(macula_runtime_process(m.rt), MACULA_ERR_STATE);
+    CHECK_EQ_INT(macula_runtime_start(m.rt), MACULA_ERR_STATE);
+    CHECK_EQ_INT(macula_runtime_on_loop_thread(m.rt), 0);
+    macula_runtime_free(m.rt); /* refused: run() is using it */
+    CHECK_EQ_INT(atomic_load(&m.diags), 1);
+    CHECK_EQ_INT(macula_runtime_stop(m.rt), 0);
+    void *rc = NULL;
+    pthread_join(t, &rc);
+    CHECK_EQ_INT((int)(intptr_t)rc, 0);
+    macula_runtime_free(m.rt);
+
+    /* start() owns the loop: run / process / a second start refused */
+    REQUIRE(misuse_runtime(&m));
+    REQUIRE(macula_runtime_start(m.rt) == 0);
+    CHECK_EQ_INT(macula_runtime_start(m.rt), MACULA_ERR_STATE);
+    CHECK_EQ_INT(macula_runtime_run(m.rt), MACULA_ERR_STATE);
+    CHECK_EQ_INT(macula_runtime_process(m.rt), MACULA_ERR_STATE);
+    macula_runtime_free(m.rt); /* from another thread: stops and joins */
+}
+
+/* --- struct_size (common.h, "ABI rules") --- */
+static void test_options_struct_size(void)
+{
+    int err = 0;
+    macula_runtime_options o;
+    macula_runtime_options_init(&o);
+    CHECK_EQ_INT(o.struct_size, sizeof o);
+    CHECK_EQ_INT(o.shutdown_timeout_ms, 5000);
+    o.struct_size = 0; /* not initialized */
+    CHECK(macula_runtime_new(&o, &err) == NULL);
+    CHECK_EQ_INT(err, MACULA_ERR_INVALID_ARG);
+    o.struct_size = 7;
+    CHECK(macula_runtime_new(&o, &err) == NULL);
+    o.struct_size = sizeof o + 8; /* a newer caller than this library */
+    CHECK(macula_runtime_new(&o, &err) == NULL);
+    CHECK_EQ_INT(err, MACULA_ERR_INVALID_ARG);
+    o.struct_size = sizeof o;
+    macula_runtime *rt = macula_runtime_new(&o, &err);
+    CHECK(rt != NULL && err == 0);
+    macula_runtime_free(rt);
+    /* init writes only the caller's bytes */
+    unsigned char buf[sizeof(macula_runtime_options) + 16];
+    memset(buf, 0xEE, sizeof buf);
+    macula_runtime_options_init_sized((macula_runtime_options *)(void *)buf, sizeof(size_t) + 4);
+    for (size_t i = sizeof(size_t) + 4; i < sizeof buf; i++)
+        if (buf[i] != 0xEE) {
+            CHECK(0);
+            break;
+        }
+}
+
 int main(void)
 {
     RUN(test_timer_heap_order);
@@ -425,5 +591,8 @@ int main(void)
     RUN(test_stop_deadline_forces);
     RUN(test_post_handle_outlives_runtime);
     RUN(test_diag);
+    RUN(test_thread_rules_in_callbacks);
+    RUN(test_thread_rules_two_threads);
+    RUN(test_options_struct_size);
     return tu_summary();
 }

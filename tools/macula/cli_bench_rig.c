@@ -87,6 +87,7 @@ static void srv_handler(void *user, macula_event *ev)
         atomic_fetch_add(&r->srv_ended, 1);
         break;
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
+    case MACULA_EVENT_SEND_READY:
         break;
     }
 }
@@ -160,6 +161,7 @@ static void cli_handler(void *user, macula_event *ev)
         break;
     case MACULA_EVENT_FRAME:
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
+    case MACULA_EVENT_SEND_READY:
         break;
     }
 }

@@ -214,6 +214,8 @@ static void on_event(struct demo *d, struct demo_side *s, macula_event *ev)
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
         s->handshake_complete++;
         break;
+    case MACULA_EVENT_SEND_READY: /* the demo never fills a send queue */
+        break;
     case MACULA_EVENT_FRAME:
         on_frame(d, s, ev);
         break;

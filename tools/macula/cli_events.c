@@ -45,6 +45,7 @@ static const char *event_name(macula_event_type t)
     case MACULA_EVENT_FRAME: return "frame";
     case MACULA_EVENT_DISCONNECTED: return "disconnected";
     case MACULA_EVENT_HANDSHAKE_COMPLETE: return "handshake_complete";
+    case MACULA_EVENT_SEND_READY: return "send_ready";
     }
     return "unknown";
 }
@@ -83,6 +84,7 @@ void cli_event_print(FILE *f, const macula_event *ev, int with_wire)
             else
                 fputs("null", f);
         }
+        str_field(f, "cause", macula_err_name(ev->cause));
     }
     fputs("}\n", f);
     fflush(f);

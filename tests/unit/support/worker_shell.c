@@ -115,6 +115,9 @@ static void check_event(ws_shell *s, const macula__worker_action *a)
         if (ev->reason != MACULA_DISC_REFUSED && ev->refusal_code != -1)
             problem(s, "refusal_code set on a non-refused DISCONNECTED");
         break;
+    case MACULA_EVENT_SEND_READY:
+        problem(s, "SEND_READY from the worker (only the shell makes it)");
+        break;
     }
     if (s->has_owner && ev->type == MACULA_EVENT_FRAME && !s->owner_seen)
         problem(s, "FRAME before HANDSHAKE_COMPLETE reached the accept owner");
