@@ -110,8 +110,54 @@ typedef enum macula_event_type {
     MACULA_EVENT_CONNECTED = 1,
     MACULA_EVENT_FRAME,
     MACULA_EVENT_DISCONNECTED,
-    MACULA_EVENT_HANDSHAKE_COMPLETE /* to the accept owner only */
+    MACULA_EVENT_HANDSHAKE_COMPLETE, /* to the accept owner only */
+    /* Dedicated streams (PROTOCOL.md §6.2; see "streams" below). */
+    MACULA_EVENT_STREAM_OPENED, /* a stream is usable: peer-opened, or one we opened */
+    MACULA_EVENT_STREAM_CLOSED  /* a stream delivered its last event */
 } macula_event_type;
+
+/* --- streams (PROTOCOL.md §6.2) ---
+ * A peer connection carries the control stream, on which the handshake,
+ * macula_peer_send_frame and GOODBYE travel, and after the handshake any
+ * number of dedicated bidirectional streams that either side opens. Each
+ * stream carries its own sequence of signed frames, parsed separately: an
+ * undecodable frame on one stream is stepped over there and touches no
+ * other stream. A stream's end (FIN or reset) never ends the peer;
+ * GOODBYE, the drain and the connection's end end every stream.
+ *
+ * Stream ids (macula_stream) are numbers unique within one peer, never
+ * reused: MACULA_STREAM_CONTROL (0) is the control stream (it is also the
+ * QUIC id of the client's first stream); a stream the peer opened has its
+ * QUIC stream id; a stream we open gets its id at once from
+ * macula_peer_open_stream (in the sequence QUIC uses for our side: 4, 8,
+ * 12, ... on a client, 1, 5, 9, ... on a server, which is normally also its
+ * QUIC id; the library maps it if QUIC numbered it differently).
+ *
+ * Events per stream (all before the peer's DISCONNECTED, after CONNECTED):
+ * STREAM_OPENED once (stream_origin: who opened it), FRAME for each frame in
+ * stream order (ev->stream says which stream), STREAM_CLOSED once
+ * (stream_end: FIN = the peer finished its side after its last frame;
+ * RESET = reset by the peer or by us, stream_code = the application error
+ * code; CONNECTION = the peer connection ended first). A stream we open
+ * whose opening fails gets only STREAM_CLOSED (RESET, code 0, detail
+ * saying why). After STREAM_CLOSED(FIN) our side may still send, and
+ * should finish it: a stream is released once both sides are done. */
+typedef int64_t macula_stream;
+#define MACULA_STREAM_CONTROL ((macula_stream)0)
+/* Application error codes macula-c resets a peer-opened stream with. */
+#define MACULA_STREAM_CODE_REFUSED 1u         /* beyond max_peer_streams (or not a bidi stream) */
+#define MACULA_STREAM_CODE_FRAME_TOO_LARGE 2u /* a declared frame length over the limit */
+
+typedef enum macula_stream_origin {
+    MACULA_STREAM_BY_PEER = 1,
+    MACULA_STREAM_BY_LOCAL
+} macula_stream_origin;
+
+typedef enum macula_stream_end {
+    MACULA_STREAM_END_FIN = 1,
+    MACULA_STREAM_END_RESET,
+    MACULA_STREAM_END_CONNECTION
+} macula_stream_end;
 
 typedef struct macula_event {
     macula_event_type type;
@@ -128,6 +174,12 @@ typedef struct macula_event {
     macula_disconnect_reason reason;
     const char *detail;   /* readable detail, "" if none; owned by the event */
     int64_t refusal_code; /* REFUSED: the HELLO's refusal_code; -1 when null */
+    /* FRAME: the stream it came on (MACULA_STREAM_CONTROL for the control
+     * stream); STREAM_OPENED / STREAM_CLOSED: the stream. */
+    macula_stream stream;
+    macula_stream_origin stream_origin; /* STREAM_OPENED / STREAM_CLOSED */
+    macula_stream_end stream_end;       /* STREAM_CLOSED */
+    uint64_t stream_code;               /* STREAM_CLOSED with RESET: the application error code */
 } macula_event;
 
 /* Called on the loop thread; `ev` and everything in it is valid until the
@@ -215,6 +267,11 @@ typedef struct macula_peer_options {
      * admit every peer whose CONNECT verifies. */
     macula_admit_fn admit;
     void *admit_user;
+
+    /* Dedicated streams the peer may have open at once; one more is reset
+     * with MACULA_STREAM_CODE_REFUSED (and a "stream_refused" diagnostic).
+     * 0 = 100, as the reference's transport allows. */
+    size_t max_peer_streams;
 } macula_peer_options;
 
 /* Zeroes `o` and sets every default above. A timeout, connect_timeout_ms
@@ -260,6 +317,33 @@ MACULA_API int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_
  * included) as is, e.g. one being forwarded; it must be exactly one
  * well-formed frame (MACULA_ERR_BAD_FRAME otherwise). Copied. */
 MACULA_API int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len);
+
+/* Any thread; fire and forget, like send_frame. Opens a dedicated stream
+ * on a connected peer and stores its id in *stream_out at once (see
+ * "streams" above); STREAM_OPENED(BY_LOCAL) follows, or STREAM_CLOSED
+ * (RESET, code 0) when it cannot be opened (not connected, draining, QUIC
+ * stream limit). Frames sent on it before STREAM_OPENED are queued in
+ * order. Errors: MACULA_ERR_STALE_HANDLE, MACULA_ERR_SHUTDOWN,
+ * MACULA_ERR_QUEUE_FULL (command queue), MACULA_ERR_INVALID_ARG. */
+MACULA_API int macula_peer_open_stream(macula_runtime *rt, macula_peer p, macula_stream *stream_out);
+/* As macula_peer_send_frame / send_wire (same signing, encoding checks,
+ * send_queue_cap and errors), on `stream`; MACULA_STREAM_CONTROL is the
+ * control stream. Frames on one stream go out in order; a stream QUIC
+ * cannot take more on waits without holding up the others. A send on a
+ * stream that is unknown, finished or closed is dropped on the loop thread
+ * with a "frame_dropped" diagnostic (reason stream_closed). */
+MACULA_API int macula_peer_send_frame_on(macula_runtime *rt, macula_peer p, macula_stream stream,
+                                         macula_frame *frame);
+MACULA_API int macula_peer_send_wire_on(macula_runtime *rt, macula_peer p, macula_stream stream,
+                                        const uint8_t *wire, size_t len);
+/* Any thread; fire and forget. Ends our side of a dedicated stream with
+ * FIN after the frames queued on it. The control stream cannot be
+ * finished or reset (MACULA_ERR_INVALID_ARG): close the peer instead. */
+MACULA_API int macula_peer_finish_stream(macula_runtime *rt, macula_peer p, macula_stream stream);
+/* Any thread; fire and forget. Aborts a dedicated stream both ways with
+ * application error code `code` (< 2^62); frames still queued on it are
+ * dropped. STREAM_CLOSED(RESET, code) follows unless it was closed already. */
+MACULA_API int macula_peer_reset_stream(macula_runtime *rt, macula_peer p, macula_stream stream, uint64_t code);
 
 typedef struct macula_peer_info {
     macula_peer_state state;

@@ -40,6 +40,8 @@ typedef struct macula__peer_shared {
     atomic_size_t reserved;
     atomic_size_t worker_bytes;
     atomic_int ended;
+    /* The next id macula_peer_open_stream hands out (steps of 4). */
+    atomic_llong next_stream;
     /* The snapshot for the getters. */
     pthread_mutex_t mu;
     macula_peer_info info;

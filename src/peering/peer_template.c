@@ -111,6 +111,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : DEFAULT_HANDSHAKE_TIMEOUT_MS;
     t->drain_timeout_ms = o->drain_timeout_ms ? o->drain_timeout_ms : DEFAULT_DRAIN_TIMEOUT_MS;
     t->send_queue_cap = o->send_queue_cap ? o->send_queue_cap : DEFAULT_SEND_QUEUE_CAP;
+    t->max_peer_streams = o->max_peer_streams;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;
@@ -166,6 +167,7 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->handshake_timeout_ns = (uint64_t)t->handshake_timeout_ms * 1000000u;
     cfg->drain_timeout_ns = (uint64_t)t->drain_timeout_ms * 1000000u;
     cfg->send_queue_cap = t->send_queue_cap;
+    cfg->max_peer_streams = t->max_peer_streams;
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
 }

@@ -87,6 +87,8 @@ static void srv_handler(void *user, macula_event *ev)
         atomic_fetch_add(&r->srv_ended, 1);
         break;
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
+    case MACULA_EVENT_STREAM_OPENED: /* the benchmark uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
         break;
     }
 }
@@ -160,6 +162,8 @@ static void cli_handler(void *user, macula_event *ev)
         break;
     case MACULA_EVENT_FRAME:
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
+    case MACULA_EVENT_STREAM_OPENED: /* the benchmark uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
         break;
     }
 }

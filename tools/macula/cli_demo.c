@@ -214,6 +214,9 @@ static void on_event(struct demo *d, struct demo_side *s, macula_event *ev)
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
         s->handshake_complete++;
         break;
+    case MACULA_EVENT_STREAM_OPENED: /* the demo uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
+        break;
     case MACULA_EVENT_FRAME:
         on_frame(d, s, ev);
         break;
