@@ -100,6 +100,9 @@ typedef struct pt_event {
     char text[64];     /* FRAME: GOODBYE reason */
     size_t wire_len;
     uint64_t at_ms;
+    int64_t stream; /* FRAME / STREAM_*: the stream */
+    int origin, end;
+    uint64_t code;
 } pt_event;
 
 typedef struct pt_recorder {
@@ -159,6 +162,10 @@ static void pt_record(void *user, macula_event *ev)
             snprintf(e.text, sizeof e.text, "%.*s", (int)len, s);
     }
     e.wire_len = ev->wire_len;
+    e.stream = ev->stream;
+    e.origin = (int)ev->stream_origin;
+    e.end = (int)ev->stream_end;
+    e.code = ev->stream_code;
     e.at_ms = pt_now_ms();
     pthread_mutex_lock(&r->mu);
     if (r->n == r->cap) {
