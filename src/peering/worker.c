@@ -410,14 +410,13 @@ int macula__worker_open_stream(macula__worker *w, uint64_t now, int64_t id)
         macula__worker_diag(w, "stream_open_failed", "error", "bad_stream_id", (const char *)NULL);
         return MACULA_ERR_INVALID_ARG;
     }
-    macula__wstream *dup = NULL;
-    for (macula__wstream *s = w->ws_head; s && !dup; s = s->next)
-        if (s->id == id)
-            dup = s;
-    if (dup) {
-        macula__worker_diag(w, "stream_open_failed", "error", "stream_id_in_use", (const char *)NULL);
+    /* Ids only grow (as the API hands them out): an id is never reused,
+     * so its events come once. */
+    if (id <= w->max_local_id) {
+        macula__worker_diag(w, "stream_open_failed", "error", "stream_id_used", (const char *)NULL);
         return MACULA_ERR_INVALID_ARG;
     }
+    w->max_local_id = id;
     if (w->state != MACULA_PEER_CONNECTED) {
         /* The application holds the id already: tell it the stream is over. */
         macula__wstream tmp;

@@ -220,7 +220,7 @@ void macula__worker_close(macula__worker *w, uint64_t now, const char *reason);
 int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len);
 /* API, dedicated streams (ids: peering.h "streams"). open_stream: `id`
  * must have our side's parity (4k on a client, 4k+1 on a server), not 0,
- * and be new; returns 0 when the opening is queued (STREAM_OPENED or
+ * and be above every id given before; returns 0 when the opening is queued (STREAM_OPENED or
  * STREAM_CLOSED follows), MACULA_ERR_INVALID_ARG for a bad id,
  * MACULA_ERR_STALE_HANDLE once ended; when not connected it returns
  * MACULA_ERR_STATE after queueing STREAM_CLOSED(RESET, 0) for it.

@@ -104,6 +104,7 @@ struct macula__worker {
     macula__wstream *ws_head, *ws_tail;
     size_t n_peer_streams;     /* peer-opened records alive */
     int64_t max_peer_qid;      /* highest peer-initiated QUIC id seen; -1 */
+    int64_t max_local_id;      /* highest id given to open_stream: ids only grow */
     macula__wstream *send_ws;  /* its SEND is in flight (NULL: the control stream's) */
     int64_t rr_last;           /* id of the stream served last */
 

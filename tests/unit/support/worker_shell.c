@@ -122,6 +122,16 @@ static void check_event(ws_shell *s, const macula__worker_action *a)
         break;
     case MACULA_EVENT_DISCONNECTED:
         s->disconnected_seen = 1;
+        /* Every stream announced has ended before its peer does. */
+        for (size_t i = 0; i < s->n_events; i++) {
+            if (s->events[i].type != MACULA_EVENT_STREAM_OPENED)
+                continue;
+            size_t closed = 0;
+            for (size_t j = i + 1; j < s->n_events; j++)
+                closed += s->events[j].type == MACULA_EVENT_STREAM_CLOSED && s->events[j].stream == s->events[i].stream;
+            if (closed != 1)
+                problem(s, "stream %lld: %zu STREAM_CLOSED before DISCONNECTED", (long long)s->events[i].stream, closed);
+        }
         if (ev->frame)
             problem(s, "DISCONNECTED carries a frame");
         if (strcmp(macula_disconnect_reason_name(ev->reason), "unknown") == 0)
