@@ -310,6 +310,33 @@ static inline int pt_check_promises(pt_recorder *r, int expect_disc)
             fprintf(stderr, "  peer %llu: %d DISCONNECTED events\n", (unsigned long long)macula_peer_serial(p), disc);
             problems++;
         }
+        /* Streams: each STREAM_OPENED once, then its frames, then exactly
+         * one STREAM_CLOSED, all before DISCONNECTED. */
+        for (size_t j = i; j < r->n; j++) {
+            if (r->ev[j].peer != p || r->ev[j].type != MACULA_EVENT_STREAM_OPENED)
+                continue;
+            int opened = 0, closed = 0, after = 0, ended = 0;
+            for (size_t k = i; k < r->n; k++) {
+                pt_event *e = &r->ev[k];
+                if (e->peer != p)
+                    continue;
+                if (e->type == MACULA_EVENT_DISCONNECTED)
+                    ended = 1;
+                if (e->stream != r->ev[j].stream)
+                    continue;
+                if (e->type == MACULA_EVENT_STREAM_OPENED)
+                    opened++;
+                else if (e->type == MACULA_EVENT_STREAM_CLOSED)
+                    closed += !ended;
+                else if (e->type == MACULA_EVENT_FRAME && (closed || k < j))
+                    after++;
+            }
+            if (opened != 1 || (expect_disc && closed != 1) || closed > 1 || after) {
+                fprintf(stderr, "  peer %llu stream %lld: opened %d, closed %d before DISCONNECTED, %d frames outside\n",
+                        (unsigned long long)macula_peer_serial(p), (long long)r->ev[j].stream, opened, closed, after);
+                problems++;
+            }
+        }
     }
     pthread_mutex_unlock(&r->mu);
     return problems;
