@@ -4,20 +4,25 @@
  * `macula_peering` API in C.
  *
  * One worker per peer connection runs the CONNECT/HELLO handshake over a
- * QUIC connection, carries signed frames both ways on one stream, and
- * closes with GOODBYE and a drain. Workers live in the runtime's
+ * QUIC connection, carries signed frames both ways on its control stream
+ * and on dedicated streams (see "streams" below), and closes with GOODBYE
+ * and a drain. As a server it lets nothing but HELLO into its first
+ * flight: frames sent right after CONNECTED wait until the peer has
+ * acknowledged the HELLO (PROTOCOL.md §6.5). Workers live in the runtime's
  * supervisor; they are created on demand (connect / accept / a listener)
  * and never restarted.
  *
  * Events, per peer, in this order: CONNECTED once, then FRAME for each
- * inbound frame after the handshake, then exactly one DISCONNECTED, always
- * last. An optional accept owner gets HANDSHAKE_COMPLETE at the moment the
+ * inbound frame after the handshake (and STREAM_OPENED / STREAM_CLOSED
+ * around the frames of each dedicated stream), then exactly one
+ * DISCONNECTED, always last. An optional accept owner gets HANDSHAKE_COMPLETE at the moment the
  * peer becomes connected.
  *
  * Threads:
  *  - macula_peer_connect, macula_peer_accept, macula_peer_close,
- *    macula_peer_send_frame, macula_peer_send_wire, macula_peer_get_info,
- *    macula_peer_get_realms: any thread, return at once ("fire and
+ *    macula_peer_send_frame, macula_peer_send_wire, the stream calls
+ *    (open_stream, send_frame_on, send_wire_on, finish_stream,
+ *    reset_stream), macula_peer_get_info, macula_peer_get_realms: any thread, return at once ("fire and
  *    forget": the work is queued to the loop thread in call order).
  *  - Event handlers and the diagnostics hook run on the loop thread; they
  *    may call any function of this header (but must not block for long).
@@ -44,8 +49,12 @@
  * the peer's serial; workers also give "state". Names: "frame_dropped"
  * (reason: bad_frame, before_handshake, during_drain, truncated_at_fin,
  * send_before_connected, send_while_draining, send_queue_full,
- * unsent_at_end, ...), "handshake_timeout", "unexpected_event" (event:
- * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
+ * unsent_at_end, stream_closed, stream_reset, stream_send_failed,
+ * stream_open_failed, ...; "stream" names the stream when it is not the
+ * control stream), "stream_refused" (reason: max_peer_streams,
+ * unidirectional, not_connected, ...; the peer's stream was reset),
+ * "stream_open_failed", "stream_reset" (a stream we reset because of what
+ * came on it), "handshake_timeout", "unexpected_event" (event: what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
  * "listener_accept_failed", "internal_error".

@@ -364,6 +364,7 @@ static void test_hello_alone_in_first_read(void)
     memset(&rc, 0, sizeof rc);
     rc.data = connect;
     rc.len = clen;
+    rc.keep_rx = 1;
     REQUIRE(raw_client_start(&rc, s.rt, s.port) == 0);
     REQUIRE(pt_wait(&s.srv, 0, MACULA_EVENT_CONNECTED, 1, 10000));
     /* HELLO plus 50 frames, whatever the reads. */
