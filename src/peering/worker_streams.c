@@ -464,6 +464,26 @@ int macula__wstreams_flush(macula__worker *w)
 void macula__wstreams_send_result(macula__worker *w, uint64_t now, macula__wstream *s, int rc)
 {
     (void)now;
+    if (s->out_done && !s->fin_wanted && s->out_head) {
+        /* Reset while its SEND was in flight: whatever the answer, the
+         * stream sends nothing more; release it once both sides are done. */
+        worker_out *o = s->out_head;
+        s->out_head = o->next;
+        if (!s->out_head)
+            s->out_tail = NULL;
+        o->next = NULL;
+        if (rc == 0) {
+            w->frames_out++;
+            w->bytes_out += o->len;
+            macula__worker_free_out_chain(w, o);
+        } else {
+            count_dropped(w, macula__worker_free_out_chain(w, o), "stream_reset", s->id);
+        }
+        count_dropped(w, macula__worker_free_out_chain(w, s->out_head), "stream_reset", s->id);
+        s->out_head = s->out_tail = NULL;
+        maybe_release(w, s);
+        return;
+    }
     if (rc == MACULA_ERR_WOULD_BLOCK) {
         s->blocked = 1;
         return;
