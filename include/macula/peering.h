@@ -4,24 +4,30 @@
  * `macula_peering` API in C.
  *
  * One worker per peer connection runs the CONNECT/HELLO handshake over a
- * QUIC connection, carries signed frames both ways on one stream, and
- * closes with GOODBYE and a drain. Workers live in the runtime's
+ * QUIC connection, carries signed frames both ways on its control stream
+ * and on dedicated streams (see "streams" below), and closes with GOODBYE
+ * and a drain. As a server it lets nothing but HELLO into its first
+ * flight: frames sent right after CONNECTED wait until the peer has
+ * acknowledged the HELLO (PROTOCOL.md §6.5). Workers live in the runtime's
  * supervisor; they are created on demand (connect / accept / a listener)
  * and never restarted.
  *
  * Events, per peer, in this order: CONNECTED once, then FRAME for each
- * inbound frame after the handshake, then exactly one DISCONNECTED, always
- * last. An optional accept owner gets HANDSHAKE_COMPLETE at the moment the
- * peer becomes connected. SEND_READY (between CONNECTED and DISCONNECTED)
- * comes once after a send was refused with MACULA_ERR_QUEUE_FULL, when the
- * peer's send queue has room again. Every event carries the peer's
- * macula_peer_options.peer_user; DISCONNECTED carries a `cause` (a
- * macula_err, MACULA_OK for a normal end) and the peer's final counters.
+ * inbound frame after the handshake (and STREAM_OPENED / STREAM_CLOSED
+ * around the frames of each dedicated stream), then exactly one
+ * DISCONNECTED, always last. An optional accept owner gets
+ * HANDSHAKE_COMPLETE at the moment the peer becomes connected. SEND_READY
+ * (between CONNECTED and DISCONNECTED) comes once after a send was refused
+ * with MACULA_ERR_QUEUE_FULL, when the peer's send queue has room again.
+ * Every event carries the peer's macula_peer_options.peer_user;
+ * DISCONNECTED carries a `cause` (a macula_err, MACULA_OK for a normal
+ * end) and the peer's final counters.
  *
  * Threads:
  *  - macula_peer_connect, macula_peer_accept, macula_peer_close,
- *    macula_peer_send_frame, macula_peer_send_wire, macula_peer_get_info,
- *    macula_peer_get_realms: any thread, return at once ("fire and
+ *    macula_peer_send_frame, macula_peer_send_wire, the stream calls
+ *    (open_stream, send_frame_on, send_wire_on, finish_stream,
+ *    reset_stream), macula_peer_get_info, macula_peer_get_realms: any thread, return at once ("fire and
  *    forget": the work is queued to the loop thread in call order).
  *  - Event handlers and the diagnostics hook run on the loop thread; they
  *    may call any function of this header (but must not block for long).
@@ -54,8 +60,12 @@
  * the peer's serial; workers also give "state". Names: "frame_dropped"
  * (reason: bad_frame, before_handshake, during_drain, truncated_at_fin,
  * send_before_connected, send_while_draining, send_queue_full,
- * unsent_at_end, ...), "handshake_timeout", "unexpected_event" (event:
- * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
+ * unsent_at_end, stream_closed, stream_reset, stream_send_failed,
+ * stream_open_failed, ...; "stream" names the stream when it is not the
+ * control stream), "stream_refused" (reason: max_peer_streams,
+ * unidirectional, not_connected, ...; the peer's stream was reset),
+ * "stream_open_failed", "stream_reset" (a stream we reset because of what
+ * came on it), "handshake_timeout", "unexpected_event" (event: what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
  * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
@@ -128,10 +138,56 @@ typedef enum macula_event_type {
      * towards the peer plus the refused frame fit in send_queue_cap again
      * (or the queue is empty). Not for a frame larger than send_queue_cap,
      * which never fits. Never dropped by a full mailbox. */
-    MACULA_EVENT_SEND_READY
+    MACULA_EVENT_SEND_READY,
+    /* Dedicated streams (PROTOCOL.md §6.2; see "streams" below). */
+    MACULA_EVENT_STREAM_OPENED, /* a stream is usable: peer-opened, or one we opened */
+    MACULA_EVENT_STREAM_CLOSED  /* a stream delivered its last event */
 } macula_event_type;
 
 typedef struct macula_peer_info macula_peer_info; /* defined below */
+
+/* --- streams (PROTOCOL.md §6.2) ---
+ * A peer connection carries the control stream, on which the handshake,
+ * macula_peer_send_frame and GOODBYE travel, and after the handshake any
+ * number of dedicated bidirectional streams that either side opens. Each
+ * stream carries its own sequence of signed frames, parsed separately: an
+ * undecodable frame on one stream is stepped over there and touches no
+ * other stream. A stream's end (FIN or reset) never ends the peer;
+ * GOODBYE, the drain and the connection's end end every stream.
+ *
+ * Stream ids (macula_stream) are numbers unique within one peer, never
+ * reused: MACULA_STREAM_CONTROL (0) is the control stream (it is also the
+ * QUIC id of the client's first stream); a stream the peer opened has its
+ * QUIC stream id; a stream we open gets its id at once from
+ * macula_peer_open_stream (in the sequence QUIC uses for our side: 4, 8,
+ * 12, ... on a client, 1, 5, 9, ... on a server, which is normally also its
+ * QUIC id; the library maps it if QUIC numbered it differently).
+ *
+ * Events per stream (all before the peer's DISCONNECTED, after CONNECTED):
+ * STREAM_OPENED once (stream_origin: who opened it), FRAME for each frame in
+ * stream order (ev->stream says which stream), STREAM_CLOSED once
+ * (stream_end: FIN = the peer finished its side after its last frame;
+ * RESET = reset by the peer or by us, stream_code = the application error
+ * code; CONNECTION = the peer connection ended first). A stream we open
+ * whose opening fails gets only STREAM_CLOSED (RESET, code 0, detail
+ * saying why). After STREAM_CLOSED(FIN) our side may still send, and
+ * should finish it: a stream is released once both sides are done. */
+typedef int64_t macula_stream;
+#define MACULA_STREAM_CONTROL ((macula_stream)0)
+/* Application error codes macula-c resets a peer-opened stream with. */
+#define MACULA_STREAM_CODE_REFUSED 1u         /* beyond max_peer_streams (or not a bidi stream) */
+#define MACULA_STREAM_CODE_FRAME_TOO_LARGE 2u /* a declared frame length over the limit */
+
+typedef enum macula_stream_origin {
+    MACULA_STREAM_BY_PEER = 1,
+    MACULA_STREAM_BY_LOCAL
+} macula_stream_origin;
+
+typedef enum macula_stream_end {
+    MACULA_STREAM_END_FIN = 1,
+    MACULA_STREAM_END_RESET,
+    MACULA_STREAM_END_CONNECTION
+} macula_stream_end;
 
 typedef struct macula_event {
     macula_event_type type;
@@ -174,6 +230,12 @@ typedef struct macula_event {
     const macula_peer_info *final_info;
     /* Every event: macula_peer_options.peer_user of the peer. */
     void *peer_user;
+    /* FRAME: the stream it came on (MACULA_STREAM_CONTROL for the control
+     * stream); STREAM_OPENED / STREAM_CLOSED: the stream. */
+    macula_stream stream;
+    macula_stream_origin stream_origin; /* STREAM_OPENED / STREAM_CLOSED */
+    macula_stream_end stream_end;       /* STREAM_CLOSED */
+    uint64_t stream_code;               /* STREAM_CLOSED with RESET: the application error code */
 } macula_event;
 
 /* Called on the loop thread; `ev` and everything in it is valid until the
@@ -311,6 +373,10 @@ typedef struct macula_peer_options {
      * (the application sees all traffic) and must not be answered again.
      * A listener's auto_accept options carry it to every server worker. */
     int station;
+    /* Dedicated streams the peer may have open at once; one more is reset
+     * with MACULA_STREAM_CODE_REFUSED (and a "stream_refused" diagnostic).
+     * 0 = 100, as the reference's transport allows. */
+    size_t max_peer_streams;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,
@@ -370,6 +436,33 @@ MACULA_API int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_
  * included) as is, e.g. one being forwarded; it must be exactly one
  * well-formed frame (MACULA_ERR_BAD_FRAME otherwise). Copied. */
 MACULA_API int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len);
+
+/* Any thread; fire and forget, like send_frame. Opens a dedicated stream
+ * on a connected peer and stores its id in *stream_out at once (see
+ * "streams" above); STREAM_OPENED(BY_LOCAL) follows, or STREAM_CLOSED
+ * (RESET, code 0) when it cannot be opened (not connected, draining, QUIC
+ * stream limit). Frames sent on it before STREAM_OPENED are queued in
+ * order. Errors: MACULA_ERR_STALE_HANDLE, MACULA_ERR_SHUTDOWN,
+ * MACULA_ERR_QUEUE_FULL (command queue), MACULA_ERR_INVALID_ARG. */
+MACULA_API int macula_peer_open_stream(macula_runtime *rt, macula_peer p, macula_stream *stream_out);
+/* As macula_peer_send_frame / send_wire (same signing, encoding checks,
+ * send_queue_cap and errors), on `stream`; MACULA_STREAM_CONTROL is the
+ * control stream. Frames on one stream go out in order; a stream QUIC
+ * cannot take more on waits without holding up the others. A send on a
+ * stream that is unknown, finished or closed is dropped on the loop thread
+ * with a "frame_dropped" diagnostic (reason stream_closed). */
+MACULA_API int macula_peer_send_frame_on(macula_runtime *rt, macula_peer p, macula_stream stream,
+                                         macula_frame *frame);
+MACULA_API int macula_peer_send_wire_on(macula_runtime *rt, macula_peer p, macula_stream stream,
+                                        const uint8_t *wire, size_t len);
+/* Any thread; fire and forget. Ends our side of a dedicated stream with
+ * FIN after the frames queued on it. The control stream cannot be
+ * finished or reset (MACULA_ERR_INVALID_ARG): close the peer instead. */
+MACULA_API int macula_peer_finish_stream(macula_runtime *rt, macula_peer p, macula_stream stream);
+/* Any thread; fire and forget. Aborts a dedicated stream both ways with
+ * application error code `code` (< 2^62); frames still queued on it are
+ * dropped. STREAM_CLOSED(RESET, code) follows unless it was closed already. */
+MACULA_API int macula_peer_reset_stream(macula_runtime *rt, macula_peer p, macula_stream stream, uint64_t code);
 
 struct macula_peer_info {
     /* ABI: set by macula_peer_info_init() (common.h, "ABI rules"). */

@@ -70,7 +70,12 @@ typedef enum macula_quic_event_type {
      * acknowledged (or we reset it). Added with the implementation: it is
      * how a sender learns that its last bytes arrived before it closes the
      * connection (`macula quic dial` exits on it). */
-    MACULA_QUIC_EV_STREAM_CLOSED
+    MACULA_QUIC_EV_STREAM_CLOSED,
+    /* Everything below `offset` on `stream_id` has been acknowledged by the
+     * peer; only after macula_quic_conn_watch_acked(), once per call.
+     * Added for the peering layer: a server must not let application
+     * frames share the first flight with its HELLO (PROTOCOL.md §6.5). */
+    MACULA_QUIC_EV_STREAM_ACKED
 } macula_quic_event_type;
 
 typedef enum macula_quic_close_cause {
@@ -101,6 +106,7 @@ typedef struct macula_quic_event {
     int fin;               /* STREAM_DATA */
     uint64_t error_code;   /* STREAM_RESET */
     macula_quic_close_info close; /* CLOSED */
+    uint64_t offset;       /* STREAM_ACKED: the acknowledged offset (>= the one watched) */
 } macula_quic_event;
 
 typedef void (*macula_quic_handler)(void *user, const macula_quic_event *ev);
@@ -240,6 +246,11 @@ MACULA_API int macula_quic_conn_shutdown_stream(macula_quic_conn *c, int64_t str
  * flowing. Pausing is ignored once the connection is closing: everything
  * queued is delivered before CLOSED. */
 MACULA_API int macula_quic_conn_pause_reading(macula_quic_conn *c, int64_t stream_id, int paused);
+/* Asks for one STREAM_ACKED event once the peer has acknowledged every
+ * byte below `offset` on the stream (at once, from the loop, if it has
+ * already). A later call replaces the watch. MACULA_ERR_STREAM_CLOSED
+ * when the stream is gone or reset: no event will come. */
+MACULA_API int macula_quic_conn_watch_acked(macula_quic_conn *c, int64_t stream_id, uint64_t offset);
 /* Abort both directions of the stream with an application error code. */
 MACULA_API int macula_quic_conn_reset_stream(macula_quic_conn *c, int64_t stream_id, uint64_t app_error_code);
 /* Application close (code 0 and reason "closed" are the Macula defaults;

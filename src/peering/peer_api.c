@@ -147,7 +147,8 @@ static void owe_send_ready(macula__peering *pr, macula__peer_shared *sh, macula_
 
 /* Reserves `len` bytes of the peer's send queue and queues `wire`
  * (taken in every case). */
-static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer p, uint8_t *wire, size_t len)
+static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer p, int64_t stream, uint8_t *wire,
+                      size_t len)
 {
     int rc = macula__peer_shared_reserve(sh, len);
     if (rc != 0) {
@@ -166,6 +167,7 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
     }
     c->wire = wire;
     c->len = len;
+    c->stream = stream;
     c->sh = sh; /* our reference moves into the command */
     atomic_fetch_add(&sh->unsent_frames, 1); /* the command's free takes it back */
     /* After counting: a peer ending meanwhile either saw the count (the
@@ -191,7 +193,7 @@ static macula__peer_shared *live_peer(macula_runtime *rt, macula_peer p, macula_
     return sh;
 }
 
-int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *frame)
+static int send_frame_on(macula_runtime *rt, macula_peer p, int64_t stream, macula_frame *frame)
 {
     if (!rt || !frame) {
         macula_frame_free(frame);
@@ -221,10 +223,24 @@ int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *fram
         macula__peer_shared_unref(sh);
         return rc;
     }
-    return queue_wire(pr, sh, p, wire, len);
+    return queue_wire(pr, sh, p, stream, wire, len);
 }
 
-int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len)
+int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *frame)
+{
+    return send_frame_on(rt, p, MACULA_STREAM_CONTROL, frame);
+}
+
+int macula_peer_send_frame_on(macula_runtime *rt, macula_peer p, macula_stream stream, macula_frame *frame)
+{
+    if (stream < 0) {
+        macula_frame_free(frame);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    return send_frame_on(rt, p, stream, frame);
+}
+
+static int send_wire_on(macula_runtime *rt, macula_peer p, int64_t stream, const uint8_t *wire, size_t len)
 {
     if (!rt || (!wire && len))
         return MACULA_ERR_INVALID_ARG;
@@ -251,7 +267,63 @@ int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire
         return MACULA_ERR_NOMEM;
     }
     memcpy(copy, wire, len);
-    return queue_wire(pr, sh, p, copy, len);
+    return queue_wire(pr, sh, p, stream, copy, len);
+}
+
+int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len)
+{
+    return send_wire_on(rt, p, MACULA_STREAM_CONTROL, wire, len);
+}
+
+int macula_peer_send_wire_on(macula_runtime *rt, macula_peer p, macula_stream stream, const uint8_t *wire,
+                             size_t len)
+{
+    if (stream < 0)
+        return MACULA_ERR_INVALID_ARG;
+    return send_wire_on(rt, p, stream, wire, len);
+}
+
+/* Queues a stream command for a live peer. */
+static int stream_cmd(macula_runtime *rt, macula_peer p, macula__peering_cmd_kind kind, int64_t stream,
+                      uint64_t code, int64_t *stream_out)
+{
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, p, &pr);
+    if (!sh)
+        return MACULA_ERR_STALE_HANDLE;
+    if (kind == MACULA__CMD_OPEN_STREAM)
+        stream = atomic_fetch_add(&sh->next_stream, 4);
+    macula__peer_shared_unref(sh);
+    macula__peering_cmd *c = new_cmd(kind, p, 0);
+    if (!c)
+        return MACULA_ERR_NOMEM;
+    c->stream = stream;
+    c->code = code;
+    int rc = macula__peering_post(pr, c);
+    if (rc == 0 && stream_out)
+        *stream_out = stream;
+    return rc;
+}
+
+int macula_peer_open_stream(macula_runtime *rt, macula_peer p, macula_stream *stream_out)
+{
+    if (!rt || !stream_out)
+        return MACULA_ERR_INVALID_ARG;
+    return stream_cmd(rt, p, MACULA__CMD_OPEN_STREAM, 0, 0, stream_out);
+}
+
+int macula_peer_finish_stream(macula_runtime *rt, macula_peer p, macula_stream stream)
+{
+    if (!rt || stream <= MACULA_STREAM_CONTROL)
+        return MACULA_ERR_INVALID_ARG;
+    return stream_cmd(rt, p, MACULA__CMD_FINISH_STREAM, stream, 0, NULL);
+}
+
+int macula_peer_reset_stream(macula_runtime *rt, macula_peer p, macula_stream stream, uint64_t code)
+{
+    if (!rt || stream <= MACULA_STREAM_CONTROL || code >= ((uint64_t)1 << 62))
+        return MACULA_ERR_INVALID_ARG;
+    return stream_cmd(rt, p, MACULA__CMD_RESET_STREAM, stream, code, NULL);
 }
 
 int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)

@@ -186,7 +186,10 @@ static void conn_handler(void *user, const macula_quic_event *ev)
         macula__worker_on_stream_reset(e->w, now, ev->stream_id, ev->error_code);
         break;
     case MACULA_QUIC_EV_SEND_READY:
-        macula__worker_on_send_ready(e->w, now);
+        macula__worker_on_send_ready(e->w, now, ev->stream_id);
+        break;
+    case MACULA_QUIC_EV_STREAM_ACKED:
+        macula__worker_on_stream_acked(e->w, now, ev->stream_id, ev->offset);
         break;
     case MACULA_QUIC_EV_CLOSED:
         /* The connection pointer dies when this handler returns. */
@@ -467,6 +470,21 @@ static void execute(macula__peer_entry *e, macula__worker_action *a)
         break;
     case MACULA__ACT_ENDED:
         e->ended = 1;
+        break;
+    case MACULA__ACT_SHUTDOWN_STREAM:
+        /* The stream may be gone (the peer reset it): nothing to finish. */
+        if (e->conn)
+            (void)macula_quic_conn_shutdown_stream(e->conn, a->stream_id);
+        break;
+    case MACULA__ACT_RESET_STREAM:
+        if (e->conn)
+            (void)macula_quic_conn_reset_stream(e->conn, a->stream_id, a->app_error_code);
+        break;
+    case MACULA__ACT_WATCH_ACKED:
+        /* A failure means the connection or the stream is going away; the
+         * worker hears that separately. */
+        if (e->conn)
+            (void)macula_quic_conn_watch_acked(e->conn, a->stream_id, a->offset);
         break;
     }
 }

@@ -26,6 +26,9 @@ macula__peer_shared *macula__peer_shared_new(const macula_identity *id, size_t s
     atomic_init(&sh->reserved, 0);
     atomic_init(&sh->worker_bytes, 0);
     atomic_init(&sh->ended, 0);
+    /* Our side's QUIC bidi numbering; 0 (the client's control stream) is
+     * never handed out. */
+    atomic_init(&sh->next_stream, is_server ? 1 : 4);
     sh->send_queue_cap = send_queue_cap;
     sh->info.struct_size = sizeof sh->info;
     sh->info.state = is_server ? MACULA_PEER_AWAITING_START : MACULA_PEER_CONNECTING;

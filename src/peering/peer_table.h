@@ -53,6 +53,8 @@ typedef struct macula__peer_shared {
      * been handed to the worker (queued or held): if the peer ends first
      * they are lost, and DISCONNECTED's final_info counts them as dropped. */
     atomic_size_t unsent_frames;
+    /* The next id macula_peer_open_stream hands out (steps of 4). */
+    atomic_llong next_stream;
     /* The snapshot for the getters. */
     pthread_mutex_t mu;
     macula_peer_info info;

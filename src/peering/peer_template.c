@@ -16,9 +16,9 @@
 #define MAX_ALPN_LEN 255
 
 /* Released layouts (common.h, "ABI rules"): release 1 ends with
- * admit_user, release 2 with station. */
+ * admit_user, release 2 with max_peer_streams. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
-#define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, station)
+#define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
 static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, sizeof(macula_peer_options)};
 _Static_assert(offsetof(macula_peer_options, peer_user) >=
                    MACULA__ROUND_UP(PEER_OPTIONS_R1, _Alignof(macula_peer_options)),
@@ -148,6 +148,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->send_queue_cap = o->send_queue_cap ? o->send_queue_cap : DEFAULT_SEND_QUEUE_CAP;
     t->peer_user = o->peer_user;
     t->queue_until_connected = o->queue_until_connected != 0;
+    t->max_peer_streams = o->max_peer_streams;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;
@@ -205,6 +206,7 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->handshake_timeout_ns = (uint64_t)t->handshake_timeout_ms * 1000000u;
     cfg->drain_timeout_ns = (uint64_t)t->drain_timeout_ms * 1000000u;
     cfg->send_queue_cap = t->send_queue_cap;
+    cfg->max_peer_streams = t->max_peer_streams;
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
     cfg->station = t->station;

@@ -29,6 +29,7 @@ typedef struct macula__peer_template {
     void *admit_user;
     uint32_t handshake_timeout_ms, drain_timeout_ms;
     size_t send_queue_cap;
+    size_t max_peer_streams;
     /* client only: the target and its QUIC settings */
     char *host;
     uint16_t port;

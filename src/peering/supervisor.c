@@ -101,7 +101,7 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
         if (e && e->linked) {
             /* The worker takes the bytes (and counts them) before the
              * reservation is released: the cap check stays conservative. */
-            macula__worker_send(e->w, macula__loop_now(pr->loop), c->wire, c->len);
+            macula__worker_send_on(e->w, macula__loop_now(pr->loop), c->stream, c->wire, c->len);
             c->wire = NULL;
             atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
             macula__peer_entry_drive(e);
@@ -111,6 +111,23 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
         e = macula__peer_table_entry(&pr->table, c->peer);
         if (e && e->linked)
             macula__peer_entry_check_send_ready(e);
+        break;
+    case MACULA__CMD_OPEN_STREAM:
+    case MACULA__CMD_FINISH_STREAM:
+    case MACULA__CMD_RESET_STREAM:
+        e = macula__peer_table_entry(&pr->table, c->peer);
+        if (e && e->linked) {
+            uint64_t now = macula__loop_now(pr->loop);
+            /* Refusals are reported by the worker (events, diagnostics). */
+            if (c->kind == MACULA__CMD_OPEN_STREAM)
+                (void)macula__worker_open_stream(e->w, now, c->stream);
+            else if (c->kind == MACULA__CMD_FINISH_STREAM)
+                (void)macula__worker_finish_stream(e->w, now, c->stream);
+            else
+                (void)macula__worker_reset_stream(e->w, now, c->stream, c->code);
+            atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+            macula__peer_entry_drive(e);
+        }
         break;
     }
     macula__peering_cmd_free(c);

@@ -74,8 +74,11 @@ typedef enum macula__peering_cmd_kind {
     MACULA__CMD_START = 1, /* link and start a new client entry */
     MACULA__CMD_ACCEPT,    /* link a new server entry to `conn` and start it */
     MACULA__CMD_CLOSE,
-    MACULA__CMD_SEND,
-    MACULA__CMD_SEND_READY_CHECK /* a send was refused: SEND_READY when there is room */
+    MACULA__CMD_SEND,          /* on `stream` */
+    MACULA__CMD_SEND_READY_CHECK, /* a send was refused: SEND_READY when there is room */
+    MACULA__CMD_OPEN_STREAM,   /* `stream`: the id handed to the caller */
+    MACULA__CMD_FINISH_STREAM,
+    MACULA__CMD_RESET_STREAM   /* with `code` */
 } macula__peering_cmd_kind;
 
 typedef struct macula__peering_cmd {
@@ -87,6 +90,8 @@ typedef struct macula__peering_cmd {
     uint8_t *wire;             /* SEND (owned) */
     size_t len;                /* SEND: bytes reserved in sh */
     macula__peer_shared *sh;   /* SEND: one reference */
+    int64_t stream;            /* SEND and *_STREAM */
+    uint64_t code;             /* RESET_STREAM */
     char reason[];             /* CLOSE; "" = default */
 } macula__peering_cmd;
 

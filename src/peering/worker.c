@@ -68,6 +68,9 @@ macula__worker *macula__worker_new(const macula__worker_config *cfg, int *err)
     w->drain_timeout_ns = cfg->drain_timeout_ns ? cfg->drain_timeout_ns : WORKER_DEFAULT_DRAIN_NS;
     w->send_queue_cap = cfg->send_queue_cap ? cfg->send_queue_cap : WORKER_DEFAULT_SEND_QUEUE_CAP;
     w->backlog_cap = cfg->backlog_cap ? cfg->backlog_cap : WORKER_DEFAULT_BACKLOG_CAP;
+    w->max_peer_streams = cfg->max_peer_streams ? cfg->max_peer_streams : MACULA__WORKER_DEFAULT_MAX_PEER_STREAMS;
+    w->max_peer_qid = -1;
+    w->rr_last = -1;
     w->admit = cfg->is_server ? cfg->admit : NULL;
     w->admit_user = cfg->admit_user;
     w->state = w->is_server ? MACULA_PEER_AWAITING_START : MACULA_PEER_CONNECTING;
@@ -84,6 +87,7 @@ void macula__worker_free(macula__worker *w)
         return;
     macula__worker_free_actions(w);
     macula__worker_free_outbound(w);
+    macula__wstreams_free(w);
     for (worker_backlog *b = w->bl_head; b;) {
         worker_backlog *next = b->next;
         free(b);
@@ -235,6 +239,11 @@ void macula__worker_on_stream_open_result(macula__worker *w, uint64_t now, int r
     (void)now;
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
+    if (!w->stream_open_pending && macula__wstreams_open_pending(w)) {
+        macula__wstreams_open_result(w, rc, stream_id);
+        macula__worker_flush(w);
+        return;
+    }
     if (!w->stream_open_pending || w->state != MACULA_PEER_HANDSHAKING) {
         unexpected(w, "stream_open_result");
         return;
@@ -259,7 +268,8 @@ void macula__worker_on_stream_opened(macula__worker *w, uint64_t now, int64_t st
         return;
     }
     if (!w->is_server || w->has_stream) {
-        unexpected(w, w->is_server ? "second_stream_opened" : "stream_opened_on_client");
+        if (!(w->has_stream && stream_id == w->stream_id))
+            macula__wstreams_peer_opened(w, now, stream_id);
         return;
     }
     w->has_stream = 1;
@@ -288,11 +298,11 @@ void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t str
         backlog_add(w, BL_STREAM_RESET, stream_id, app_error_code, NULL, 0, 0);
         return;
     }
-    if (!w->has_stream || stream_id != w->stream_id) {
-        unexpected(w, "stream_reset_on_other_stream");
+    if (w->has_stream && stream_id != w->stream_id) {
+        macula__wstreams_peer_reset(w, stream_id, app_error_code);
         return;
     }
-    if (w->state == MACULA_PEER_CONNECTING) {
+    if (!w->has_stream || w->state == MACULA_PEER_CONNECTING) {
         unexpected(w, "stream_reset");
         return;
     }
@@ -377,11 +387,79 @@ void macula__worker_close(macula__worker *w, uint64_t now, const char *reason)
         return;
     }
     w->state = MACULA_PEER_DRAINING;
+    /* GOODBYE ends every stream: each finishes after what is queued on it. */
+    macula__wstreams_close_all(w);
     if (macula__worker_queue_out(w, OUT_GOODBYE, wire, len) != 0) {
         macula__worker_end(w, MACULA_DISC_INTERNAL_ERROR, -1, "out of memory queueing GOODBYE");
         return;
     }
     macula__worker_arm_timer(w, now + w->drain_timeout_ns);
+}
+
+/* --- dedicated streams (API) --- */
+
+int macula__worker_open_stream(macula__worker *w, uint64_t now, int64_t id)
+{
+    (void)now;
+    if (!w)
+        return MACULA_ERR_INVALID_ARG;
+    if (w->state == MACULA_PEER_ENDED)
+        return MACULA_ERR_STALE_HANDLE;
+    /* Our side's QUIC numbering (bidi, initiator bit), so that ids of
+     * streams we open can never meet the ids of the peer's. */
+    if (id <= 0 || (id & 3) != (w->is_server ? 1 : 0)) {
+        macula__worker_diag(w, "stream_open_failed", "error", "bad_stream_id", (const char *)NULL);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    /* Ids only grow (as the API hands them out): an id is never reused,
+     * so its events come once. */
+    if (id <= w->max_local_id) {
+        macula__worker_diag(w, "stream_open_failed", "error", "stream_id_used", (const char *)NULL);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    w->max_local_id = id;
+    if (w->state != MACULA_PEER_CONNECTED) {
+        /* The application holds the id already: tell it the stream is over. */
+        macula__wstream tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.id = id;
+        macula__worker_diag(w, "stream_open_failed", "error", "not_connected", (const char *)NULL);
+        macula__worker_emit_stream_event(w, MACULA_EVENT_STREAM_CLOSED, &tmp, NULL, 0, MACULA_STREAM_END_RESET, 0,
+                                         w->state == MACULA_PEER_DRAINING ? "the peer is draining"
+                                                                          : "the peer is not connected");
+        return MACULA_ERR_STATE;
+    }
+    return macula__wstreams_open(w, id);
+}
+
+int macula__worker_finish_stream(macula__worker *w, uint64_t now, int64_t id)
+{
+    (void)now;
+    if (!w)
+        return MACULA_ERR_INVALID_ARG;
+    if (w->state == MACULA_PEER_ENDED)
+        return MACULA_ERR_STALE_HANDLE;
+    if (id == MACULA_STREAM_CONTROL)
+        return MACULA_ERR_INVALID_ARG;
+    int rc = macula__wstreams_finish(w, id);
+    if (rc != 0)
+        unexpected(w, "finish_unknown_stream");
+    return rc;
+}
+
+int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uint64_t code)
+{
+    (void)now;
+    if (!w)
+        return MACULA_ERR_INVALID_ARG;
+    if (w->state == MACULA_PEER_ENDED)
+        return MACULA_ERR_STALE_HANDLE;
+    if (id == MACULA_STREAM_CONTROL || code >= ((uint64_t)1 << 62))
+        return MACULA_ERR_INVALID_ARG;
+    int rc = macula__wstreams_reset(w, id, code);
+    if (rc != 0)
+        unexpected(w, "reset_unknown_stream");
+    return rc;
 }
 
 void macula__worker_count_dropped(macula__worker *w, uint64_t n)

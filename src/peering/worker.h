@@ -15,17 +15,21 @@
  *
  * Promises (the public promises of peering.h rest on these):
  *  - Events, in action order: CONNECTED at most once, then FRAME for every
- *    inbound frame after the handshake frame, in stream order (also those
- *    that came in the same read as CONNECT/HELLO), then exactly one
- *    DISCONNECTED. HANDSHAKE_COMPLETE (to the accept owner, only when
+ *    inbound frame after the handshake frame, in stream order per stream
+ *    (also those that came in the same read as CONNECT/HELLO), STREAM_OPENED
+ *    and STREAM_CLOSED once per dedicated stream (worker_streams.h), then
+ *    exactly one DISCONNECTED. HANDSHAKE_COMPLETE (to the accept owner, only when
  *    config.has_accept_owner) right after CONNECTED.
  *  - Every path ends with the terminal sequence: [CANCEL_TIMER if a timer
  *    is armed] [CLOSE_TRANSPORT if the transport is still open]
  *    EVENT(DISCONNECTED) ENDED. ENDED is the last action ever; no memory
  *    allocation is needed to produce it, so it comes out of memory too.
- *  - Outbound bytes go out in the order they were queued (handshake frame
- *    first, GOODBYE last), one SEND in flight at a time; a "would block"
- *    keeps them queued until SEND_READY. Nothing is dropped or reordered
+ *  - Outbound bytes go out in the order they were queued per stream
+ *    (handshake frame first, GOODBYE last on the control stream), one SEND
+ *    in flight at a time; a "would block" keeps that stream's bytes queued
+ *    until its SEND_READY while other streams go on. A server holds every
+ *    frame but its HELLO until the peer acknowledged the HELLO's bytes
+ *    (WATCH_ACKED / on_stream_acked, PROTOCOL.md §6.5). Nothing is dropped or reordered
  *    except at the end (unsent frames are then counted as dropped).
  *  - Inputs that make no sense in a state are ignored with a DIAG action,
  *    never a crash; inputs after ENDED produce no action at all.
@@ -42,11 +46,12 @@
  *  - after every input, poll and execute all actions in order;
  *  - answer OPEN_STREAM and SEND with on_stream_open_result() /
  *    on_send_result() right after executing them, before any other input
+ *    (WATCH_ACKED later with on_stream_acked)
  *    (a replay of pre-start events continues from the send result);
  *  - map QUIC events: CONNECTED (dial) -> on_dial_succeeded, CLOSED while
  *    dialing -> on_dial_failed or on_transport_closed (same outcome),
- *    STREAM_OPENED / STREAM_DATA / STREAM_RESET / SEND_READY / CLOSED to
- *    the inputs of the same name (CLOSED with a readable detail, e.g.
+ *    STREAM_OPENED / STREAM_DATA / STREAM_RESET / SEND_READY / STREAM_ACKED /
+ *    CLOSED to the inputs of the same name (CLOSED with a readable detail, e.g.
  *    "peer: code 0 closed"); once the worker has ended, ignore them;
  *  - keep one timer per worker for ARM_TIMER / CANCEL_TIMER; call
  *    on_timer() when it fires;
@@ -88,6 +93,7 @@ typedef struct macula__worker_config {
     /* Bytes of transport events kept for replay while awaiting the start
      * signal; beyond it the worker ends (internal_error). 0 = 64 MiB. */
     size_t backlog_cap;
+    size_t max_peer_streams;           /* dedicated streams the peer may hold open; 0 = 100 */
     macula__worker_admit_fn admit;     /* server only; NULL = admit everyone */
     void *admit_user;
     /* Relay station (PROTOCOL.md §6.5): answer "_macula.ping" CALLs while
@@ -104,8 +110,9 @@ typedef enum macula__worker_action_type {
      * Answer later with on_dial_succeeded / on_dial_failed, or
      * on_transport_closed while CONNECTING. */
     MACULA__ACT_DIAL = 1,
-    /* Client: open a bidirectional stream; answer with
-     * on_stream_open_result() before feeding any other input. */
+    /* Open a bidirectional stream (the client's control stream, or a
+     * dedicated one); answer with on_stream_open_result() before feeding
+     * any other input. */
     MACULA__ACT_OPEN_STREAM,
     /* Send data[0..len) on stream_id (all or nothing). The bytes belong to
      * the worker and stay valid until on_send_result() is called (or the
@@ -133,7 +140,16 @@ typedef enum macula__worker_action_type {
     /* The worker has ended: nothing more will come out of it. The shell
      * detaches it from the transport and frees it (after clearing this
      * action). Always the last action, exactly once. */
-    MACULA__ACT_ENDED
+    MACULA__ACT_ENDED,
+    /* Finish our side of stream_id (FIN after what was sent). No answer;
+     * a failure (stream already gone) is ignored. */
+    MACULA__ACT_SHUTDOWN_STREAM,
+    /* Abort stream_id both ways with app_error_code. No answer. */
+    MACULA__ACT_RESET_STREAM,
+    /* Server, HELLO-flight hold (PROTOCOL.md §6.5): report with
+     * on_stream_acked() once the peer has acknowledged every byte below
+     * `offset` on stream_id. No immediate answer. */
+    MACULA__ACT_WATCH_ACKED
 } macula__worker_action_type;
 
 typedef struct macula__worker_action {
@@ -142,11 +158,13 @@ typedef struct macula__worker_action {
     int64_t stream_id;
     const uint8_t *data;
     size_t len;
-    /* CLOSE_TRANSPORT */
+    /* CLOSE_TRANSPORT, RESET_STREAM */
     uint64_t app_error_code;
     const char *close_reason;
     /* ARM_TIMER */
     uint64_t deadline;
+    /* WATCH_ACKED */
+    uint64_t offset;
     /* EVENT */
     int to_accept_owner;
     macula_event event;
@@ -172,9 +190,10 @@ void macula__worker_free(macula__worker *w);
 void macula__worker_start(macula__worker *w, uint64_t now);
 void macula__worker_on_dial_succeeded(macula__worker *w, uint64_t now);
 void macula__worker_on_dial_failed(macula__worker *w, uint64_t now, const char *detail);
-/* Server: the peer opened a stream (the first one carries the frames). */
+/* The peer opened a stream: on a server the first one is the control
+ * stream; every other one is a dedicated stream (worker_streams.h). */
 void macula__worker_on_stream_opened(macula__worker *w, uint64_t now, int64_t stream_id);
-/* Client: result of OPEN_STREAM (rc 0 and the id, or a negative macula_err). */
+/* Result of OPEN_STREAM (rc 0 and the QUIC id, or a negative macula_err). */
 void macula__worker_on_stream_open_result(macula__worker *w, uint64_t now, int rc, int64_t stream_id);
 /* Bytes received on a stream (borrowed for the call); fin = the peer
  * finished its sending side. */
@@ -184,7 +203,11 @@ void macula__worker_on_stream_reset(macula__worker *w, uint64_t now, int64_t str
 /* Result of the SEND just executed: 0, MACULA_ERR_WOULD_BLOCK (the bytes
  * stay queued; send them again after on_send_ready) or another error. */
 void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc);
-void macula__worker_on_send_ready(macula__worker *w, uint64_t now);
+/* The transport can take more on stream_id (QUIC SEND_READY). */
+void macula__worker_on_send_ready(macula__worker *w, uint64_t now, int64_t stream_id);
+/* Everything below `offset` on stream_id has been acknowledged (answer to
+ * WATCH_ACKED). */
+void macula__worker_on_stream_acked(macula__worker *w, uint64_t now, int64_t stream_id, uint64_t offset);
 /* The transport has ended (detail: readable cause, borrowed). */
 void macula__worker_on_transport_closed(macula__worker *w, uint64_t now, const char *detail);
 void macula__worker_on_timer(macula__worker *w, uint64_t now);
@@ -199,6 +222,20 @@ void macula__worker_close(macula__worker *w, uint64_t now, const char *reason);
  * not connected (dropped, DIAG), MACULA_ERR_QUEUE_FULL beyond
  * send_queue_cap (dropped, DIAG), MACULA_ERR_STALE_HANDLE once ended. */
 int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len);
+/* API, dedicated streams (ids: peering.h "streams"). open_stream: `id`
+ * must have our side's parity (4k on a client, 4k+1 on a server), not 0,
+ * and be above every id given before; returns 0 when the opening is queued (STREAM_OPENED or
+ * STREAM_CLOSED follows), MACULA_ERR_INVALID_ARG for a bad id,
+ * MACULA_ERR_STALE_HANDLE once ended; when not connected it returns
+ * MACULA_ERR_STATE after queueing STREAM_CLOSED(RESET, 0) for it.
+ * send_on: as macula__worker_send on stream `id` (MACULA_STREAM_CONTROL
+ * = the control stream); MACULA_ERR_STREAM_CLOSED (dropped, DIAG) when the
+ * stream is unknown, finished or reset. finish / reset:
+ * 0, MACULA_ERR_STREAM_CLOSED, MACULA_ERR_INVALID_ARG (control stream). */
+int macula__worker_open_stream(macula__worker *w, uint64_t now, int64_t id);
+int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t *wire, size_t len);
+int macula__worker_finish_stream(macula__worker *w, uint64_t now, int64_t id);
+int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uint64_t code);
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full
  * mailbox): counted in frames_dropped. */
 void macula__worker_count_dropped(macula__worker *w, uint64_t n);

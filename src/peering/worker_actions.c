@@ -159,6 +159,37 @@ int macula__worker_emit_event(macula__worker *w, macula_event_type type, int to_
     return macula__worker_push(w, &a);
 }
 
+int macula__worker_emit_stream_event(macula__worker *w, macula_event_type type, const macula__wstream *s,
+                                     macula_frame *frame, size_t wire_len, macula_stream_end end, uint64_t code,
+                                     const char *detail)
+{
+    macula__worker_action a;
+    memset(&a, 0, sizeof a);
+    a.type = MACULA__ACT_EVENT;
+    fill_event(w, &a.event, type);
+    a.event.frame = frame;
+    a.event.wire_len = wire_len;
+    a.event.stream = s->id;
+    a.event.stream_origin = s->by_peer ? MACULA_STREAM_BY_PEER : MACULA_STREAM_BY_LOCAL;
+    if (type == MACULA_EVENT_STREAM_CLOSED) {
+        a.event.stream_end = end;
+        a.event.stream_code = end == MACULA_STREAM_END_RESET ? code : 0;
+        a.event.detail = detail ? detail : "";
+    }
+    return macula__worker_push(w, &a);
+}
+
+void macula__worker_push_stream_action(macula__worker *w, macula__worker_action_type type, int64_t qid,
+                                       uint64_t code)
+{
+    macula__worker_action a;
+    memset(&a, 0, sizeof a);
+    a.type = type;
+    a.stream_id = qid;
+    a.app_error_code = code;
+    macula__worker_push(w, &a);
+}
+
 void macula__worker_arm_timer(macula__worker *w, uint64_t deadline)
 {
     macula__worker_action a;
@@ -217,6 +248,7 @@ void macula__worker_end(macula__worker *w, macula_disconnect_reason reason, int6
     w->term_ended = 1;
 
     macula__worker_drop_outbound(w);
+    macula__wstreams_end(w);
     free_backlog(w);
     macula_stream_parser_free(w->parser);
     w->parser = NULL;
@@ -249,6 +281,16 @@ int macula__worker_poll(macula__worker *w, macula__worker_action *out)
         out->app_error_code = 0;
         out->close_reason = "closed";
         return 1;
+    }
+    if (w->term_streams) {
+        /* Every stream the application knows ends before the peer does. */
+        fill_event(w, &out->event, MACULA_EVENT_STREAM_CLOSED);
+        if (macula__wstreams_next_final_close(w, &out->event)) {
+            out->type = MACULA__ACT_EVENT;
+            return 1;
+        }
+        w->term_streams = 0;
+        memset(out, 0, sizeof *out);
     }
     if (w->term_disconnected) {
         w->term_disconnected = 0;

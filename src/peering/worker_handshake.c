@@ -163,8 +163,10 @@ void macula__worker_become_connected(macula__worker *w)
     macula__worker_cancel_timer(w);
     if (macula__worker_emit_event(w, MACULA_EVENT_CONNECTED, 0, NULL, 0) != 0)
         return;
-    if (w->has_accept_owner)
-        macula__worker_emit_event(w, MACULA_EVENT_HANDSHAKE_COMPLETE, 1, NULL, 0);
+    if (w->has_accept_owner && macula__worker_emit_event(w, MACULA_EVENT_HANDSHAKE_COMPLETE, 1, NULL, 0) != 0)
+        return;
+    /* Streams the peer opened while we shook hands: announce, deliver. */
+    macula__wstreams_connected(w, 0);
 }
 
 void macula__worker_handshake_sent(macula__worker *w, uint64_t now)
@@ -218,6 +220,7 @@ static void on_connect(macula__worker *w, uint64_t now, const macula_frame *f, s
     int err = 0;
     macula_frame *hello = macula_frame_hello(w->identity, w->station_id, w->realms, w->n_realms, w->capabilities,
                                              1, -1, w->capabilities, &err);
+    w->ack_hold = 1; /* PROTOCOL.md §6.5: nothing may share the HELLO's flight */
     queue_handshake_frame(w, hello, err, OUT_HANDSHAKE);
 }
 

@@ -121,8 +121,12 @@ void macula__worker_inbound(macula__worker *w, uint64_t now, int64_t stream_id, 
         w->stream_id = stream_id;
         macula__worker_flush(w);
     }
-    if (!w->has_stream || stream_id != w->stream_id) {
-        macula__worker_diag(w, "unexpected_event", "event", "stream_data_on_other_stream", (const char *)NULL);
+    if (!w->has_stream) {
+        macula__worker_diag(w, "unexpected_event", "event", "stream_data_before_stream", (const char *)NULL);
+        return;
+    }
+    if (stream_id != w->stream_id) {
+        macula__wstreams_data(w, now, stream_id, data, len, fin);
         return;
     }
     if (w->inbound_dead || !w->parser)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "peering/worker.h"
+#include "peering/worker_streams.h"
 
 #define WORKER_DEFAULT_HANDSHAKE_NS (30ull * 1000000000ull)
 #define WORKER_DEFAULT_DRAIN_NS (5ull * 1000000000ull)
@@ -66,7 +67,7 @@ struct macula__worker {
     uint8_t expected_node_id[MACULA_NODE_ID_LEN];
     int has_accept_owner;
     uint64_t handshake_timeout_ns, drain_timeout_ns;
-    size_t send_queue_cap, backlog_cap;
+    size_t send_queue_cap, backlog_cap, max_peer_streams;
     macula__worker_admit_fn admit;
     void *admit_user;
     int station;
@@ -91,8 +92,22 @@ struct macula__worker {
     /* outbound queue */
     worker_out *out_head, *out_tail;
     size_t out_api_bytes; /* bytes of OUT_API buffers queued (the cap applies to these) */
-    int send_in_flight;   /* a SEND of out_head awaits its result */
+    int send_in_flight;   /* a SEND awaits its result: of out_head, or of send_ws's head */
     int send_blocked;     /* the transport said "would block": wait for SEND_READY */
+    uint64_t ctl_sent;    /* bytes the transport took on the control stream */
+    /* Server, PROTOCOL.md §6.5: nothing but the HELLO goes out until the
+     * peer acknowledged the HELLO's bytes (a 10.0.0 client drops frames
+     * that come in the same read as HELLO). */
+    int ack_hold;
+    uint64_t ack_hold_offset; /* 0 until the HELLO was taken */
+
+    /* dedicated streams (worker_streams.c) */
+    macula__wstream *ws_head, *ws_tail;
+    size_t n_peer_streams;     /* peer-opened records alive */
+    int64_t max_peer_qid;      /* highest peer-initiated QUIC id seen; -1 */
+    int64_t max_local_id;      /* highest id given to open_stream: ids only grow */
+    macula__wstream *send_ws;  /* its SEND is in flight (NULL: the control stream's) */
+    int64_t rr_last;           /* id of the stream served last */
 
     /* awaiting_start backlog */
     worker_backlog *bl_head, *bl_tail;
@@ -119,7 +134,7 @@ struct macula__worker {
 
     /* the terminal sequence, produced by poll without allocating */
     int ending; /* end() ran; steps below remain */
-    int term_cancel_timer, term_close_transport, term_disconnected, term_ended;
+    int term_cancel_timer, term_close_transport, term_streams, term_disconnected, term_ended;
     macula_disconnect_reason end_reason;
     int64_t end_refusal_code;
     char end_detail[WORKER_DETAIL_MAX];
@@ -136,6 +151,14 @@ void macula__worker_diag(macula__worker *w, const char *name, ...);
  * node id when known; takes `frame`. */
 int macula__worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
                       size_t wire_len);
+/* STREAM_OPENED / STREAM_CLOSED for `s`, or FRAME on it (takes frame);
+ * detail static. */
+int macula__worker_emit_stream_event(macula__worker *w, macula_event_type type, const macula__wstream *s,
+                                     macula_frame *frame, size_t wire_len, macula_stream_end end, uint64_t code,
+                                     const char *detail);
+/* An action that names a stream only (SHUTDOWN_STREAM, RESET_STREAM). */
+void macula__worker_push_stream_action(macula__worker *w, macula__worker_action_type type, int64_t qid,
+                                       uint64_t code);
 void macula__worker_arm_timer(macula__worker *w, uint64_t deadline);
 void macula__worker_cancel_timer(macula__worker *w);
 /* Ends the worker: records the reason and detail (printf-style), frees
@@ -158,6 +181,11 @@ void macula__worker_flush(macula__worker *w);
  * whose bytes the shell may still be reading). */
 void macula__worker_drop_outbound(macula__worker *w);
 void macula__worker_free_outbound(macula__worker *w);
+/* Frees a chain of outbound buffers; returns how many there were. */
+uint64_t macula__worker_free_out_chain(macula__worker *w, worker_out *o);
+/* Checks state and send_queue_cap for an API send (takes `wire` when
+ * refused): 0 to go on. */
+int macula__worker_send_check(macula__worker *w, uint8_t *wire, size_t len);
 /* Signs `f` with the worker identity, encodes it and frees it. */
 int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len);
 

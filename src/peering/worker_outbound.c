@@ -19,8 +19,15 @@ int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wir
 
 void macula__worker_flush(macula__worker *w)
 {
-    if (w->send_in_flight || w->send_blocked || !w->out_head || !w->has_stream)
+    if (w->send_in_flight)
         return;
+    /* The control stream first; while the HELLO hold lasts only the HELLO
+     * itself may go. */
+    if (w->send_blocked || !w->out_head || !w->has_stream ||
+        (w->ack_hold && w->out_head->kind != OUT_HANDSHAKE)) {
+        macula__wstreams_flush(w);
+        return;
+    }
     macula__worker_action a;
     memset(&a, 0, sizeof a);
     a.type = MACULA__ACT_SEND;
@@ -28,8 +35,11 @@ void macula__worker_flush(macula__worker *w)
     a.data = w->out_head->bytes;
     a.len = w->out_head->len;
     w->send_in_flight = 1;
+    w->send_ws = NULL;
     if (macula__worker_push(w, &a) != 0)
         w->send_in_flight = 0;
+    else
+        macula__wstreams_flush(w); /* FINs that are due */
 }
 
 int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
@@ -66,7 +76,7 @@ void macula__worker_drop_outbound(macula__worker *w)
     uint64_t dropped = 0;
     /* The head stays while a SEND of it is in flight: the shell may still
      * be reading its bytes. It is freed with the worker. */
-    if (w->send_in_flight && *link)
+    if (w->send_in_flight && !w->send_ws && *link)
         link = &(*link)->next;
     while (*link) {
         worker_out *o = *link;
@@ -85,6 +95,20 @@ void macula__worker_drop_outbound(macula__worker *w)
         snprintf(n, sizeof n, "%llu", (unsigned long long)dropped);
         macula__worker_diag(w, "frame_dropped", "reason", "unsent_at_end", "frames", n, (const char *)NULL);
     }
+}
+
+uint64_t macula__worker_free_out_chain(macula__worker *w, worker_out *o)
+{
+    uint64_t n = 0;
+    while (o) {
+        worker_out *next = o->next;
+        if (o->kind == OUT_API)
+            w->out_api_bytes -= o->len;
+        free_out(o);
+        n++;
+        o = next;
+    }
+    return n;
 }
 
 void macula__worker_free_outbound(macula__worker *w)
@@ -115,6 +139,16 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
 {
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
+    if (w->send_in_flight && w->send_ws) {
+        macula__wstream *s = w->send_ws;
+        w->send_in_flight = 0;
+        w->send_ws = NULL;
+        macula__wstreams_send_result(w, now, s, rc);
+        if (w->state != MACULA_PEER_ENDED)
+            macula__worker_flush(w);
+        macula__worker_replay(w, now);
+        return;
+    }
     if (!w->send_in_flight || !w->out_head) {
         macula__worker_diag(w, "unexpected_event", "event", "send_result", (const char *)NULL);
         return;
@@ -128,6 +162,8 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
          * in our queue and goes out in order: the handshake proceeds. */
         if (kind == OUT_HANDSHAKE && w->hs_send_pending)
             macula__worker_handshake_sent(w, now);
+        if (w->state != MACULA_PEER_ENDED)
+            macula__worker_flush(w); /* other streams are not blocked */
         macula__worker_replay(w, now);
         return;
     }
@@ -142,8 +178,20 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
         w->out_api_bytes -= o->len;
     w->frames_out++;
     w->bytes_out += o->len;
+    w->ctl_sent += o->len;
     o->next = NULL;
     free_out(o);
+    if (kind == OUT_HANDSHAKE && w->is_server && w->ack_hold && !w->ack_hold_offset) {
+        /* The HELLO is with the transport: hold the rest until the peer
+         * acknowledges its last byte. */
+        w->ack_hold_offset = w->ctl_sent;
+        macula__worker_action wa;
+        memset(&wa, 0, sizeof wa);
+        wa.type = MACULA__ACT_WATCH_ACKED;
+        wa.stream_id = w->stream_id;
+        wa.offset = w->ack_hold_offset;
+        macula__worker_push(w, &wa);
+    }
     if (kind == OUT_HANDSHAKE && w->hs_send_pending)
         macula__worker_handshake_sent(w, now);
     /* The drain gives the peer its full time to read what we sent before
@@ -158,12 +206,30 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
     macula__worker_replay(w, now);
 }
 
-void macula__worker_on_send_ready(macula__worker *w, uint64_t now)
+void macula__worker_on_send_ready(macula__worker *w, uint64_t now, int64_t stream_id)
 {
     (void)now;
     if (!w || w->state == MACULA_PEER_ENDED)
         return;
-    w->send_blocked = 0;
+    if (w->has_stream && stream_id == w->stream_id)
+        w->send_blocked = 0;
+    else
+        macula__wstreams_send_ready(w, stream_id);
+    macula__worker_flush(w);
+}
+
+void macula__worker_on_stream_acked(macula__worker *w, uint64_t now, int64_t stream_id, uint64_t offset)
+{
+    (void)now;
+    if (!w || w->state == MACULA_PEER_ENDED)
+        return;
+    if (!w->ack_hold || !w->ack_hold_offset || !w->has_stream || stream_id != w->stream_id) {
+        macula__worker_diag(w, "unexpected_event", "event", "stream_acked", (const char *)NULL);
+        return;
+    }
+    if (offset < w->ack_hold_offset)
+        return;
+    w->ack_hold = 0;
     macula__worker_flush(w);
 }
 
@@ -178,9 +244,8 @@ static int send_refused(macula__worker *w, int rc, const char *reason, uint8_t *
     return rc;
 }
 
-int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len)
+int macula__worker_send_check(macula__worker *w, uint8_t *wire, size_t len)
 {
-    (void)now;
     if (!w) {
         free(wire);
         return MACULA_ERR_INVALID_ARG;
@@ -199,10 +264,34 @@ int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t l
                             wire, len);
     if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len)
         return send_refused(w, MACULA_ERR_QUEUE_FULL, "send_queue_full", wire, len);
-    int rc = macula__worker_queue_out(w, OUT_API, wire, len);
+    return 0;
+}
+
+int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t len)
+{
+    (void)now;
+    int rc = macula__worker_send_check(w, wire, len);
+    if (rc != 0)
+        return rc;
+    rc = macula__worker_queue_out(w, OUT_API, wire, len);
     if (rc != 0) /* the bytes are gone already */
         return send_refused(w, rc, "out_of_memory", NULL, len);
     return rc;
+}
+
+int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t *wire, size_t len)
+{
+    if (id == MACULA_STREAM_CONTROL)
+        return macula__worker_send(w, now, wire, len);
+    int rc = macula__worker_send_check(w, wire, len);
+    if (rc != 0)
+        return rc;
+    rc = macula__wstreams_send(w, id, wire, len);
+    if (rc == MACULA_ERR_STREAM_CLOSED)
+        return send_refused(w, rc, "stream_closed", NULL, len);
+    if (rc != 0)
+        return send_refused(w, rc, "out_of_memory", NULL, len);
+    return 0;
 }
 
 size_t macula__worker_queued_bytes(const macula__worker *w) { return w ? w->out_api_bytes : 0; }

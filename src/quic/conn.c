@@ -244,6 +244,7 @@ static int cb_acked(ngtcp2_conn *q, int64_t stream_id, uint64_t offset, uint64_t
         macula__sb_acked(&s->sb, offset, datalen);
         if (s->want_send_ready)
             macula__streams_check_send_ready(c);
+        macula__stream_check_acked(c, s);
     }
     return 0;
 }

@@ -139,6 +139,27 @@ int macula_quic_conn_reset_stream(macula_quic_conn *c, int64_t stream_id, uint64
     return 0;
 }
 
+int macula_quic_conn_watch_acked(macula_quic_conn *c, int64_t stream_id, uint64_t offset)
+{
+    if (!c)
+        return MACULA_ERR_INVALID_ARG;
+    if (!usable(c))
+        return MACULA_ERR_CONN_CLOSED;
+    quic_stream *s = macula__stream_find(c, stream_id);
+    if (!s || s->reset || s->gone)
+        return MACULA_ERR_STREAM_CLOSED;
+    s->ack_watch = 1;
+    s->ack_watch_off = offset;
+    /* Already there: emitting from here would call the owner inside its
+     * own call; the event queue delivers it from the loop instead. */
+    if (s->sb.acked >= offset) {
+        c->in_handler++;
+        macula__stream_check_acked(c, s);
+        c->in_handler--;
+    }
+    return 0;
+}
+
 int macula_quic_conn_pause_reading(macula_quic_conn *c, int64_t stream_id, int paused)
 {
     if (!c)

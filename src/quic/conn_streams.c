@@ -57,3 +57,16 @@ void macula__streams_check_send_ready(macula_quic_conn *c)
         }
     }
 }
+
+void macula__stream_check_acked(macula_quic_conn *c, quic_stream *s)
+{
+    if (!s->ack_watch || s->sb.acked < s->ack_watch_off)
+        return;
+    s->ack_watch = 0;
+    macula_quic_event ev = {0};
+    ev.type = MACULA_QUIC_EV_STREAM_ACKED;
+    ev.conn = c;
+    ev.stream_id = s->id;
+    ev.offset = s->sb.acked;
+    macula__conn_emit(c, &ev, s);
+}

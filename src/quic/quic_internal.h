@@ -69,6 +69,8 @@ struct quic_stream {
     int reset_reported;
     unsigned skip_gen;   /* write pass in which ngtcp2 said "blocked" */
     size_t queued_events; /* its events waiting in the connection's queue */
+    int ack_watch;        /* STREAM_ACKED owed once `acked` reaches ack_watch_off */
+    uint64_t ack_watch_off;
 };
 
 struct quic_event_item {
@@ -258,6 +260,8 @@ quic_stream *macula__stream_new(macula_quic_conn *c, int64_t id);
 void macula__stream_free(macula_quic_conn *c, quic_stream *s);
 /* SEND_READY to owners whose refused sends now fit. */
 void macula__streams_check_send_ready(macula_quic_conn *c);
+/* Emits STREAM_ACKED when the stream's watched offset is acknowledged. */
+void macula__stream_check_acked(macula_quic_conn *c, quic_stream *s);
 
 /* tls_session.c */
 int macula__tls_session_server(macula_quic_conn *c);

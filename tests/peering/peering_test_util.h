@@ -105,6 +105,9 @@ typedef struct pt_event {
     void *peer_user;
     int has_final;
     macula_peer_info final_info;
+    int64_t stream; /* FRAME / STREAM_*: the stream */
+    int origin, end;
+    uint64_t code;
 } pt_event;
 
 typedef struct pt_recorder {
@@ -164,6 +167,10 @@ static void pt_record(void *user, macula_event *ev)
             snprintf(e.text, sizeof e.text, "%.*s", (int)len, s);
     }
     e.wire_len = ev->wire_len;
+    e.stream = ev->stream;
+    e.origin = (int)ev->stream_origin;
+    e.end = (int)ev->stream_end;
+    e.code = ev->stream_code;
     e.at_ms = pt_now_ms();
     e.cause = ev->cause;
     e.peer_user = ev->peer_user;
@@ -332,6 +339,33 @@ static inline int pt_check_promises(pt_recorder *r, int expect_disc)
         if (disc > 1 || (expect_disc && disc != 1)) {
             fprintf(stderr, "  peer %llu: %d DISCONNECTED events\n", (unsigned long long)macula_peer_serial(p), disc);
             problems++;
+        }
+        /* Streams: each STREAM_OPENED once, then its frames, then exactly
+         * one STREAM_CLOSED, all before DISCONNECTED. */
+        for (size_t j = i; j < r->n; j++) {
+            if (r->ev[j].peer != p || r->ev[j].type != MACULA_EVENT_STREAM_OPENED)
+                continue;
+            int opened = 0, closed = 0, after = 0, ended = 0;
+            for (size_t k = i; k < r->n; k++) {
+                pt_event *e = &r->ev[k];
+                if (e->peer != p)
+                    continue;
+                if (e->type == MACULA_EVENT_DISCONNECTED)
+                    ended = 1;
+                if (e->stream != r->ev[j].stream)
+                    continue;
+                if (e->type == MACULA_EVENT_STREAM_OPENED)
+                    opened++;
+                else if (e->type == MACULA_EVENT_STREAM_CLOSED)
+                    closed += !ended;
+                else if (e->type == MACULA_EVENT_FRAME && (closed || k < j))
+                    after++;
+            }
+            if (opened != 1 || (expect_disc && closed != 1) || closed > 1 || after) {
+                fprintf(stderr, "  peer %llu stream %lld: opened %d, closed %d before DISCONNECTED, %d frames outside\n",
+                        (unsigned long long)macula_peer_serial(p), (long long)r->ev[j].stream, opened, closed, after);
+                problems++;
+            }
         }
     }
     pthread_mutex_unlock(&r->mu);

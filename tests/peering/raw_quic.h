@@ -55,6 +55,10 @@ typedef struct raw_client {
     int dial_ok;
     int connected, closed, replied;
     size_t received;
+    size_t first_read_len; /* bytes in the first STREAM_DATA with bytes (a 10.0.0 client's "read") */
+    int keep_rx;           /* keep every byte received on the stream in rx (free it after the runtime) */
+    uint8_t *rx;
+    size_t rx_len;
     macula_quic_close_cause cause;
     int app_error;
     uint64_t code;
@@ -80,6 +84,10 @@ static void raw_client_handler(void *user, const macula_quic_event *ev)
         pthread_mutex_lock(&rc->mu);
         int first = !rc->replied && ev->len;
         rc->received += ev->len;
+        if (first)
+            rc->first_read_len = ev->len;
+        if (rc->keep_rx && ev->stream_id == rc->sid && ev->len)
+            raw_append(&rc->rx, &rc->rx_len, ev->data, ev->len);
         if (ev->len)
             rc->replied = 1;
         pthread_mutex_unlock(&rc->mu);

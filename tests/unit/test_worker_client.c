@@ -539,8 +539,9 @@ static void test_stray_events_are_diagnosed(void)
     ws_start(s);
     ws_data(s, (const uint8_t *)"x", 1, 0); /* no stream yet */
     CHECK(ws_has_diag(s, "unexpected_event state=connecting event=stream_data"));
-    ws_stream_opened(s, 1); /* a client never accepts streams */
-    CHECK(ws_has_diag(s, "stream_opened_on_client"));
+    ws_stream_opened(s, 1); /* no peer streams before the connection exists */
+    CHECK(ws_has_diag(s, "stream_refused state=connecting reason=not_connected"));
+    CHECK_EQ_INT(ws_qstream_get(s, 1) ? (int)ws_qstream_get(s, 1)->reset_code : -1, MACULA_STREAM_CODE_REFUSED);
     macula__worker_on_stream_open_result(s->w, s->now, 0, 9); /* no OPEN_STREAM asked */
     ws_run(s);
     CHECK(ws_has_diag(s, "stream_open_result"));
@@ -551,11 +552,15 @@ static void test_stray_events_are_diagnosed(void)
     ws_run(s);
     CHECK(ws_has_diag(s, "timer_not_armed"));
     ws_dial_ok(s);
-    ws_data_on(s, 99, (const uint8_t *)"x", 1, 0); /* another stream */
-    CHECK(ws_has_diag(s, "stream_data_on_other_stream"));
-    macula__worker_on_stream_reset(s->w, s->now, 99, 1);
+    ws_data_on(s, 99, (const uint8_t *)"x", 1, 0); /* the peer's unidirectional stream */
+    CHECK(ws_has_diag(s, "stream_refused state=handshaking reason=unidirectional"));
+    size_t diags = s->n_diags;
+    macula__worker_on_stream_reset(s->w, s->now, 99, 1); /* a refused stream's late reset: ignored */
     ws_run(s);
-    CHECK(ws_has_diag(s, "stream_reset_on_other_stream"));
+    CHECK_EQ_INT(s->n_diags, diags);
+    ws_data_on(s, 4, (const uint8_t *)"x", 1, 0); /* our side's id that we never opened: ignored */
+    CHECK_EQ_INT(s->n_diags, diags);
+    CHECK_EQ_INT(s->n_events, 0);
     CHECK_EQ_INT(macula__worker_state(s->w), MACULA_PEER_HANDSHAKING);
     CHECK_EQ_INT(ws_finish(s), 0);
     ws_free(s);

@@ -6,7 +6,11 @@
  * close, stall and lose their transport). Every run must keep the fake
  * shell's promises (event order, exactly one DISCONNECTED, last; ENDED
  * once; no action after it), deliver numbered frames in increasing order,
- * and leak nothing (ASan). MACULA_TEST_SEED picks another seed. */
+ * and leak nothing (ASan). Dedicated streams (PROTOCOL.md §6.2) join in:
+ * peer streams opened, fed frames and junk, finished and reset; streams
+ * opened, written, finished and reset by the API; acks for the HELLO hold;
+ * frames must arrive in order per stream and every stream must close once
+ * before DISCONNECTED. MACULA_TEST_SEED picks another seed. */
 #include <string.h>
 
 #include "support/worker_shell.h"
@@ -111,21 +115,27 @@ static void script_piece(script *sc, int worker_is_server)
 
 static void check_seq_order(ws_shell *s)
 {
-    uint64_t last = 0;
-    int any = 0;
     for (size_t i = 0; i < s->n_events; i++) {
         if (s->events[i].type != MACULA_EVENT_FRAME)
             continue;
         uint64_t seq = ws_frame_seq(s->events[i].frame);
         if (seq == UINT64_MAX)
             continue; /* a GOODBYE or other unnumbered frame */
-        if (any && seq <= last) {
-            fprintf(stderr, "  frames out of order: %llu after %llu\n", (unsigned long long)seq,
-                    (unsigned long long)last);
-            CHECK(0);
+        /* In order per stream: compare with the previous numbered frame of
+         * the same stream. */
+        for (size_t j = i; j-- > 0;) {
+            if (s->events[j].type != MACULA_EVENT_FRAME || s->events[j].stream != s->events[i].stream)
+                continue;
+            uint64_t prev = ws_frame_seq(s->events[j].frame);
+            if (prev == UINT64_MAX)
+                continue;
+            if (seq <= prev) {
+                fprintf(stderr, "  frames out of order on stream %lld: %llu after %llu\n",
+                        (long long)s->events[i].stream, (unsigned long long)seq, (unsigned long long)prev);
+                CHECK(0);
+            }
+            break;
         }
-        any = 1;
-        last = seq;
     }
     const ws_event *d = ws_disconnected(s);
     if (d && ws_count(s, MACULA_EVENT_CONNECTED))
@@ -143,8 +153,21 @@ static int admit_some(void *user, const uint8_t node_id[32], int64_t *code)
 
 static int reasons_seen[MACULA_DISC_INTERNAL_ERROR + 1];
 
+/* Stream events seen: opened by the peer / by us, closed by FIN / reset /
+ * the connection, and frames on dedicated streams. */
+static int stream_seen[6];
+
 static void note_reason(const ws_shell *s)
 {
+    for (size_t i = 0; i < s->n_events; i++) {
+        const ws_event *e = &s->events[i];
+        if (e->type == MACULA_EVENT_STREAM_OPENED)
+            stream_seen[e->origin == MACULA_STREAM_BY_PEER ? 0 : 1]++;
+        else if (e->type == MACULA_EVENT_STREAM_CLOSED)
+            stream_seen[1 + (int)e->end]++;
+        else if (e->type == MACULA_EVENT_FRAME && e->stream != MACULA_STREAM_CONTROL)
+            stream_seen[5]++;
+    }
     const ws_event *d = ws_disconnected(s);
     if (d && d->reason >= 1 && d->reason <= MACULA_DISC_INTERNAL_ERROR)
         reasons_seen[d->reason]++;
@@ -179,10 +202,62 @@ static void one_worker(void)
         return;
     }
     s->open_rc = below(10) == 0 ? MACULA_ERR_CONN_CLOSED : 0;
+    s->manual_ack = (int)below(2);
+    s->open_fail = below(8) == 0;
     script sc = {0};
+    uint64_t stream_seq = 0;
     size_t steps = 1 + below(60);
     for (size_t i = 0; i < steps; i++) {
-        switch (below(16)) {
+        /* Stream ids around both parities and both directions. */
+        static const int64_t ids[] = {1, 2, 3, 4, 5, 8, 9, 12, 13, 16};
+        int64_t sid = ids[below(sizeof ids / sizeof ids[0])];
+        int64_t data_sid = sid == 4 ? 8 : sid; /* 4 carries the script (numbered on its own) */
+        /* One step in five is a stream step: the rest keeps the mix that
+         * reaches every ending. */
+        switch (below(5) == 0 ? 16 + below(8) : below(16)) {
+        case 16:
+            ws_stream_opened(s, sid);
+            break;
+        case 17:
+        case 18: { /* a numbered frame, whole or cut, or junk, maybe with FIN */
+            size_t n;
+            uint8_t *w = ws_numbered_frame(alice, stream_seq++, &n);
+            static const uint8_t junk[] = {0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+            if (below(5) == 0)
+                ws_data_on(s, data_sid, junk, 1 + below(sizeof junk), below(6) == 0);
+            else
+                ws_data_on(s, data_sid, w, below(3) ? n : below(n + 1), below(6) == 0);
+            macula_free(w);
+            break;
+        }
+        case 19:
+            ws_open_stream(s, sid);
+            break;
+        case 20: {
+            size_t n;
+            uint8_t *w = ws_numbered_frame(bob, i, &n);
+            ws_send_on(s, below(4) ? sid : MACULA_STREAM_CONTROL, w, n);
+            macula_free(w);
+            break;
+        }
+        case 21:
+            if (below(2))
+                ws_finish_stream(s, sid);
+            else
+                ws_reset_stream(s, sid, below(100));
+            break;
+        case 22:
+            if (below(2)) {
+                ws_stream_reset_on(s, sid, below(100));
+            } else {
+                s->would_block_qid_on = (int)below(2);
+                s->would_block_qid = sid;
+                ws_send_ready_on(s, sid);
+            }
+            break;
+        case 23:
+            ws_acked(s, below(3) ? s->open_sid : sid, below(2) ? s->watch_offset : below(1000));
+            break;
         case 0:
             ws_start(s);
             break;
@@ -294,10 +369,36 @@ static void one_pair(void)
         ws_dial_ok(c);
     int c_closed_seen = 0, s_closed_seen = 0;
     uint64_t cseq = 0, sseq = 1u << 20;
+    int64_t c_next = 4, s_next = 1; /* ids each side opens next */
     size_t steps = 10 + below(80);
     for (size_t i = 0; i < steps; i++) {
         ws_shell *x = below(2) ? c : s, *y = x == c ? s : c;
-        switch (below(11)) {
+        int64_t *next = x == c ? &c_next : &s_next;
+        /* a stream of x: one it opened, or one of the peer's */
+        int64_t any_sid = below(2) ? (*next > 4 ? *next - 4 * (int64_t)(1 + below((size_t)(*next / 4))) : *next)
+                                   : (x == c ? 1 + 4 * (int64_t)below(3) : 4 + 4 * (int64_t)below(3));
+        switch (below(5) == 0 ? 11 + below(4) : below(11)) {
+        case 11:
+            if (ws_open_stream(x, *next) != MACULA_ERR_INVALID_ARG)
+                *next += 4;
+            break;
+        case 12: {
+            size_t n;
+            uint8_t *w = ws_numbered_frame(x == c ? alice : bob, x == c ? cseq++ : sseq++, &n);
+            ws_send_on(x, any_sid, w, n);
+            macula_free(w);
+            break;
+        }
+        case 13:
+            if (below(3))
+                ws_finish_stream(x, any_sid);
+            else
+                ws_reset_stream(x, any_sid, below(50));
+            break;
+        case 14:
+            if (!c->closes && !s->closes)
+                ws_exchange_streams(c, s);
+            break;
         case 0:
             if (x == s)
                 ws_start(s);
@@ -381,6 +482,12 @@ int main(void)
         fprintf(stderr, "  %-28s %d\n", macula_disconnect_reason_name((macula_disconnect_reason)r), reasons_seen[r]);
     }
     CHECK_EQ_INT(distinct, MACULA_DISC_INTERNAL_ERROR); /* every reason, internal_error by the backlog cap */
+    static const char *const stream_names[] = {"stream opened by peer", "stream opened by us", "stream closed fin",
+                                               "stream closed reset", "stream closed connection", "stream frames"};
+    for (int k = 0; k < 6; k++) {
+        fprintf(stderr, "  %-28s %d\n", stream_names[k], stream_seen[k]);
+        CHECK(stream_seen[k] > 0); /* the stream paths were all reached */
+    }
     ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

@@ -469,13 +469,19 @@ static void test_streams(void)
     s->open_sid = 8;
     ws_data(s, connect, len, 0);
     CHECK_EQ_INT(macula__worker_state(s->w), MACULA_PEER_CONNECTED);
-    ws_stream_opened(s, 12); /* a second stream is ignored */
-    CHECK(ws_has_diag(s, "second_stream_opened"));
+    /* A second stream is a dedicated stream (PROTOCOL.md §6.2): announced,
+     * its frames delivered with its id, the control stream untouched. */
+    ws_stream_opened(s, 12);
+    CHECK_EQ_INT(ws_count_on(s, MACULA_EVENT_STREAM_OPENED, 12), 1);
+    CHECK_EQ_INT(ws_last(s)->origin, MACULA_STREAM_BY_PEER);
     ws_data_on(s, 12, connect, len, 0);
-    CHECK(ws_has_diag(s, "stream_data_on_other_stream"));
-    CHECK_EQ_INT(ws_count(s, MACULA_EVENT_FRAME), 0);
-    ws_reset(s, 3); /* our stream reset: the peer is gone */
+    CHECK_EQ_INT(ws_count_on(s, MACULA_EVENT_FRAME, 12), 1);
+    CHECK_EQ_INT(ws_count(s, MACULA_EVENT_FRAME), 1);
+    ws_reset(s, 3); /* the control stream reset: the peer is gone, and so is stream 12 */
     CHECK(ws_ended_with(s, MACULA_DISC_PEER_CLOSED));
+    CHECK_EQ_INT(ws_count_on(s, MACULA_EVENT_STREAM_CLOSED, 12), 1);
+    CHECK_EQ_INT(s->events[s->n_events - 2].type, MACULA_EVENT_STREAM_CLOSED);
+    CHECK_EQ_INT(s->events[s->n_events - 2].end, MACULA_STREAM_END_CONNECTION);
     CHECK_EQ_INT(s->closes, 1);
     CHECK_EQ_INT(ws_finish(s), 0);
     free(connect);

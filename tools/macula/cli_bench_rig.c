@@ -88,6 +88,8 @@ static void srv_handler(void *user, macula_event *ev)
         break;
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
     case MACULA_EVENT_SEND_READY:
+    case MACULA_EVENT_STREAM_OPENED: /* the benchmark uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
         break;
     }
 }
@@ -162,6 +164,8 @@ static void cli_handler(void *user, macula_event *ev)
     case MACULA_EVENT_FRAME:
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
     case MACULA_EVENT_SEND_READY:
+    case MACULA_EVENT_STREAM_OPENED: /* the benchmark uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
         break;
     }
 }

@@ -215,6 +215,8 @@ static void on_event(struct demo *d, struct demo_side *s, macula_event *ev)
         s->handshake_complete++;
         break;
     case MACULA_EVENT_SEND_READY: /* the demo never fills a send queue */
+    case MACULA_EVENT_STREAM_OPENED: /* the demo uses the control stream only */
+    case MACULA_EVENT_STREAM_CLOSED:
         break;
     case MACULA_EVENT_FRAME:
         on_frame(d, s, ev);

@@ -16,6 +16,7 @@
 
 #define DEFAULT_CLOSE_AFTER_MS 1000u
 #define MAX_ITEMS 4096
+#define MAX_STREAMS 64
 
 static int dial_usage(FILE *f)
 {
@@ -23,14 +24,15 @@ static int dial_usage(FILE *f)
             "usage: macula dial ADDR:PORT --key FILE [--expect NODE_ID_HEX] [--verify pin|pki|none]\n"
             "                   [--ca FILE] [--server-name NAME] [--realm HEX]...\n"
             "                   [--capabilities N] [--send WIRE_HEX]... [--publish TEXT]...\n"
-            "                   [--no-publisher-sig] [--close-after MS] [--frames N] [--reason TEXT]\n"
-            "                   [options below]\n"
+            "                   [--no-publisher-sig] [--stream-publish TEXT]... [--next-stream]\n"
+            "                   [--close-after MS] [--frames N] [--reason TEXT] [options below]\n"
             "\n"
             "Connects (QUIC, then CONNECT/HELLO), sends the --send and --publish frames in the\n"
             "order given, prints one JSON object per event on stdout (the lines of\n"
             "'macula listen --help': connected, frame, disconnected, diag), and closes with\n"
             "GOODBYE --close-after MS after connecting (default 1000), or as soon as --frames N\n"
-            "frames have come back. SIGINT/SIGTERM close at once (GOODBYE); a second one exits.\n"
+            "frames have come back (on any stream) and every stream it opened has closed.\n"
+            "SIGINT/SIGTERM close at once (GOODBYE); a second one exits.\n"
             "\n"
             "  --expect NODE_ID_HEX       accept only this peer: the HELLO's verified node id must be\n"
             "                             it (else peer_identity_mismatch), and with --verify pin\n"
@@ -45,13 +47,24 @@ static int dial_usage(FILE *f)
             "  --ca FILE                  --verify pki: trust these PEM CA certificates instead of the\n"
             "                             system store\n"
             "  --server-name NAME         TLS server name (SNI) and the host name pki checks\n"
+            );
+    /* Two calls: one string literal may not exceed 4095 bytes (C99 limit). */
+    fprintf(f,
             "  --send WIRE_HEX            a ready wire frame (length prefix included; @FILE or -\n"
             "                             for stdin), sent as is (repeatable)\n"
             "  --publish TEXT             a PUBLISH signed with --key: topic \"cli\" (bytes), payload\n"
             "                             TEXT (bytes), realm = first --realm or 32 zero bytes,\n"
             "                             publisher = own node id, seq 0, 1, ..., published_at_ms = now,\n"
             "                             publisher_sig by --key (as Macula 10 clients send it)\n"
-            "  --no-publisher-sig         --publish frames without publisher_sig (the 4.3.0 field set)\n"
+            "  --no-publisher-sig         --publish / --stream-publish frames without publisher_sig (the\n"
+            "                             4.3.0 field set)\n"
+            "  --stream-publish TEXT      a PUBLISH built as --publish, sent on a dedicated QUIC stream\n"
+            "                             (PROTOCOL.md §6.2) that dial opens once connected and\n"
+            "                             finishes (FIN) after its last frame (repeatable: one stream)\n"
+            "  --next-stream              later --stream-publish frames go on another dedicated stream\n"
+            "                             Stream lines: {\"event\":\"stream_opened\",...,\"stream\":4,\"by\":\"local\"},\n"
+            "                             {\"event\":\"stream_closed\",...,\"stream\":4,\"how\":\"fin\"} (see\n"
+            "                             'macula listen --help'); frame lines carry \"stream\" (0 = control)\n"
             "  --close-after MS           when to close after connecting (default 1000)\n"
             "  --frames N                 close as soon as N frames have arrived\n"
             "  --reason TEXT              the GOODBYE reason (default \"normal\")\n"
@@ -64,9 +77,10 @@ static int dial_usage(FILE *f)
 }
 
 typedef struct item {
-    const char *text; /* --publish */
+    const char *text; /* --publish, --stream-publish */
     uint8_t *wire;    /* --send */
     size_t len;
+    int group;        /* --stream-publish: which dedicated stream; -1 = the control stream */
 } item;
 
 static uint64_t now_ms(void)
@@ -76,13 +90,22 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Sends every item; 0 or the first error (printed). */
+/* Opens the dedicated streams (n_groups), sends every item on its stream
+ * and finishes the dedicated streams; 0 or the first error (printed). */
 static int send_items(macula_runtime *rt, macula_peer p, const macula_identity *id, const item *items, size_t n,
-                      const uint8_t *realm, unsigned publish_flags)
+                      const uint8_t *realm, unsigned publish_flags, int n_groups, macula_stream *sids)
 {
     uint64_t seq = 0;
+    for (int g = 0; g < n_groups; g++) {
+        int rc = macula_peer_open_stream(rt, p, &sids[g]);
+        if (rc != 0) {
+            cli_errorf("open stream #%d: %s", g + 1, macula_strerror(rc));
+            return rc;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         int rc;
+        macula_stream sid = items[i].group >= 0 ? sids[items[i].group] : MACULA_STREAM_CONTROL;
         if (items[i].wire) {
             rc = macula_peer_send_wire(rt, p, items[i].wire, items[i].len);
         } else {
@@ -90,10 +113,19 @@ static int send_items(macula_runtime *rt, macula_peer p, const macula_identity *
             size_t tlen = strlen(items[i].text);
             macula_frame *f = macula_frame_publish_ex(id, realm, "cli", 3, macula_value_bytes(items[i].text, tlen),
                                                       seq++, -1, 0, publish_flags, &err);
-            rc = f ? macula_peer_send_frame(rt, p, f) : err;
+            rc = f ? macula_peer_send_frame_on(rt, p, sid, f) : err;
         }
         if (rc != 0) {
-            cli_errorf("send %s #%zu: %s", items[i].wire ? "--send" : "--publish", i + 1, macula_strerror(rc));
+            cli_errorf("send %s #%zu: %s",
+                       items[i].wire ? "--send" : items[i].group >= 0 ? "--stream-publish" : "--publish", i + 1,
+                       macula_strerror(rc));
+            return rc;
+        }
+    }
+    for (int g = 0; g < n_groups; g++) {
+        int rc = macula_peer_finish_stream(rt, p, sids[g]);
+        if (rc != 0) {
+            cli_errorf("finish stream %lld: %s", (long long)sids[g], macula_strerror(rc));
             return rc;
         }
     }
@@ -134,6 +166,8 @@ int cli_dial(int argc, char **argv)
     unsigned publish_flags = 0; /* --no-publisher-sig */
     item *items = calloc(MAX_ITEMS, sizeof *items);
     size_t n_items = 0;
+    int group = 0, n_groups = 0; /* the --stream-publish stream being filled; streams used */
+    macula_stream sids[MAX_STREAMS];
     int status = CLI_EXIT_USAGE;
     if (!items) {
         cli_errorf("out of memory");
@@ -162,14 +196,27 @@ int cli_dial(int argc, char **argv)
         } else if (!strcmp(a, "--server-name") && v) {
             server_name = v;
             i++;
-        } else if ((!strcmp(a, "--send") || !strcmp(a, "--publish")) && v) {
+        } else if (!strcmp(a, "--next-stream")) {
+            if (group < n_groups)
+                group = n_groups; /* the next --stream-publish starts a new stream */
+        } else if ((!strcmp(a, "--send") || !strcmp(a, "--publish") || !strcmp(a, "--stream-publish")) && v) {
             if (n_items == MAX_ITEMS) {
-                cli_errorf("%s: at most %d --send/--publish frames", a, MAX_ITEMS);
+                cli_errorf("%s: at most %d --send/--publish/--stream-publish frames", a, MAX_ITEMS);
                 goto out_items;
             }
             item *it = &items[n_items];
+            it->group = -1;
             if (!strcmp(a, "--publish")) {
                 it->text = v;
+            } else if (!strcmp(a, "--stream-publish")) {
+                if (group >= MAX_STREAMS) {
+                    cli_errorf("--stream-publish: at most %d streams", MAX_STREAMS);
+                    goto out_items;
+                }
+                it->text = v;
+                it->group = group;
+                if (group + 1 > n_groups)
+                    n_groups = group + 1;
             } else {
                 if (cli_read_hex_arg(v, "--send", &it->wire, &it->len) != 0)
                     goto out_items;
@@ -283,6 +330,7 @@ int cli_dial(int argc, char **argv)
     }
 
     int connected = 0, sent_ok = 0, closing = 0, done = 0, signals = 0;
+    int streams_open = 0; /* our dedicated streams not yet closed */
     uint64_t frames = 0, close_at = 0;
     macula_disconnect_reason end_reason = 0;
     while (!done) {
@@ -313,14 +361,23 @@ int cli_dial(int argc, char **argv)
             case MACULA_EVENT_CONNECTED:
                 connected = 1;
                 close_at = now_ms() + close_after;
-                sent_ok = send_items(rt, p, id, items, n_items, realm, publish_flags) == 0;
+                streams_open = n_groups;
+                sent_ok = send_items(rt, p, id, items, n_items, realm, publish_flags, n_groups, sids) == 0;
                 if (!sent_ok && !closing) {
                     closing = 1;
                     macula_peer_close(rt, p, "send_failed");
                 }
                 break;
             case MACULA_EVENT_FRAME:
-                if (want_frames && ++frames == want_frames && !closing) {
+                if (want_frames && ++frames >= want_frames && !streams_open && !closing) {
+                    closing = 1;
+                    macula_peer_close(rt, p, reason);
+                }
+                break;
+            case MACULA_EVENT_STREAM_CLOSED:
+                if (ev->stream_origin == MACULA_STREAM_BY_LOCAL && streams_open > 0)
+                    streams_open--;
+                if (want_frames && frames >= want_frames && !streams_open && !closing) {
                     closing = 1;
                     macula_peer_close(rt, p, reason);
                 }

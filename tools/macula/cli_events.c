@@ -46,6 +46,8 @@ static const char *event_name(macula_event_type t)
     case MACULA_EVENT_DISCONNECTED: return "disconnected";
     case MACULA_EVENT_HANDSHAKE_COMPLETE: return "handshake_complete";
     case MACULA_EVENT_SEND_READY: return "send_ready";
+    case MACULA_EVENT_STREAM_OPENED: return "stream_opened";
+    case MACULA_EVENT_STREAM_CLOSED: return "stream_closed";
     }
     return "unknown";
 }
@@ -57,6 +59,24 @@ void cli_event_print(FILE *f, const macula_event *ev, int with_wire)
             (unsigned long long)macula_peer_serial(ev->peer));
     if (ev->has_peer_node_id)
         hex_field(f, "peer", ev->peer_node_id, MACULA_NODE_ID_LEN);
+    if (ev->type == MACULA_EVENT_FRAME || ev->type == MACULA_EVENT_STREAM_OPENED ||
+        ev->type == MACULA_EVENT_STREAM_CLOSED) {
+        key(f, "stream");
+        fprintf(f, "%lld", (long long)ev->stream);
+    }
+    if (ev->type == MACULA_EVENT_STREAM_OPENED)
+        str_field(f, "by", ev->stream_origin == MACULA_STREAM_BY_PEER ? "peer" : "local");
+    if (ev->type == MACULA_EVENT_STREAM_CLOSED) {
+        str_field(f, "how", ev->stream_end == MACULA_STREAM_END_FIN     ? "fin"
+                            : ev->stream_end == MACULA_STREAM_END_RESET ? "reset"
+                                                                        : "connection");
+        if (ev->stream_end == MACULA_STREAM_END_RESET) {
+            key(f, "code");
+            fprintf(f, "%llu", (unsigned long long)ev->stream_code);
+        }
+        if (ev->detail && ev->detail[0])
+            str_field(f, "detail", ev->detail);
+    }
     if (ev->type == MACULA_EVENT_FRAME && ev->frame) {
         const char *type = macula_frame_type(ev->frame);
         str_field(f, "frame_type", type ? type : "");

@@ -21,7 +21,13 @@ static int listen_usage(FILE *f)
             "  {\"event\":\"listening\",\"address\":\"127.0.0.1\",\"port\":4433,\"node_id\":\"<hex>\"}\n"
             "  {\"event\":\"connected\",\"conn\":1,\"peer\":\"<node id hex>\"}\n"
             "  {\"event\":\"handshake_complete\",\"conn\":1,\"peer\":\"<hex>\"}\n"
-            "  {\"event\":\"frame\",\"conn\":1,\"peer\":\"<hex>\",\"frame_type\":\"publish\",\"wire_len\":210,\"diag\":\"{...}\"}\n"
+            "  {\"event\":\"frame\",\"conn\":1,\"peer\":\"<hex>\",\"stream\":0,\"frame_type\":\"publish\",\"wire_len\":210,\"diag\":\"{...}\"}\n"
+            "      (\"stream\": the stream it came on; 0 is the control stream, others are dedicated\n"
+            "       streams, PROTOCOL.md §6.2)\n"
+            "  {\"event\":\"stream_opened\",\"conn\":1,\"peer\":\"<hex>\",\"stream\":4,\"by\":\"peer\"}   (or \"local\")\n"
+            "  {\"event\":\"stream_closed\",\"conn\":1,\"peer\":\"<hex>\",\"stream\":4,\"how\":\"fin\"}\n"
+            "      (how: fin = the peer finished it; reset (+ \"code\") = reset by either side;\n"
+            "       connection = the connection ended first; \"detail\" only when there is one)\n"
             "  {\"event\":\"disconnected\",\"conn\":1,\"peer\":\"<hex>\",\"reason\":\"peer_closed\",\"detail\":\"...\",\n"
             "   \"cause\":\"peer_closed\"}\n"
             "      (reason: connect_failed, handshake_timeout, connect_verify_failed, refused (+ refusal_code),\n"
@@ -36,7 +42,9 @@ static int listen_usage(FILE *f)
             "  own \"publisher\" key).\n"
             "\n"
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
-            "  --echo                     send every received frame except GOODBYE back unchanged\n"
+            "  --echo                     send every received frame except GOODBYE back unchanged, on\n"
+            "                             the stream it came on; finish a dedicated stream when the\n"
+            "                             peer finished it\n"
             "  --max-handshaking N        close connections beyond N not yet connected (\"busy\", code 1)\n"
             "  --close-duplicates         a second connection of a node id replaces the first\n"
             "                             (the older one gets GOODBYE \"replaced\")\n"
@@ -63,12 +71,20 @@ static void on_event(void *user, macula_event *ev)
     if (s->echo && ev->type == MACULA_EVENT_FRAME && ev->frame) {
         const char *type = macula_frame_type(ev->frame);
         if (type && strcmp(type, "goodbye") != 0) {
-            /* Already signed by its author: sent as it came. */
-            int rc = macula_peer_send_frame(s->rt, ev->peer, macula_event_take_frame(ev));
+            /* Already signed by its author: sent as it came, where it came. */
+            int rc = macula_peer_send_frame_on(s->rt, ev->peer, ev->stream, macula_event_take_frame(ev));
             if (rc != 0) {
                 macula_diag_field f[] = {{"error", macula_err_name(rc)}};
                 cli_diag_print(stdout, "echo_failed", f, 1);
             }
+        }
+    }
+    /* The peer is done with the stream: so is the mirror. */
+    if (s->echo && ev->type == MACULA_EVENT_STREAM_CLOSED && ev->stream_end == MACULA_STREAM_END_FIN) {
+        int rc = macula_peer_finish_stream(s->rt, ev->peer, ev->stream);
+        if (rc != 0 && rc != MACULA_ERR_STALE_HANDLE) {
+            macula_diag_field f[] = {{"error", macula_err_name(rc)}};
+            cli_diag_print(stdout, "echo_failed", f, 1);
         }
     }
 }

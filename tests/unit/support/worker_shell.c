@@ -51,6 +51,8 @@ void ws_free(ws_shell *s)
     free(s->events);
     free(s->diags);
     free(s->out);
+    for (size_t i = 0; i < s->n_qs; i++)
+        free(s->qs[i].out);
     free(s);
 }
 
@@ -89,6 +91,18 @@ static void check_event(ws_shell *s, const macula__worker_action *a)
             problem(s, "CONNECTED without the peer's node id");
         s->connected_seen = 1;
         break;
+    case MACULA_EVENT_STREAM_OPENED:
+    case MACULA_EVENT_STREAM_CLOSED:
+        if (!s->connected_seen && ev->type == MACULA_EVENT_STREAM_OPENED)
+            problem(s, "STREAM_OPENED before CONNECTED");
+        if (ev->stream <= 0)
+            problem(s, "stream event on stream %lld", (long long)ev->stream);
+        if (ev->stream_origin != MACULA_STREAM_BY_PEER && ev->stream_origin != MACULA_STREAM_BY_LOCAL)
+            problem(s, "stream event without an origin");
+        if (ev->type == MACULA_EVENT_STREAM_CLOSED &&
+            (ev->stream_end < MACULA_STREAM_END_FIN || ev->stream_end > MACULA_STREAM_END_CONNECTION))
+            problem(s, "STREAM_CLOSED without an end");
+        break;
     case MACULA_EVENT_HANDSHAKE_COMPLETE:
         if (!s->has_owner)
             problem(s, "HANDSHAKE_COMPLETE without an accept owner");
@@ -108,6 +122,16 @@ static void check_event(ws_shell *s, const macula__worker_action *a)
         break;
     case MACULA_EVENT_DISCONNECTED:
         s->disconnected_seen = 1;
+        /* Every stream announced has ended before its peer does. */
+        for (size_t i = 0; i < s->n_events; i++) {
+            if (s->events[i].type != MACULA_EVENT_STREAM_OPENED)
+                continue;
+            size_t closed = 0;
+            for (size_t j = i + 1; j < s->n_events; j++)
+                closed += s->events[j].type == MACULA_EVENT_STREAM_CLOSED && s->events[j].stream == s->events[i].stream;
+            if (closed != 1)
+                problem(s, "stream %lld: %zu STREAM_CLOSED before DISCONNECTED", (long long)s->events[i].stream, closed);
+        }
         if (ev->frame)
             problem(s, "DISCONNECTED carries a frame");
         if (strcmp(macula_disconnect_reason_name(ev->reason), "unknown") == 0)
@@ -150,7 +174,60 @@ static void record_event(ws_shell *s, macula__worker_action *a)
     memcpy(e->node_id, a->event.peer_node_id, MACULA_NODE_ID_LEN);
     e->frame = macula_event_take_frame(&a->event); /* as a handler that keeps it would */
     e->wire_len = a->event.wire_len;
+    e->stream = a->event.stream;
+    e->origin = a->event.stream_origin;
+    e->end = a->event.stream_end;
+    e->code = a->event.stream_code;
     e->at = s->now;
+    /* Stream events: exactly once per stream (opened, closed). */
+    if (e->type == MACULA_EVENT_STREAM_OPENED || e->type == MACULA_EVENT_STREAM_CLOSED) {
+        for (size_t i = 0; i + 1 < s->n_events; i++)
+            if (s->events[i].type == e->type && s->events[i].stream == e->stream)
+                problem(s, "event %d twice on stream %lld", (int)e->type, (long long)e->stream);
+    }
+    if (e->type == MACULA_EVENT_FRAME || e->type == MACULA_EVENT_STREAM_OPENED) {
+        for (size_t i = 0; i + 1 < s->n_events; i++)
+            if (s->events[i].type == MACULA_EVENT_STREAM_CLOSED && s->events[i].stream == e->stream &&
+                e->stream != MACULA_STREAM_CONTROL)
+                problem(s, "event %d on stream %lld after its STREAM_CLOSED", (int)e->type, (long long)e->stream);
+    }
+}
+
+ws_qstream *ws_qstream_get(ws_shell *s, int64_t qid)
+{
+    for (size_t i = 0; i < s->n_qs; i++)
+        if (s->qs[i].qid == qid)
+            return &s->qs[i];
+    return NULL;
+}
+
+static ws_qstream *qstream(ws_shell *s, int64_t qid)
+{
+    ws_qstream *q = ws_qstream_get(s, qid);
+    if (q || s->n_qs >= WS_MAX_STREAMS)
+        return q;
+    q = &s->qs[s->n_qs++];
+    memset(q, 0, sizeof *q);
+    q->qid = qid;
+    return q;
+}
+
+static void keep_q(ws_shell *s, ws_qstream *q, const uint8_t *data, size_t len)
+{
+    if (q->out_len + len > q->out_cap) {
+        size_t cap = q->out_cap ? q->out_cap : 256;
+        while (cap < q->out_len + len)
+            cap *= 2;
+        uint8_t *n = realloc(q->out, cap);
+        if (!n) {
+            problem(s, "test out of memory");
+            return;
+        }
+        q->out = n;
+        q->out_cap = cap;
+    }
+    memcpy(q->out + q->out_len, data, len);
+    q->out_len += len;
 }
 
 static void record_diag(ws_shell *s, const macula__worker_action *a)
@@ -183,9 +260,47 @@ static void execute(ws_shell *s, macula__worker_action *a)
             problem(s, "DIAL twice");
         break;
     case MACULA__ACT_OPEN_STREAM:
-        if (s->opens++)
-            problem(s, "OPEN_STREAM twice");
-        macula__worker_on_stream_open_result(s->w, s->now, s->open_rc, s->open_sid);
+        if (s->opens++ == 0 && !macula__worker_is_server(s->w)) { /* the client's control stream */
+            macula__worker_on_stream_open_result(s->w, s->now, s->open_rc, s->open_sid);
+        } else if (s->open_fail) {
+            macula__worker_on_stream_open_result(s->w, s->now, MACULA_ERR_LIMIT, -1);
+        } else {
+            if (!s->next_local_qid)
+                s->next_local_qid = macula__worker_is_server(s->w) ? 1 : 4;
+            int64_t qid = s->next_local_qid;
+            s->next_local_qid += 4;
+            qstream(s, qid);
+            macula__worker_on_stream_open_result(s->w, s->now, 0, qid);
+        }
+        break;
+    case MACULA__ACT_SHUTDOWN_STREAM: {
+        ws_qstream *q = qstream(s, a->stream_id);
+        if (q && q->shutdowns++)
+            problem(s, "SHUTDOWN_STREAM twice on %lld", (long long)a->stream_id);
+        if (q && q->resets)
+            problem(s, "SHUTDOWN_STREAM after RESET_STREAM on %lld", (long long)a->stream_id);
+        break;
+    }
+    case MACULA__ACT_RESET_STREAM: {
+        ws_qstream *q = qstream(s, a->stream_id);
+        if (q) {
+            q->resets++;
+            q->reset_code = a->app_error_code;
+        }
+        break;
+    }
+    case MACULA__ACT_WATCH_ACKED:
+        s->watches++;
+        s->watch_qid = a->stream_id;
+        s->watch_offset = a->offset;
+        {
+            ws_qstream *wq = a->stream_id == s->open_sid ? NULL : ws_qstream_get(s, a->stream_id);
+            size_t sent = wq ? wq->out_len : s->out_len;
+            if (a->offset == 0 || a->offset > sent)
+                problem(s, "WATCH_ACKED for offset %llu with %zu bytes sent", (unsigned long long)a->offset, sent);
+        }
+        if (!s->manual_ack)
+            macula__worker_on_stream_acked(s->w, s->now, a->stream_id, a->offset);
         break;
     case MACULA__ACT_SEND: {
         if (s->closes)
@@ -193,9 +308,21 @@ static void execute(ws_shell *s, macula__worker_action *a)
         if (!a->data || !a->len)
             problem(s, "SEND without bytes");
         s->sends++;
-        int rc = s->send_rc_pos < s->n_send_rcs ? s->send_rcs[s->send_rc_pos++] : 0;
-        if (rc == 0)
-            keep_out(s, a->data, a->len);
+        ws_qstream *q = a->stream_id == s->open_sid ? NULL : qstream(s, a->stream_id);
+        if (q && (q->shutdowns || q->resets))
+            problem(s, "SEND on stream %lld after its FIN or reset", (long long)a->stream_id);
+        int rc;
+        if (q && s->would_block_qid_on && a->stream_id == s->would_block_qid) {
+            rc = MACULA_ERR_WOULD_BLOCK;
+            q->blocked = 1;
+        } else if (q) {
+            rc = 0;
+            keep_q(s, q, a->data, a->len);
+        } else {
+            rc = s->send_rc_pos < s->n_send_rcs ? s->send_rcs[s->send_rc_pos++] : 0;
+            if (rc == 0)
+                keep_out(s, a->data, a->len);
+        }
         macula__worker_on_send_result(s->w, s->now, rc);
         break;
     }
@@ -258,7 +385,132 @@ void ws_dial_ok(ws_shell *s) { macula__worker_on_dial_succeeded(s->w, s->now), w
 void ws_dial_failed(ws_shell *s, const char *d) { macula__worker_on_dial_failed(s->w, s->now, d), ws_run(s); }
 void ws_stream_opened(ws_shell *s, int64_t sid) { macula__worker_on_stream_opened(s->w, s->now, sid), ws_run(s); }
 void ws_reset(ws_shell *s, uint64_t code) { macula__worker_on_stream_reset(s->w, s->now, s->open_sid, code), ws_run(s); }
-void ws_send_ready(ws_shell *s) { macula__worker_on_send_ready(s->w, s->now), ws_run(s); }
+void ws_send_ready(ws_shell *s) { macula__worker_on_send_ready(s->w, s->now, s->open_sid), ws_run(s); }
+void ws_send_ready_on(ws_shell *s, int64_t qid) { macula__worker_on_send_ready(s->w, s->now, qid), ws_run(s); }
+void ws_acked(ws_shell *s, int64_t qid, uint64_t off) { macula__worker_on_stream_acked(s->w, s->now, qid, off), ws_run(s); }
+
+void ws_stream_reset_on(ws_shell *s, int64_t qid, uint64_t code)
+{
+    macula__worker_on_stream_reset(s->w, s->now, qid, code);
+    ws_run(s);
+}
+
+int ws_open_stream(ws_shell *s, int64_t id)
+{
+    int rc = macula__worker_open_stream(s->w, s->now, id);
+    ws_run(s);
+    return rc;
+}
+
+int ws_send_on(ws_shell *s, int64_t id, const uint8_t *wire, size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return MACULA_ERR_NOMEM;
+    memcpy(copy, wire, len);
+    int rc = macula__worker_send_on(s->w, s->now, id, copy, len);
+    ws_run(s);
+    return rc;
+}
+
+int ws_finish_stream(ws_shell *s, int64_t id)
+{
+    int rc = macula__worker_finish_stream(s->w, s->now, id);
+    ws_run(s);
+    return rc;
+}
+
+int ws_reset_stream(ws_shell *s, int64_t id, uint64_t code)
+{
+    int rc = macula__worker_reset_stream(s->w, s->now, id, code);
+    ws_run(s);
+    return rc;
+}
+
+static macula_frame *decode_at(const uint8_t *buf, size_t len, size_t index, size_t *count)
+{
+    size_t off = 0, n = 0;
+    for (;;) {
+        macula_frame *f = NULL;
+        size_t used = 0;
+        if (off >= len || macula_frame_decode(buf + off, len - off, &f, &used, NULL) != 0)
+            break;
+        if (!count && n == index)
+            return f;
+        macula_frame_free(f);
+        off += used;
+        n++;
+    }
+    if (count)
+        *count = n;
+    return NULL;
+}
+
+macula_frame *ws_sent_frame_on(ws_shell *s, int64_t qid, size_t index)
+{
+    ws_qstream *q = ws_qstream_get(s, qid);
+    return q ? decode_at(q->out, q->out_len, index, NULL) : NULL;
+}
+
+size_t ws_sent_count_on(ws_shell *s, int64_t qid)
+{
+    ws_qstream *q = ws_qstream_get(s, qid);
+    size_t n = 0;
+    if (q)
+        decode_at(q->out, q->out_len, 0, &n);
+    return n;
+}
+
+size_t ws_count_on(const ws_shell *s, macula_event_type type, int64_t stream)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_events; i++)
+        n += (type == 0 || s->events[i].type == type) && s->events[i].stream == stream;
+    return n;
+}
+
+void ws_exchange_streams(ws_shell *a, ws_shell *b)
+{
+    for (int moved = 1; moved;) {
+        moved = 0;
+        ws_shell *sides[2][2] = {{a, b}, {b, a}};
+        for (int i = 0; i < 2; i++) {
+            ws_shell *from = sides[i][0], *to = sides[i][1];
+            for (size_t k = 0; k < from->n_qs; k++) {
+                ws_qstream *q = &from->qs[k];
+                if (q->out_forwarded < q->out_len) {
+                    size_t n = q->out_len - q->out_forwarded;
+                    uint8_t *chunk = malloc(n);
+                    memcpy(chunk, q->out + q->out_forwarded, n);
+                    q->out_forwarded = q->out_len;
+                    ws_data_on(to, q->qid, chunk, n, 0);
+                    free(chunk);
+                    moved = 1;
+                }
+                /* FIN and reset travel once (shutdowns / resets > 0 mark them
+                 * sent; bit 8 marks them forwarded). */
+                if (q->shutdowns == 1) {
+                    q->shutdowns |= 0x100;
+                    ws_data_on(to, q->qid, NULL, 0, 1);
+                    moved = 1;
+                }
+                if (q->resets && !(q->resets & 0x100)) {
+                    q->resets |= 0x100;
+                    ws_stream_reset_on(to, q->qid, q->reset_code);
+                    moved = 1;
+                }
+            }
+        }
+        if (!moved) {
+            ws_exchange(a, b);
+            for (int i = 0; i < 2 && !moved; i++) {
+                ws_shell *from = sides[i][0];
+                for (size_t k = 0; k < from->n_qs && !moved; k++)
+                    moved = from->qs[k].out_forwarded < from->qs[k].out_len;
+            }
+        }
+    }
+}
 void ws_close(ws_shell *s, const char *reason) { macula__worker_close(s->w, s->now, reason), ws_run(s); }
 
 void ws_transport_closed(ws_shell *s, const char *detail)

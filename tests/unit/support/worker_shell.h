@@ -39,8 +39,25 @@ typedef struct ws_event {
     uint8_t node_id[MACULA_NODE_ID_LEN];
     macula_frame *frame; /* FRAME: taken from the event, freed by ws_free */
     size_t wire_len;
+    int64_t stream;      /* FRAME / STREAM_*: the public stream id */
+    macula_stream_origin origin;
+    macula_stream_end end;
+    uint64_t code;
     uint64_t at; /* fake time when delivered */
 } ws_event;
+
+#define WS_MAX_STREAMS 512
+
+/* Bytes the fake transport took on one QUIC stream, and what the worker
+ * asked for it. */
+typedef struct ws_qstream {
+    int64_t qid;
+    uint8_t *out;
+    size_t out_len, out_cap, out_forwarded;
+    int shutdowns, resets;
+    uint64_t reset_code;
+    int blocked; /* the last SEND on it was answered "would block" */
+} ws_qstream;
 
 typedef struct ws_shell {
     macula__worker *w;
@@ -67,6 +84,19 @@ typedef struct ws_shell {
     uint8_t *out;              /* bytes the transport accepted, in order */
     size_t out_len, out_cap, out_forwarded;
     int send_pending; /* a SEND action awaits its result (checked) */
+    /* dedicated streams: OPEN_STREAM answers after the control stream
+     * (next_local_qid, stepping by 4; open_fail makes the next ones fail),
+     * bytes per QUIC stream (the control stream's also in `out`) */
+    int64_t next_local_qid;
+    int open_fail;
+    ws_qstream qs[WS_MAX_STREAMS];
+    size_t n_qs;
+    int would_block_qid_on; /* answer SENDs on would_block_qid with WOULD_BLOCK */
+    int64_t would_block_qid;
+    /* HELLO hold: WATCH_ACKED requests (answered at once unless manual_ack) */
+    int manual_ack, watches;
+    int64_t watch_qid;
+    uint64_t watch_offset;
 
     /* promises broken */
     int problems;
@@ -89,6 +119,24 @@ void ws_data(ws_shell *s, const uint8_t *data, size_t len, int fin); /* on the w
 void ws_data_on(ws_shell *s, int64_t sid, const uint8_t *data, size_t len, int fin);
 void ws_reset(ws_shell *s, uint64_t code);
 void ws_send_ready(ws_shell *s);
+void ws_send_ready_on(ws_shell *s, int64_t qid);
+void ws_stream_reset_on(ws_shell *s, int64_t qid, uint64_t code);
+void ws_acked(ws_shell *s, int64_t qid, uint64_t offset);
+int ws_open_stream(ws_shell *s, int64_t id);
+int ws_send_on(ws_shell *s, int64_t id, const uint8_t *wire, size_t len); /* copies wire */
+int ws_finish_stream(ws_shell *s, int64_t id);
+int ws_reset_stream(ws_shell *s, int64_t id, uint64_t code);
+/* The record of QUIC stream qid (NULL when nothing happened on it). */
+ws_qstream *ws_qstream_get(ws_shell *s, int64_t qid);
+/* Decodes the i-th frame sent on QUIC stream qid; caller frees. */
+macula_frame *ws_sent_frame_on(ws_shell *s, int64_t qid, size_t index);
+size_t ws_sent_count_on(ws_shell *s, int64_t qid);
+/* Forwards bytes sent on dedicated streams (not the control stream) to the
+ * other side as stream data on the same QUIC id (plus FIN / reset); with
+ * ws_exchange, a two-worker session over several streams. */
+void ws_exchange_streams(ws_shell *a, ws_shell *b);
+/* Events of `type` on public stream id (any type when type is 0). */
+size_t ws_count_on(const ws_shell *s, macula_event_type type, int64_t stream);
 void ws_transport_closed(ws_shell *s, const char *detail);
 void ws_close(ws_shell *s, const char *reason);
 int ws_send(ws_shell *s, const uint8_t *wire, size_t len); /* copies wire */
