@@ -17,7 +17,7 @@ macula_install_packages abigail-tools
 cmake --build "$build" --target macula_shared -j "$(nproc 2>/dev/null || echo 2)"
 lib=$(find "$build/lib" -name 'libmacula.so.*.*.*' -type f | head -n 1)
 [ -n "$lib" ] || { echo "abi-baseline: no libmacula.so in $build/lib" >&2; exit 1; }
-readelf -S "$lib" | grep -q '\.debug_info' \
+grep -q '\.debug_info' <<<"$(readelf -S "$lib")" \
   || { echo "abi-baseline: $lib has no debug info; use a Debug or RelWithDebInfo build" >&2; exit 1; }
 mkdir -p "$root/abi"
 # Public headers only (types reached through them), no paths or line

@@ -15,7 +15,7 @@ regen="if the change is intended (and the version/soname say so), regenerate the
 and commit abi/libmacula.abi with the change"
 command -v abidiff >/dev/null || { echo "SKIP: abidiff not installed (Debian package abigail-tools)"; exit 77; }
 [ -f "$baseline" ] || { echo "FAIL: no baseline $baseline; $regen" >&2; exit 1; }
-if ! readelf -S "$lib" | grep -q '\.debug_info'; then
+if ! grep -q '\.debug_info' <<<"$(readelf -S "$lib")"; then
   echo "SKIP: $lib has no debug info (abidiff needs -g: a Debug or RelWithDebInfo build)"
   exit 77
 fi

@@ -23,6 +23,6 @@ for prog in consumer_c consumer_c_static consumer_cxx; do
   out=$("$dir/build/$prog") || fail "$prog exited $?: $out"
   echo "$out"
 done
-readelf -d "$dir/build/consumer_c" | grep -q 'NEEDED.*libmacula\.so' || fail "consumer_c (macula::macula) is not linked to libmacula.so"
-if readelf -d "$dir/build/consumer_c_static" | grep -q libmacula; then fail "consumer_c_static needs libmacula.so"; fi
+grep -q 'NEEDED.*libmacula\.so' <<<"$(readelf -d "$dir/build/consumer_c")" || fail "consumer_c (macula::macula) is not linked to libmacula.so"
+if grep -q libmacula <<<"$(readelf -d "$dir/build/consumer_c_static")"; then fail "consumer_c_static needs libmacula.so"; fi
 echo "ok: add_subdirectory consumer built with its own -Werror warnings (C and C++) and ran"
