@@ -3,7 +3,7 @@
 # The whole test suite, from a fresh Debian 12 machine:
 #   1. set-up and the normal build (scripts/setup.sh)
 #   2. the quinn interop peer, built offline from Debian's Rust crates
-#   3. every test of the normal build (unit, cli, quic, interop, peering, example)
+#   3. every test of the normal build (unit, abi, cli, quic, interop, peering, example)
 #   4. all of them again under AddressSanitizer + UndefinedBehaviorSanitizer
 #   5. bounded libFuzzer runs of the decoder and the stream parser (clang)
 #   6. other compilers and build types: gcc Release (-O3), gcc MinSizeRel,
