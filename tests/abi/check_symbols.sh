@@ -7,7 +7,7 @@
 # macula__*, under the version node named after the soname.
 # Usage: check_symbols.sh NM READELF LIBMACULA.A [LIBMACULA.SO SONAME NODE]
 set -euo pipefail
-nm=$1 readelf=$2 archive=$3 shared=${4:-} soname=${5:-} node=${6:-}
+nm=${1:-nm} readelf=${2:-readelf} archive=$3 shared=${4:-} soname=${5:-} node=${6:-}
 fail=0
 
 # Sanitizer and coverage instrumentation add globals of its own (gcc's
