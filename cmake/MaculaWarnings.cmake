@@ -1,14 +1,21 @@
 # SPDX-License-Identifier: Apache-2.0
-# Warnings and sanitizer flags shared by every target of the project.
+# Build flags of the project's own targets (the library's objects, tools,
+# tests, benchmarks). Every target links macula_build_flags PRIVATE, so
+# none of this reaches a consumer of macula::shared / macula::static.
 add_library(macula_build_flags INTERFACE)
-target_compile_options(macula_build_flags INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow -Wpointer-arith -Wcast-qual
-  -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
-  -Wimplicit-fallthrough -Wundef)
-if(MACULA_WERROR)
-  target_compile_options(macula_build_flags INTERFACE -Werror)
-endif()
 target_compile_definitions(macula_build_flags INTERFACE _GNU_SOURCE)
+# Warnings are the project's policy, applied only when it is built on its
+# own: under add_subdirectory() the parent's compiler may warn differently
+# and the parent decides what it wants to see.
+if(PROJECT_IS_TOP_LEVEL)
+  target_compile_options(macula_build_flags INTERFACE
+    -Wall -Wextra -Wpedantic -Wshadow -Wpointer-arith -Wcast-qual
+    -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
+    -Wimplicit-fallthrough -Wundef)
+  if(MACULA_WERROR)
+    target_compile_options(macula_build_flags INTERFACE -Werror)
+  endif()
+endif()
 if(MACULA_SANITIZE)
   target_compile_options(macula_build_flags INTERFACE
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)

@@ -17,10 +17,12 @@ macula_install_packages() {
 }
 
 # Configure (once) and build a tree. Extra arguments go to cmake configure.
+# The project's own builds treat warnings as errors (MACULA_WERROR is OFF
+# by default so that other compilers or a parent project are not broken).
 macula_configure_build() {
   local dir=$1; shift
   local jobs
   jobs=$(nproc 2>/dev/null || echo 2)
-  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMACULA_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
 }

@@ -59,10 +59,10 @@ extern "C" {
 #define MACULA_API
 #endif
 
-#define MACULA_VERSION_MAJOR 0
-#define MACULA_VERSION_MINOR 1
-#define MACULA_VERSION_PATCH 0
-#define MACULA_VERSION_STRING "0.1.0"
+/* MACULA_VERSION_MAJOR/MINOR/PATCH/NUM/STRING, generated from the project
+ * version. */
+#include <macula/version.h>
+
 /* The Macula release whose wire format this library speaks. */
 #define MACULA_WIRE_COMPAT_STRING "macula 4.3.0 (frame version 2)"
 
@@ -133,6 +133,9 @@ MACULA_API void macula_free(void *p);
 
 /* Library version string, e.g. "0.1.0". */
 MACULA_API const char *macula_version(void);
+/* The same as a number, in MACULA_VERSION_NUM's form (0.1.0 is 0x000100):
+ * the library actually loaded, to compare with the headers' value. */
+MACULA_API unsigned macula_version_num(void);
 
 #ifdef __cplusplus
 }

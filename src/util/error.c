@@ -71,3 +71,4 @@ const char *macula_err_name(int err)
 }
 
 const char *macula_version(void) { return MACULA_VERSION_STRING; }
+unsigned macula_version_num(void) { return MACULA_VERSION_NUM; }

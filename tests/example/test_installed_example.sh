@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The installed library, as a user gets it: `cmake --install` into a
-# temporary prefix, then examples/dial_print.c built against that prefix
+# temporary prefix (and each install component into its own, holding just
+# its files), then examples/dial_print.c built against that prefix
 # only, four ways (pkg-config shared and static, find_package shared and
 # static), each run against the installed `macula listen --echo`: it must
 # get its PUBLISH echoed and end with GOODBYE + drain (exit 0). The API
@@ -41,13 +42,51 @@ libdir=$(dirname "$(dirname "$pc")")
 for f in libmacula.so libmacula.a "cmake/macula/maculaConfig.cmake" "cmake/macula/maculaConfigVersion.cmake"; do
   [ -e "$libdir/$f" ] || fail "$libdir/$f was not installed"
 done
+for f in include/macula/version.h share/doc/macula/LICENSE; do
+  [ -e "$prefix/$f" ] || fail "$f was not installed"
+done
+[ -z "$(find "$prefix" -name '*.in')" ] || fail "templates were installed: $(find "$prefix" -name '*.in')"
+soname=$(readelf -d "$libdir/libmacula.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ -L "$libdir/$soname" ] || fail "no soname link $libdir/$soname"
 # Nothing installed may point back into the build or source tree.
 if grep -rl -e "$MACULA_BUILD_DIR" -e "$MACULA_SOURCE_DIR" "$prefix/include" "$libdir/pkgconfig" "$libdir/cmake" >/dev/null; then
   fail "installed files mention the build or source tree: $(grep -rl -e "$MACULA_BUILD_DIR" -e "$MACULA_SOURCE_DIR" "$prefix/include" "$libdir/pkgconfig" "$libdir/cmake")"
 fi
 
+# --- install components: each holds its own files and only those ---
+# (paths relative to the prefix, symlinks included, sorted)
+rel_libdir=${libdir#"$prefix"/}
+component_files() {
+  rm -rf "$dir/c-$1"
+  cmake --install "$MACULA_BUILD_DIR" --prefix "$dir/c-$1" --component "$1" >/dev/null \
+    || fail "cmake --install --component $1 failed"
+  (cd "$dir/c-$1" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort)
+}
+want_runtime=$(printf '%s\n' "$rel_libdir/$soname" "$rel_libdir/$(readlink "$libdir/$soname")" share/doc/macula/LICENSE | LC_ALL=C sort)
+got=$(component_files runtime)
+[ "$got" = "$want_runtime" ] || fail "component runtime installs:
+$got
+expected:
+$want_runtime"
+got=$(component_files tools)
+[ "$got" = "$(printf '%s\n' bin/macula share/doc/macula/LICENSE)" ] || fail "component tools installs: $got"
+got=$(component_files development)
+for f in include/macula.h include/macula/common.h include/macula/version.h "$rel_libdir/libmacula.so" \
+         "$rel_libdir/libmacula.a" "$rel_libdir/pkgconfig/macula.pc" "$rel_libdir/cmake/macula/maculaConfig.cmake" \
+         "$rel_libdir/cmake/macula/maculaTargets.cmake" share/doc/macula/LICENSE; do
+  grep -qxF "$f" <<<"$got" || fail "component development lacks $f: $got"
+done
+if grep -e "$soname" -e '^bin/' <<<"$got"; then fail "component development holds runtime or tools files"; fi
+# runtime + development + tools is the whole install
+all=$( (cd "$prefix" && find . \( -type f -o -type l \) | sed 's|^\./||' | LC_ALL=C sort) )
+union=$(cat <(component_files runtime) <(component_files development) <(component_files tools) | LC_ALL=C sort -u)
+[ "$all" = "$union" ] || fail "files outside the runtime, development and tools components: $(comm -23 <(echo "$all") <(echo "$union"))"
+
 # --- build with pkg-config (shared, then static) ---
 export PKG_CONFIG_PATH=$libdir/pkgconfig
+[ "$(pkg-config --modversion macula)" = "$("$prefix/bin/macula" --version | awk '{print $2}')" ] \
+  || fail "pkg-config --modversion macula says $(pkg-config --modversion macula)"
+grep -q '^License: Apache-2.0$' "$libdir/pkgconfig/macula.pc" || fail "macula.pc has no License field"
 [ "$(pkg-config --variable=libdir macula)" -ef "$libdir" ] || fail "pkg-config libdir is $(pkg-config --variable=libdir macula)"
 # shellcheck disable=SC2046
 cc "${cflags[@]}" "$src" $(pkg-config --cflags --libs macula) -Wl,-rpath,"$libdir" -o "$dir/dial_print_pc" \
@@ -68,6 +107,9 @@ cat >"$dir/consumer/CMakeLists.txt" <<'CMAKE'
 cmake_minimum_required(VERSION 3.22)
 project(macula_consumer LANGUAGES C)
 find_package(macula 0.1 REQUIRED)
+if(NOT macula_LICENSE STREQUAL "Apache-2.0" OR NOT EXISTS "${macula_LICENSE_FILE}")
+  message(FATAL_ERROR "macula_LICENSE='${macula_LICENSE}' macula_LICENSE_FILE='${macula_LICENSE_FILE}'")
+endif()
 add_executable(dial_print_cmake dial_print.c)
 target_link_libraries(dial_print_cmake PRIVATE macula::macula)
 add_executable(dial_print_cmake_static dial_print.c)
