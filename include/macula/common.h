@@ -63,8 +63,9 @@ extern "C" {
  * version. */
 #include <macula/version.h>
 
-/* The Macula release whose wire format this library speaks. */
-#define MACULA_WIRE_COMPAT_STRING "macula 4.3.0 (frame version 2)"
+/* The Macula releases whose wire format and peering behaviour this library
+ * speaks (10.0.0 keeps 4.3.0's frames and adds PROTOCOL.md §6). */
+#define MACULA_WIRE_COMPAT_STRING "macula 4.3.0 and 10.0.0 (frame version 2)"
 
 /*
  * Error codes. Values are stable ABI: new codes are only ever appended.
