@@ -37,8 +37,11 @@ static macula_frame *build(const struct row *r)
     if (!r->payload)
         return macula_frame_connect(alice, bob_key, realm, 1, 3, NULL);
     static uint8_t data[4096];
-    return macula_frame_publish(alice, realm, "sensors/room1/temperature", 25,
-                                macula_value_bytes(data, r->payload), 42, -1, 0, NULL);
+    /* The 4.3.0 field set (no publisher_sig): the rows compare with the
+     * reference's 4.3.0 figures, whose PUBLISH carries one signature. */
+    return macula_frame_publish_ex(alice, realm, "sensors/room1/temperature", 25,
+                                   macula_value_bytes(data, r->payload), 42, -1, 0,
+                                   MACULA_PUBLISH_NO_PUBLISHER_SIG, NULL);
 }
 
 static void op_build_sign_encode(void *ctx)
