@@ -190,25 +190,22 @@ static int same_peer(const struct sockaddr_storage *a, socklen_t alen, const str
     return alen == blen && memcmp(a, b, blen) == 0;
 }
 
-/* A short-header packet with no known connection id may be the peer's
- * stateless reset (it carries random bytes where the id would be, and a
- * token at the end): let the connections with that peer check it. Only
- * when none exists do we answer with our own reset, so two endpoints that
- * both lost state cannot bounce resets at each other. */
-static int offer_as_reset(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len,
-                          const struct sockaddr *from, socklen_t from_len)
+/* A short-header packet with no known connection id may be a peer's
+ * stateless reset: random bytes where the id would be and, in its last 16
+ * bytes, the token that peer gave us for the id we use towards it. One
+ * table lookup finds the only connection it can end, which then checks it
+ * (ngtcp2); nothing else sees the datagram, so spoofed garbage costs O(1)
+ * whatever the number of connections. Returns 1 when it went to one. */
+static int offer_as_reset(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len)
 {
-    int matched = 0;
-    macula_quic_conn *next;
-    for (macula_quic_conn *c = ep->conns; c; c = next) {
-        next = c->next;
-        if ((c->state == CONN_HANDSHAKING || c->state == CONN_CONNECTED) &&
-            same_peer(&c->remote, c->remote_len, from, from_len)) {
-            matched = 1;
-            macula__conn_read(c, path, NULL, data, len);
-        }
-    }
-    return matched;
+    if (len < NGTCP2_STATELESS_RESET_TOKENLEN)
+        return 0;
+    macula_quic_conn *c = macula__rtok_get(&ep->rtoks, data + len - NGTCP2_STATELESS_RESET_TOKENLEN);
+    if (!c || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
+        return 0;
+    ep->stray_conn_reads++;
+    macula__conn_read(c, path, NULL, data, len);
+    return 1;
 }
 
 static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len)
@@ -241,9 +238,14 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
             accept_initial(ep, &path, data, len, from, from_len);
         return;
     }
-    if (len < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN || !stateless_allowed(ep))
+    ep->stray_datagrams++;
+    if (len < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN)
         return;
-    if (!offer_as_reset(ep, &path, data, len, from, from_len))
+    if (offer_as_reset(ep, &path, data, len))
+        return;
+    /* Ours may answer a peer's reset we did not recognise: harmless, it is
+     * smaller than what it answers (RFC 9000 10.3.3), so no loop lasts. */
+    if (stateless_allowed(ep))
         send_stateless_reset(ep, vc.dcid, len, from, from_len);
 }
 
@@ -362,6 +364,7 @@ macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_
     derive_secret(ep, opts->identity);
     if ((rc = macula__cid_table_init(&ep->cids)) != 0)
         goto fail_ep;
+    macula__rtok_init(&ep->rtoks, ep->max_connections * MACULA__RTOK_PER_CONN);
     if ((rc = copy_alpn(ep, opts->alpn, opts->n_alpn)) != 0)
         goto fail_ep;
     if (gnutls_priority_init(&ep->priority, TLS_PRIORITY, NULL) != GNUTLS_E_SUCCESS) {
@@ -426,6 +429,7 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep)
     if (ep->priority)
         gnutls_priority_deinit(ep->priority);
     macula__cid_table_free(&ep->cids);
+    macula__rtok_free(&ep->rtoks);
     free(ep->alpn_store);
     sodium_memzero(ep->static_secret, sizeof ep->static_secret);
     free(ep);

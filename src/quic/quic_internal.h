@@ -20,6 +20,7 @@
 
 #include "macula/quic.h"
 #include "quic/cid_table.h"
+#include "quic/reset_tokens.h"
 #include "quic/send_buffer.h"
 #include "quic/udp_socket.h"
 #include "runtime/loop.h"
@@ -157,6 +158,11 @@ struct macula_quic_conn {
     macula_quic_endpoint *dial_ep; /* endpoint the caller chose, or NULL */
 
     macula_quic_conn_stats stats;
+
+    /* The peer's stateless reset tokens in the endpoint's table (see
+     * reset_tokens.h); refreshed after ngtcp2 calls when `rtok_dirty`. */
+    macula__rtok_conn rtok;
+    int rtok_dirty;
 };
 
 struct macula_quic_endpoint {
@@ -194,6 +200,14 @@ struct macula_quic_endpoint {
     /* stateless-reset / version-negotiation rate limit */
     uint64_t sr_window_start;
     unsigned sr_sent;
+
+    /* Peers' stateless reset tokens -> connection (reset_tokens.h). */
+    macula__rtok_table rtoks;
+    /* Short-header datagrams for no known connection id, and how many of
+     * them were handed to a connection (a token matched): at most one
+     * connection read each. */
+    uint64_t stray_datagrams;
+    uint64_t stray_conn_reads;
 };
 
 /* Per-runtime QUIC state (runtime slot MACULA__SLOT_QUIC). */
@@ -235,6 +249,8 @@ int macula__conn_start_client(macula_quic_conn *c, macula_quic_endpoint *ep, con
                               socklen_t remote_len);
 void macula__conn_read(macula_quic_conn *c, const ngtcp2_path *path, const ngtcp2_pkt_info *pi,
                        const uint8_t *pkt, size_t len);
+/* Puts the peer's current reset tokens in the endpoint's table. */
+void macula__conn_refresh_reset_tokens(macula_quic_conn *c);
 /* Runs the deferred work now: close request, events, writes, reaping. */
 void macula__conn_process(macula_quic_conn *c);
 void macula__conn_kick(macula_quic_conn *c);
