@@ -48,6 +48,7 @@
  * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
+ * "quic_pending_evicted" (the admission caps, see listener options),
  * "listener_accept_failed", "internal_error".
  */
 #ifndef MACULA_PEERING_H
@@ -344,6 +345,21 @@ typedef struct macula_listener_options {
     /* When a second connection from the same peer node id completes its
      * handshake, close the older worker (GOODBYE reason "replaced"). */
     int close_duplicate_peers;
+
+    /* --- admission (added for issue 11; see quic.h) ---
+     * "Pending" here spans the QUIC handshake AND the wait for the peer's
+     * CONNECT/HELLO (manual mode: and for macula_peer_accept): a listener
+     * holds its connections pending until then. Beyond the caps the oldest
+     * pending connection is evicted (closed, application code 1, reason
+     * "evicted", diagnostic "quic_pending_evicted", counted in
+     * macula_listener_get_stats) instead of refusing the newcomer, so a
+     * slowloris cannot lock honest peers out. max_handshaking above, when
+     * set, still refuses beyond it ("busy"). 0 = the quic.h default. */
+    size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
+    size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
+    size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */
+    size_t max_connections;      /* MACULA_QUIC_DEFAULT_MAX_CONNECTIONS */
+    macula_quic_retry retry;     /* MACULA_QUIC_RETRY_AUTO */
 } macula_listener_options;
 
 /* Zeroes `o` and sets the default QUIC settings. */
@@ -356,6 +372,9 @@ MACULA_API void macula_listener_options_init(macula_listener_options *o);
 MACULA_API macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *opts,
                                                 int *err, const char **errmsg);
 MACULA_API uint16_t macula_listener_port(const macula_listener *l);
+/* Loop thread: the counters of the listener's QUIC endpoint (pending,
+ * evicted, Retry, stray datagrams...). */
+MACULA_API int macula_listener_get_stats(const macula_listener *l, macula_quic_endpoint_stats *out);
 /* Manual mode: refuse a connection given to on_connection (loop thread):
  * it is closed with application code 1 and reason "refused". */
 MACULA_API void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn);

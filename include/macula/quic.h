@@ -125,6 +125,34 @@ typedef struct macula_quic_settings {
 MACULA_API void macula_quic_settings_init(macula_quic_settings *s);
 
 /* --- endpoints --- */
+
+/* Admission of server connections not yet connected ("pending": from the
+ * first Initial until the QUIC handshake completes, or, with
+ * hold_until_admitted, until macula_quic_conn_admitted()). Defaults sized
+ * for a 2-vCPU box; see RELIABILITY.md for the measurements behind them. */
+/* Pending connections at once. */
+#define MACULA_QUIC_DEFAULT_MAX_PENDING 1024
+/* Pending connections from one source address (IPv4 /32, IPv6 /64),
+ * enforced while more than half the pending cap is used. */
+#define MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR 64
+/* Memory the pending connections may use... */
+#define MACULA_QUIC_DEFAULT_PENDING_BUDGET (64u * 1024u * 1024u)
+/* ...counted at this estimate per pending connection: measured RSS per
+ * half-open handshake and per connection awaiting CONNECT (the larger),
+ * rounded up (RELIABILITY.md). */
+#define MACULA_QUIC_PENDING_BYTES (100u * 1024u)
+/* Connections of one endpoint at once (all states). */
+#define MACULA_QUIC_DEFAULT_MAX_CONNECTIONS 65536
+
+/* QUIC address validation (RFC 9000 8.1): a Retry packet makes the client
+ * prove it receives at its source address before any state is kept. It
+ * costs honest clients one round trip. */
+typedef enum macula_quic_retry {
+    MACULA_QUIC_RETRY_AUTO = 0, /* while more than half the pending cap is used */
+    MACULA_QUIC_RETRY_ALWAYS,
+    MACULA_QUIC_RETRY_NEVER
+} macula_quic_retry;
+
 typedef struct macula_quic_endpoint_options {
     const char *bind_host;  /* numeric address; NULL = "0.0.0.0" ("::" for IPv6) */
     uint16_t bind_port;     /* 0 picks a free port */
@@ -147,6 +175,24 @@ typedef struct macula_quic_endpoint_options {
     size_t max_connections; /* 0 = 65536; beyond it new connections are refused */
 
     macula_quic_settings settings;
+
+    /* --- admission (server role; added for issue 11) ---
+     * Pending connections are capped at min(max_pending, pending_budget /
+     * MACULA_QUIC_PENDING_BYTES). A newcomer beyond the cap, or (while more
+     * than half the cap is used) beyond max_pending_per_addr for its
+     * address, EVICTS the oldest pending connection (of its address for
+     * the latter): it is closed with
+     * application code 1, reason "evicted", a "quic_pending_evicted"
+     * diagnostic (fields peer, limit: "pending"|"per_addr", age_ms) and
+     * counted in the endpoint's stats. A slow or silent peer thus cannot
+     * hold honest ones out. 0 = default for each. */
+    size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
+    size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
+    size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */
+    macula_quic_retry retry;     /* AUTO */
+    /* 1: a connection stays pending after its handshake until the owner
+     * calls macula_quic_conn_admitted() (or it closes). */
+    int hold_until_admitted;
 } macula_quic_endpoint_options;
 
 /* Zeroes `o` and sets the default settings. */
@@ -159,6 +205,22 @@ MACULA_API macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt,
 MACULA_API int macula_quic_endpoint_local_addr(const macula_quic_endpoint *ep,
                                                struct sockaddr_storage *addr, socklen_t *len);
 MACULA_API uint16_t macula_quic_endpoint_port(const macula_quic_endpoint *ep);
+
+/* Counters of one endpoint (added for issue 11). */
+typedef struct macula_quic_endpoint_stats {
+    uint64_t connections;      /* now, all states */
+    uint64_t pending;          /* now: not yet connected (see admission) */
+    uint64_t pending_cap;      /* the effective cap */
+    uint64_t evicted;          /* pending connections evicted, total */
+    uint64_t evicted_per_addr; /* ...of which by the per-address limit */
+    uint64_t refused;          /* Initials refused (max_connections, closing) */
+    uint64_t retry_sent;       /* Retry packets sent */
+    uint64_t retry_token_bad;  /* Initials with an invalid or expired token */
+    uint64_t stray_datagrams;  /* short-header datagrams for no known id */
+    uint64_t stray_conn_reads; /* ...handed to a connection (reset token matched) */
+    uint64_t reset_tokens;     /* peers' stateless reset tokens known now */
+} macula_quic_endpoint_stats;
+MACULA_API int macula_quic_endpoint_get_stats(const macula_quic_endpoint *ep, macula_quic_endpoint_stats *out);
 /* Closes every connection of the endpoint (each gets CLOSED, cause local)
  * and releases the endpoint. */
 MACULA_API void macula_quic_endpoint_close(macula_quic_endpoint *ep);
@@ -238,6 +300,11 @@ MACULA_API const char *macula_quic_conn_alpn(const macula_quic_conn *c);
 /* The peer certificate's Ed25519 key (client side), or NULL. */
 MACULA_API const uint8_t *macula_quic_conn_peer_ed25519(const macula_quic_conn *c);
 MACULA_API int macula_quic_conn_is_server(const macula_quic_conn *c);
+/* Server connections of an endpoint with hold_until_admitted: the owner
+ * has seen what it waited for (e.g. the peer's CONNECT); the connection
+ * stops counting as pending and can no longer be evicted. Idempotent;
+ * no-op for other connections. */
+MACULA_API void macula_quic_conn_admitted(macula_quic_conn *c);
 
 typedef struct macula_quic_conn_stats {
     uint64_t bytes_sent;     /* stream payload bytes */

@@ -169,6 +169,8 @@ static int cb_handshake_completed(ngtcp2_conn *q, void *user)
     }
     c->state = CONN_CONNECTED;
     if (c->is_server) {
+        if (!c->ep->hold_until_admitted)
+            macula__adm_remove(&c->ep->adm, &c->adm);
         c->visible = 1;
         c->handler = c->ep->on_connection;
         c->user = c->ep->on_connection_user;
@@ -371,7 +373,7 @@ static void after_start(macula_quic_conn *c)
 }
 
 int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
-                              const struct sockaddr *remote, socklen_t remote_len)
+                              const ngtcp2_cid *odcid, const struct sockaddr *remote, socklen_t remote_len)
 {
     c->ep = ep;
     c->is_server = 1;
@@ -385,6 +387,14 @@ int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, con
     ngtcp2_transport_params p;
     fill_params(c, &st, &p, (uint64_t)c->settings.handshake_timeout_ms * NGTCP2_MILLISECONDS);
     p.original_dcid = hd->dcid;
+    if (odcid) {
+        /* RFC 9000 7.3: after a Retry both ids go in the transport
+         * parameters; ngtcp2 wants the token it came with (verified). */
+        p.original_dcid = *odcid;
+        p.retry_scid = hd->dcid;
+        p.retry_scid_present = 1;
+        st.token = hd->token;
+    }
     p.stateless_reset_token_present = 1;
     macula__endpoint_reset_token(ep, &scid, p.stateless_reset_token);
     ngtcp2_callbacks cb;
@@ -465,6 +475,8 @@ void macula__conn_terminate(macula_quic_conn *c, macula_quic_close_cause cause, 
         return;
     (void)cause;
     (void)err;
+    if (c->ep)
+        macula__adm_remove(&c->ep->adm, &c->adm);
     uint64_t now = now_ns(c);
     uint64_t linger = 0;
     if (c->q && mode != TERM_DROP) {
@@ -915,6 +927,7 @@ void macula__conn_free(macula_quic_conn *c)
     macula__timer_cancel(c->loop, &c->deadline);
     macula__dial_cancel_resolve(c);
     if (c->ep) {
+        macula__adm_remove(&c->ep->adm, &c->adm);
         while (c->n_cids)
             macula__endpoint_remove_cid(c->ep, c, &c->cids[c->n_cids - 1]);
         macula__endpoint_unlink_conn(c->ep, c);

@@ -19,6 +19,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "macula/quic.h"
+#include "quic/admission.h"
 #include "quic/cid_table.h"
 #include "quic/reset_tokens.h"
 #include "quic/send_buffer.h"
@@ -163,6 +164,8 @@ struct macula_quic_conn {
      * reset_tokens.h); refreshed after ngtcp2 calls when `rtok_dirty`. */
     macula__rtok_conn rtok;
     int rtok_dirty;
+    /* Server: its place among the endpoint's pending connections. */
+    macula__adm_node adm;
 };
 
 struct macula_quic_endpoint {
@@ -208,6 +211,12 @@ struct macula_quic_endpoint {
      * connection read each. */
     uint64_t stray_datagrams;
     uint64_t stray_conn_reads;
+
+    /* Admission of pending server connections (admission.h). */
+    macula__admission adm;
+    int hold_until_admitted;
+    uint8_t retry_secret[32]; /* per run: Retry tokens only live seconds */
+    uint64_t evicted, evicted_per_addr, refused, retry_sent, retry_token_bad;
 };
 
 /* Per-runtime QUIC state (runtime slot MACULA__SLOT_QUIC). */
@@ -243,8 +252,10 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep);
 
 /* conn.c: life cycle, packets, timers */
 macula_quic_conn *macula__conn_alloc(macula_runtime *rt, quic_rt *qrt, const macula_quic_settings *s);
+/* `odcid`: the client's first destination id when it came back with a
+ * valid Retry token (hd->dcid is then our Retry's source id), else NULL. */
 int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
-                              const struct sockaddr *remote, socklen_t remote_len);
+                              const ngtcp2_cid *odcid, const struct sockaddr *remote, socklen_t remote_len);
 int macula__conn_start_client(macula_quic_conn *c, macula_quic_endpoint *ep, const struct sockaddr *remote,
                               socklen_t remote_len);
 void macula__conn_read(macula_quic_conn *c, const ngtcp2_path *path, const ngtcp2_pkt_info *pi,

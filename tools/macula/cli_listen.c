@@ -3,6 +3,8 @@
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;
  * events are printed (and echoed) from its handlers. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +15,9 @@ static int listen_usage(FILE *f)
     fprintf(f,
             "usage: macula listen --listen ADDR:PORT --key FILE [--realm HEX]... [--capabilities N]\n"
             "                     [--echo] [--max-handshaking N] [--close-duplicates] [--refuse CODE]\n"
-            "                     [--cert CERT.pem --cert-key KEY.pem] [options below]\n"
+            "                     [--cert CERT.pem --cert-key KEY.pem] [--max-pending N]\n"
+            "                     [--max-pending-per-addr N] [--pending-budget-mb N] [--max-connections N]\n"
+            "                     [--retry auto|always|never] [options below]\n"
             "\n"
             "Accepts Macula peers on ADDR:PORT (port 0 picks one) and prints one JSON object per\n"
             "line on stdout, until SIGINT/SIGTERM, which sends GOODBYE (reason \"shutdown\") to every\n"
@@ -32,6 +36,15 @@ static int listen_usage(FILE *f)
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
             "  --echo                     send every received frame except GOODBYE back unchanged\n"
             "  --max-handshaking N        close connections beyond N not yet connected (\"busy\", code 1)\n"
+            "  --max-pending N            connections not yet connected (QUIC handshake or waiting for\n"
+            "                             CONNECT) at once; beyond, the oldest is evicted (default 1024)\n"
+            "  --max-pending-per-addr N   the same per source address (IPv4, IPv6 /64) (default 64)\n"
+            "  --pending-budget-mb N      memory for them at 100 KiB each; lowers the cap (default 64)\n"
+            "  --max-connections N        connections at once, beyond refused (default 65536)\n"
+            "  --retry MODE               QUIC address validation: auto (while more than half the pending\n"
+            "                             cap is used; default), always or never\n"
+            "  At exit a line {\"event\":\"stats\",...} gives the listener's counters (pending, evicted,\n"
+            "  retry_sent, stray_datagrams, ...).\n"
             "  --close-duplicates         a second connection of a node id replaces the first\n"
             "                             (the older one gets GOODBYE \"replaced\")\n"
             "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
@@ -86,6 +99,37 @@ static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int
     return 1;
 }
 
+/* The listener's counters, printed from the loop thread before the stop. */
+typedef struct stats_req {
+    macula_listener *l;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} stats_req;
+
+static void print_stats(void *arg)
+{
+    stats_req *sr = arg;
+    macula_quic_endpoint_stats s;
+    if (macula_listener_get_stats(sr->l, &s) == 0) {
+        printf("{\"event\":\"stats\",\"connections\":%llu,\"pending\":%llu,\"pending_cap\":%llu,"
+               "\"evicted\":%llu,\"evicted_per_addr\":%llu,\"refused\":%llu,\"retry_sent\":%llu,"
+               "\"retry_token_bad\":%llu,\"stray_datagrams\":%llu,\"stray_conn_reads\":%llu,"
+               "\"reset_tokens\":%llu}\n",
+               (unsigned long long)s.connections, (unsigned long long)s.pending,
+               (unsigned long long)s.pending_cap, (unsigned long long)s.evicted,
+               (unsigned long long)s.evicted_per_addr, (unsigned long long)s.refused,
+               (unsigned long long)s.retry_sent, (unsigned long long)s.retry_token_bad,
+               (unsigned long long)s.stray_datagrams, (unsigned long long)s.stray_conn_reads,
+               (unsigned long long)s.reset_tokens);
+        fflush(stdout);
+    }
+    pthread_mutex_lock(&sr->mu);
+    sr->done = 1;
+    pthread_cond_signal(&sr->cv);
+    pthread_mutex_unlock(&sr->mu);
+}
+
 int cli_listen(int argc, char **argv)
 {
     const char *listen = NULL, *cert = NULL, *cert_key = NULL;
@@ -94,7 +138,8 @@ int cli_listen(int argc, char **argv)
     listen_state st;
     memset(&st, 0, sizeof st);
     st.refuse_code = -2; /* none */
-    uint64_t max_handshaking = 0;
+    uint64_t max_handshaking = 0, max_pending = 0, max_pending_addr = 0, budget_mb = 0, max_conns = 0;
+    macula_quic_retry retry = MACULA_QUIC_RETRY_AUTO;
     int dups = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -111,6 +156,29 @@ int cli_listen(int argc, char **argv)
         } else if (!strcmp(a, "--max-handshaking")) {
             if (!v || cli_parse_u64(v, 1, 10000000, &max_handshaking) != 0) {
                 cli_errorf("--max-handshaking: expected 1..10000000");
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--max-pending") || !strcmp(a, "--max-pending-per-addr") ||
+                   !strcmp(a, "--pending-budget-mb") || !strcmp(a, "--max-connections")) {
+            uint64_t *out = !strcmp(a, "--max-pending")            ? &max_pending
+                            : !strcmp(a, "--max-pending-per-addr") ? &max_pending_addr
+                            : !strcmp(a, "--pending-budget-mb")    ? &budget_mb
+                                                                    : &max_conns;
+            if (!v || cli_parse_u64(v, 1, 10000000, out) != 0) {
+                cli_errorf("%s: expected 1..10000000", a);
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--retry")) {
+            if (v && !strcmp(v, "auto"))
+                retry = MACULA_QUIC_RETRY_AUTO;
+            else if (v && !strcmp(v, "always"))
+                retry = MACULA_QUIC_RETRY_ALWAYS;
+            else if (v && !strcmp(v, "never"))
+                retry = MACULA_QUIC_RETRY_NEVER;
+            else {
+                cli_errorf("--retry: expected auto, always or never");
                 return CLI_EXIT_USAGE;
             }
             i++;
@@ -197,6 +265,11 @@ int cli_listen(int argc, char **argv)
     lo.auto_accept = &po;
     lo.max_handshaking = (size_t)max_handshaking;
     lo.close_duplicate_peers = dups;
+    lo.max_pending = (size_t)max_pending;
+    lo.max_pending_per_addr = (size_t)max_pending_addr;
+    lo.pending_budget = (size_t)budget_mb * 1024u * 1024u;
+    lo.max_connections = (size_t)max_conns;
+    lo.retry = retry;
     const char *why = NULL;
     macula_listener *l = macula_listener_new(st.rt, &lo, &err, &why); /* before the loop runs */
     if (!l) {
@@ -204,8 +277,22 @@ int cli_listen(int argc, char **argv)
         goto out;
     }
     cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
-    if (cli_run_until_signal(st.rt, &sigs) == 0)
-        status = CLI_EXIT_OK;
+    if (macula_runtime_start(st.rt) != 0) {
+        cli_errorf("cannot start the runtime thread");
+        goto out;
+    }
+    int sig;
+    sigwait(&sigs, &sig);
+    stats_req sr = {.l = l, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    if (macula_runtime_post(st.rt, print_stats, &sr) == 0) {
+        pthread_mutex_lock(&sr.mu);
+        while (!sr.done)
+            pthread_cond_wait(&sr.cv, &sr.mu);
+        pthread_mutex_unlock(&sr.mu);
+    }
+    macula_runtime_stop(st.rt);
+    macula_runtime_join(st.rt);
+    status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);
     macula_identity_free(id);
