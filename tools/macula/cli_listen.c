@@ -3,8 +3,6 @@
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;
  * events are printed (and echoed) from its handlers. */
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,34 +98,11 @@ static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int
 }
 
 /* The listener's counters, printed from the loop thread before the stop. */
-typedef struct stats_req {
-    macula_listener *l;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-} stats_req;
-
 static void print_stats(void *arg)
 {
-    stats_req *sr = arg;
     macula_quic_endpoint_stats s;
-    if (macula_listener_get_stats(sr->l, &s) == 0) {
-        printf("{\"event\":\"stats\",\"connections\":%llu,\"pending\":%llu,\"pending_cap\":%llu,"
-               "\"evicted\":%llu,\"evicted_per_addr\":%llu,\"refused\":%llu,\"retry_sent\":%llu,"
-               "\"retry_token_bad\":%llu,\"stray_datagrams\":%llu,\"stray_conn_reads\":%llu,"
-               "\"reset_tokens\":%llu}\n",
-               (unsigned long long)s.connections, (unsigned long long)s.pending,
-               (unsigned long long)s.pending_cap, (unsigned long long)s.evicted,
-               (unsigned long long)s.evicted_per_addr, (unsigned long long)s.refused,
-               (unsigned long long)s.retry_sent, (unsigned long long)s.retry_token_bad,
-               (unsigned long long)s.stray_datagrams, (unsigned long long)s.stray_conn_reads,
-               (unsigned long long)s.reset_tokens);
-        fflush(stdout);
-    }
-    pthread_mutex_lock(&sr->mu);
-    sr->done = 1;
-    pthread_cond_signal(&sr->cv);
-    pthread_mutex_unlock(&sr->mu);
+    if (macula_listener_get_stats(arg, &s) == 0)
+        cli_endpoint_stats_print(stdout, &s);
 }
 
 int cli_listen(int argc, char **argv)
@@ -171,16 +146,8 @@ int cli_listen(int argc, char **argv)
             }
             i++;
         } else if (!strcmp(a, "--retry")) {
-            if (v && !strcmp(v, "auto"))
-                retry = MACULA_QUIC_RETRY_AUTO;
-            else if (v && !strcmp(v, "always"))
-                retry = MACULA_QUIC_RETRY_ALWAYS;
-            else if (v && !strcmp(v, "never"))
-                retry = MACULA_QUIC_RETRY_NEVER;
-            else {
-                cli_errorf("--retry: expected auto, always or never");
+            if (cli_parse_retry(v, &retry) != 0)
                 return CLI_EXIT_USAGE;
-            }
             i++;
         } else if (!strcmp(a, "--close-duplicates")) {
             dups = 1;
@@ -277,22 +244,8 @@ int cli_listen(int argc, char **argv)
         goto out;
     }
     cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
-    if (macula_runtime_start(st.rt) != 0) {
-        cli_errorf("cannot start the runtime thread");
-        goto out;
-    }
-    int sig;
-    sigwait(&sigs, &sig);
-    stats_req sr = {.l = l, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    if (macula_runtime_post(st.rt, print_stats, &sr) == 0) {
-        pthread_mutex_lock(&sr.mu);
-        while (!sr.done)
-            pthread_cond_wait(&sr.cv, &sr.mu);
-        pthread_mutex_unlock(&sr.mu);
-    }
-    macula_runtime_stop(st.rt);
-    macula_runtime_join(st.rt);
-    status = CLI_EXIT_OK;
+    if (cli_run_until_signal_then(st.rt, &sigs, print_stats, l) == 0)
+        status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);
     macula_identity_free(id);
