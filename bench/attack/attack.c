@@ -18,7 +18,8 @@
  *
  * It prints {"event":"attacking",...} once the attack runs (the script
  * times honest dials from then on) and {"event":"done",...} at the end,
- * with the target's peak RSS when --pid is given.
+ * with the target's peak RSS and its CPU time during the attack when --pid
+ * is given.
  */
 #include <arpa/inet.h>
 #include <signal.h>
@@ -63,6 +64,29 @@ static long target_rss_kb(int pid)
             kb = strtol(line + 6, NULL, 10);
     fclose(f);
     return kb;
+}
+
+/* The target's CPU time (user + system) in ms, or -1. */
+static long target_cpu_ms(int pid)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* Fields after the command name, which may hold spaces: from the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long ut = 0, st = 0;
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
 }
 
 static void pump_ms(unsigned ms)
@@ -218,6 +242,7 @@ int main(int argc, char **argv)
     to.sin_family = AF_INET;
     to.sin_port = htons(R.port);
     to.sin_addr.s_addr = htonl(0x7f000001);
+    long cpu0 = target_cpu_ms(R.pid);
     uint64_t start = macula__clock_now(), end = start + (uint64_t)R.seconds * 1000000000ull;
     while (macula__clock_now() < end) {
         if (!strcmp(R.mode, "stray") && R.rate) {
@@ -236,10 +261,12 @@ int main(int argc, char **argv)
         if (rss > R.rss_peak_kb)
             R.rss_peak_kb = rss;
     }
+    long cpu1 = target_cpu_ms(R.pid);
     printf("{\"event\":\"done\",\"mode\":\"%s\",\"conns\":%d,\"connected\":%d,\"closed\":%d,\"redials\":%d,"
-           "\"stray_sent\":%llu,\"target_rss_start_kb\":%ld,\"target_rss_peak_kb\":%ld}\n",
+           "\"stray_sent\":%llu,\"target_rss_start_kb\":%ld,\"target_rss_peak_kb\":%ld,"
+           "\"target_cpu_ms_during_attack\":%ld}\n",
            R.mode, R.conns, R.connected, R.closed, R.redials, (unsigned long long)R.sent, R.rss_start_kb,
-           R.rss_peak_kb);
+           R.rss_peak_kb, cpu0 >= 0 && cpu1 >= 0 ? cpu1 - cpu0 : -1);
     fflush(stdout);
     /* Leave without goodbyes: the server finds out by itself. */
     _exit(0);
