@@ -48,7 +48,8 @@
  * what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
- * "quic_pending_evicted" (the admission caps, see listener options),
+ * "quic_pending_evicted" and "quic_pending_refused" (admission, see the
+ * listener options),
  * "listener_accept_failed", "internal_error".
  */
 #ifndef MACULA_PEERING_H
@@ -353,8 +354,10 @@ typedef struct macula_listener_options {
      * pending connection is evicted (closed, application code 1, reason
      * "evicted", diagnostic "quic_pending_evicted", counted in
      * macula_listener_get_stats) instead of refusing the newcomer, so a
-     * slowloris cannot lock honest peers out. max_handshaking above, when
-     * set, still refuses beyond it ("busy"). 0 = the quic.h default. */
+     * slowloris cannot lock honest peers out; under pressure one address's
+     * newcomers beyond max_pending_per_addr are refused (quic.h).
+     * max_handshaking above, when set, still refuses beyond it ("busy").
+     * 0 = the quic.h default. */
     size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
     size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
     size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */

@@ -133,7 +133,7 @@ MACULA_API void macula_quic_settings_init(macula_quic_settings *s);
 /* Pending connections at once. */
 #define MACULA_QUIC_DEFAULT_MAX_PENDING 1024
 /* Pending connections from one source address (IPv4 /32, IPv6 /64),
- * enforced while more than half the pending cap is used. */
+ * enforced (newcomers refused) while more than half the pending cap is used. */
 #define MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR 64
 /* Memory the pending connections may use... */
 #define MACULA_QUIC_DEFAULT_PENDING_BUDGET (64u * 1024u * 1024u)
@@ -178,14 +178,16 @@ typedef struct macula_quic_endpoint_options {
 
     /* --- admission (server role; added for issue 11) ---
      * Pending connections are capped at min(max_pending, pending_budget /
-     * MACULA_QUIC_PENDING_BYTES). A newcomer beyond the cap, or (while more
-     * than half the cap is used) beyond max_pending_per_addr for its
-     * address, EVICTS the oldest pending connection (of its address for
-     * the latter): it is closed with
-     * application code 1, reason "evicted", a "quic_pending_evicted"
-     * diagnostic (fields peer, limit: "pending"|"per_addr", age_ms) and
-     * counted in the endpoint's stats. A slow or silent peer thus cannot
-     * hold honest ones out. 0 = default for each. */
+     * MACULA_QUIC_PENDING_BYTES). A newcomer beyond the cap EVICTS the
+     * oldest pending connection: it is closed with application code 1,
+     * reason "evicted", a "quic_pending_evicted" diagnostic (fields peer,
+     * age_ms) and counted in the endpoint's stats; a slow or silent peer
+     * thus cannot hold honest ones out. While more than half the cap is
+     * used, a newcomer from an address that already has
+     * max_pending_per_addr pending is refused at once (stateless
+     * CONNECTION_CLOSE "busy: too many pending from this address", no
+     * handshake work; diagnostic "quic_pending_refused"), so one address
+     * can neither take the cap nor churn through it. 0 = default. */
     size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
     size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
     size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */
@@ -211,8 +213,8 @@ typedef struct macula_quic_endpoint_stats {
     uint64_t connections;      /* now, all states */
     uint64_t pending;          /* now: not yet connected (see admission) */
     uint64_t pending_cap;      /* the effective cap */
-    uint64_t evicted;          /* pending connections evicted, total */
-    uint64_t evicted_per_addr; /* ...of which by the per-address limit */
+    uint64_t evicted;          /* pending connections evicted (the cap) */
+    uint64_t refused_per_addr; /* Initials refused by the per-address limit */
     uint64_t refused;          /* Initials refused (max_connections, closing) */
     uint64_t retry_sent;       /* Retry packets sent */
     uint64_t retry_token_bad;  /* Initials with an invalid or expired token */

@@ -99,21 +99,14 @@ void macula__adm_remove(macula__admission *a, macula__adm_node *node)
         (void)macula__cid_table_put(&a->per_addr, node->key, node->keylen, (void *)(uintptr_t)(count - 1));
 }
 
-macula__adm_node *macula__adm_victim(const macula__admission *a, const uint8_t *key, size_t keylen, int *per_addr)
+int macula__adm_addr_full(const macula__admission *a, const uint8_t *key, size_t keylen)
 {
-    *per_addr = 0;
-    /* Per address only under pressure: a burst of honest dials from one
-     * host (a gateway, a test) is fine while there is room. */
-    if (a->n > a->cap / 2 && macula__adm_addr_count(a, key, keylen) >= a->max_per_addr) {
-        for (macula__adm_node *n = a->head; n; n = n->next) {
-            if (n->keylen == keylen && memcmp(n->key, key, keylen) == 0) {
-                *per_addr = 1;
-                return n;
-            }
-        }
-    }
-    return a->n >= a->cap ? a->head : NULL;
+    /* Only under pressure: a burst of honest dials from one host (a
+     * gateway, a test) is fine while there is room. */
+    return a->n > a->cap / 2 && macula__adm_addr_count(a, key, keylen) >= a->max_per_addr;
 }
+
+macula__adm_node *macula__adm_victim(const macula__admission *a) { return a->n >= a->cap ? a->head : NULL; }
 
 int macula__adm_want_retry(const macula__admission *a)
 {

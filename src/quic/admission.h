@@ -15,14 +15,16 @@
  *    address: IPv4 /32, IPv6 /64, v4-mapped IPv6 as IPv4; the port is not
  *    part of it, a client picks ports freely).
  *  - `cap` = min(max_pending, memory_budget / MACULA_QUIC_PENDING_BYTES),
- *    at least 1. Under pressure (more than cap/2 pending) a newcomer whose
- *    address already has max_per_addr pending evicts that address's oldest;
- *    otherwise a newcomer at `cap` evicts the oldest of all. Honest handshakes finish in milliseconds, so the oldest
- *    are the ones that stopped advancing: the newcomer always gets a slot.
+ *    at least 1. A newcomer at `cap` evicts the oldest pending connection:
+ *    honest handshakes finish in milliseconds, so the oldest are the ones
+ *    that stopped advancing, and a newcomer always gets a slot.
+ *  - Under pressure (more than cap/2 pending) a newcomer whose address
+ *    already has max_per_addr pending is refused (a stateless close, no
+ *    handshake work): one address cannot take more, nor churn through the
+ *    cap (evicting its own and redialing costs a handshake each).
  *  - Retry (address validation) is asked for every Initial without a valid
  *    token in mode ALWAYS, and in mode AUTO while more than cap/2 are
  *    pending; a spoofed source then never gets a pending slot.
- *  - The per-address scan for the oldest of one address is O(pending).
  */
 #ifndef MACULA_QUIC_ADMISSION_H
 #define MACULA_QUIC_ADMISSION_H
@@ -62,9 +64,11 @@ int macula__adm_add(macula__admission *a, macula__adm_node *node, const uint8_t 
                     uint64_t now_ns);
 /* Unlinks `node` if linked. */
 void macula__adm_remove(macula__admission *a, macula__adm_node *node);
-/* The pending node a newcomer from `key` must evict, or NULL when there is
- * room; *per_addr tells which limit chose it. */
-macula__adm_node *macula__adm_victim(const macula__admission *a, const uint8_t *key, size_t keylen, int *per_addr);
+/* 1 when a newcomer from `key` must be refused (per-address limit). */
+int macula__adm_addr_full(const macula__admission *a, const uint8_t *key, size_t keylen);
+/* The pending node a newcomer must evict (the oldest), or NULL when there
+ * is room. */
+macula__adm_node *macula__adm_victim(const macula__admission *a);
 /* 1 when an Initial without a valid token must be answered with Retry. */
 int macula__adm_want_retry(const macula__admission *a);
 

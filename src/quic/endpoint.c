@@ -202,21 +202,17 @@ static macula_quic_conn *conn_of_node(macula__adm_node *n)
     return (macula_quic_conn *)(void *)((char *)n - offsetof(macula_quic_conn, adm));
 }
 
-/* Makes room for a newcomer: the oldest pending connection (of the
- * newcomer's address when that limit is hit) is closed. */
-static void evict(macula_quic_endpoint *ep, macula__adm_node *node, int per_addr)
+/* Makes room for a newcomer: the oldest pending connection is closed. */
+static void evict(macula_quic_endpoint *ep, macula__adm_node *node)
 {
     macula_quic_conn *c = conn_of_node(node);
     uint64_t age_ms = (macula__loop_now(ep->loop) - node->since_ns) / 1000000u;
     macula__adm_remove(&ep->adm, node);
     ep->evicted++;
-    if (per_addr)
-        ep->evicted_per_addr++;
     char peer[64] = "", age[24];
     macula__sockaddr_string((const struct sockaddr *)&c->remote, peer, sizeof peer);
     snprintf(age, sizeof age, "%llu", (unsigned long long)age_ms);
-    macula__runtime_diag(ep->rt, "quic_pending_evicted", "peer", peer, "limit", per_addr ? "per_addr" : "pending",
-                         "age_ms", age, NULL);
+    macula__runtime_diag(ep->rt, "quic_pending_evicted", "peer", peer, "age_ms", age, NULL);
     macula_quic_conn_close(c, 1, "evicted");
 }
 
@@ -245,17 +241,24 @@ static void accept_initial(macula_quic_endpoint *ep, const ngtcp2_path *path, co
         }
         validated = 1;
     }
+    uint8_t key[MACULA__ADM_KEY_MAX];
+    size_t klen = macula__adm_key(from, key);
+    if (macula__adm_addr_full(&ep->adm, key, klen)) {
+        ep->refused_per_addr++;
+        char peer[64] = "";
+        macula__sockaddr_string(from, peer, sizeof peer);
+        macula__runtime_diag(ep->rt, "quic_pending_refused", "peer", peer, NULL);
+        refuse_code(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED, "busy: too many pending from this address");
+        return;
+    }
     /* Other tokens (NEW_TOKEN: we never send one) count as none. */
     if (!validated && macula__adm_want_retry(&ep->adm)) {
         send_retry(ep, &hd, from, from_len);
         return;
     }
-    uint8_t key[MACULA__ADM_KEY_MAX];
-    size_t klen = macula__adm_key(from, key);
-    int per_addr = 0;
-    macula__adm_node *victim = macula__adm_victim(&ep->adm, key, klen, &per_addr);
+    macula__adm_node *victim = macula__adm_victim(&ep->adm);
     if (victim)
-        evict(ep, victim, per_addr);
+        evict(ep, victim);
     macula_quic_conn *c = macula__conn_alloc(ep->rt, ep->qrt, &ep->settings);
     if (!c)
         return;
@@ -582,7 +585,7 @@ int macula_quic_endpoint_get_stats(const macula_quic_endpoint *ep, macula_quic_e
     out->pending = ep->adm.n;
     out->pending_cap = ep->adm.cap;
     out->evicted = ep->evicted;
-    out->evicted_per_addr = ep->evicted_per_addr;
+    out->refused_per_addr = ep->refused_per_addr;
     out->refused = ep->refused;
     out->retry_sent = ep->retry_sent;
     out->retry_token_bad = ep->retry_token_bad;

@@ -216,7 +216,7 @@ struct macula_quic_endpoint {
     macula__admission adm;
     int hold_until_admitted;
     uint8_t retry_secret[32]; /* per run: Retry tokens only live seconds */
-    uint64_t evicted, evicted_per_addr, refused, retry_sent, retry_token_bad;
+    uint64_t evicted, refused_per_addr, refused, retry_sent, retry_token_bad;
 };
 
 /* Per-runtime QUIC state (runtime slot MACULA__SLOT_QUIC). */

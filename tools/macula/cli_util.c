@@ -413,12 +413,12 @@ void cli_endpoint_stats_print(FILE *f, const macula_quic_endpoint_stats *s)
 {
     fprintf(f,
             "{\"event\":\"stats\",\"connections\":%llu,\"pending\":%llu,\"pending_cap\":%llu,"
-            "\"evicted\":%llu,\"evicted_per_addr\":%llu,\"refused\":%llu,\"retry_sent\":%llu,"
+            "\"evicted\":%llu,\"refused_per_addr\":%llu,\"refused\":%llu,\"retry_sent\":%llu,"
             "\"retry_token_bad\":%llu,\"stray_datagrams\":%llu,\"stray_conn_reads\":%llu,"
             "\"reset_tokens\":%llu}\n",
             (unsigned long long)s->connections, (unsigned long long)s->pending,
             (unsigned long long)s->pending_cap, (unsigned long long)s->evicted,
-            (unsigned long long)s->evicted_per_addr, (unsigned long long)s->refused,
+            (unsigned long long)s->refused_per_addr, (unsigned long long)s->refused,
             (unsigned long long)s->retry_sent, (unsigned long long)s->retry_token_bad,
             (unsigned long long)s->stray_datagrams, (unsigned long long)s->stray_conn_reads,
             (unsigned long long)s->reset_tokens);
