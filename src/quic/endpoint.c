@@ -4,6 +4,7 @@
  * to no connection (accept, version negotiation, refusal, stateless reset). */
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <sodium.h>
@@ -468,7 +469,9 @@ macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_
                                                           : MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR,
                                (int)opts->retry)) != 0)
         goto fail_ep;
-    macula__rtok_init(&ep->rtoks, ep->max_connections * MACULA__RTOK_PER_CONN);
+    macula__rtok_init(&ep->rtoks, ep->max_connections > SIZE_MAX / MACULA__RTOK_PER_CONN
+                                      ? SIZE_MAX
+                                      : ep->max_connections * MACULA__RTOK_PER_CONN);
     if ((rc = copy_alpn(ep, opts->alpn, opts->n_alpn)) != 0)
         goto fail_ep;
     if (gnutls_priority_init(&ep->priority, TLS_PRIORITY, NULL) != GNUTLS_E_SUCCESS) {
