@@ -68,6 +68,8 @@
  * came on it), "handshake_timeout", "unexpected_event" (event: what came), "peer_refused" (an admit policy said no), "mailbox_full" (a
  * FRAME event a mailbox could not take; counted in frames_dropped),
  * "listener_busy" (max_handshaking reached; field peer_addr),
+ * "quic_pending_evicted" and "quic_pending_refused" (admission, see the
+ * listener options),
  * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
  * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
  * "api_misuse" (a call on the wrong thread, refused; see Threads).
@@ -531,6 +533,23 @@ typedef struct macula_listener_options {
     /* When a second connection from the same peer node id completes its
      * handshake, close the older worker (GOODBYE reason "replaced"). */
     int close_duplicate_peers;
+
+    /* --- admission (added for issue 11; see quic.h) ---
+     * "Pending" here spans the QUIC handshake AND the wait for the peer's
+     * CONNECT/HELLO (manual mode: and for macula_peer_accept): a listener
+     * holds its connections pending until then. Beyond the caps the oldest
+     * pending connection is evicted (closed, application code 1, reason
+     * "evicted", diagnostic "quic_pending_evicted", counted in
+     * macula_listener_get_stats) instead of refusing the newcomer, so a
+     * slowloris cannot lock honest peers out; under pressure one address's
+     * newcomers beyond max_pending_per_addr are refused (quic.h).
+     * max_handshaking above, when set, still refuses beyond it ("busy").
+     * 0 = the quic.h default. */
+    size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
+    size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
+    size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */
+    size_t max_connections;      /* MACULA_QUIC_DEFAULT_MAX_CONNECTIONS */
+    macula_quic_retry retry;     /* MACULA_QUIC_RETRY_AUTO */
 } macula_listener_options;
 
 /* Zeroes `o`, sets the default QUIC settings and records the struct sizes
@@ -547,6 +566,9 @@ MACULA_API void macula_listener_options_init_sized(macula_listener_options *o, s
 MACULA_API macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_options *opts,
                                                 int *err, const char **errmsg);
 MACULA_API uint16_t macula_listener_port(const macula_listener *l);
+/* Loop thread: the counters of the listener's QUIC endpoint (pending,
+ * evicted, Retry, stray datagrams...). */
+MACULA_API int macula_listener_get_stats(const macula_listener *l, macula_quic_endpoint_stats *out);
 /* Manual mode: refuse a connection given to on_connection (loop thread;
  * from another thread while the loop runs: ignored, "api_misuse"
  * diagnostic): it is closed with application code 1 and reason

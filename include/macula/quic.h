@@ -141,6 +141,34 @@ MACULA_API void macula_quic_settings_init_sized(macula_quic_settings *s, size_t 
 #define macula_quic_settings_init(s) macula_quic_settings_init_sized((s), sizeof *(s))
 
 /* --- endpoints --- */
+
+/* Admission of server connections not yet connected ("pending": from the
+ * first Initial until the QUIC handshake completes, or, with
+ * hold_until_admitted, until macula_quic_conn_admitted()). Defaults sized
+ * for a 2-vCPU box; see RELIABILITY.md for the measurements behind them. */
+/* Pending connections at once. */
+#define MACULA_QUIC_DEFAULT_MAX_PENDING 1024
+/* Pending connections from one source address (IPv4 /32, IPv6 /64),
+ * enforced (newcomers refused) while more than half the pending cap is used. */
+#define MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR 64
+/* Memory the pending connections may use... */
+#define MACULA_QUIC_DEFAULT_PENDING_BUDGET (64u * 1024u * 1024u)
+/* ...counted at this estimate per pending connection: measured RSS per
+ * half-open handshake and per connection awaiting CONNECT (the larger),
+ * rounded up (RELIABILITY.md). */
+#define MACULA_QUIC_PENDING_BYTES (100u * 1024u)
+/* Connections of one endpoint at once (all states). */
+#define MACULA_QUIC_DEFAULT_MAX_CONNECTIONS 65536
+
+/* QUIC address validation (RFC 9000 8.1): a Retry packet makes the client
+ * prove it receives at its source address before any state is kept. It
+ * costs honest clients one round trip. */
+typedef enum macula_quic_retry {
+    MACULA_QUIC_RETRY_AUTO = 0, /* while more than half the pending cap is used */
+    MACULA_QUIC_RETRY_ALWAYS,
+    MACULA_QUIC_RETRY_NEVER
+} macula_quic_retry;
+
 typedef struct macula_quic_endpoint_options {
     size_t struct_size; /* ABI: set by macula_quic_endpoint_options_init() */
     const char *bind_host;  /* numeric address; NULL = "0.0.0.0" ("::" for IPv6) */
@@ -164,6 +192,26 @@ typedef struct macula_quic_endpoint_options {
     size_t max_connections; /* 0 = 65536; beyond it new connections are refused */
 
     macula_quic_settings settings;
+
+    /* --- admission (server role; added for issue 11) ---
+     * Pending connections are capped at min(max_pending, pending_budget /
+     * MACULA_QUIC_PENDING_BYTES). A newcomer beyond the cap EVICTS the
+     * oldest pending connection: it is closed with application code 1,
+     * reason "evicted", a "quic_pending_evicted" diagnostic (fields peer,
+     * age_ms) and counted in the endpoint's stats; a slow or silent peer
+     * thus cannot hold honest ones out. While more than half the cap is
+     * used, a newcomer from an address that already has
+     * max_pending_per_addr pending is refused at once (stateless
+     * CONNECTION_CLOSE "busy: too many pending from this address", no
+     * handshake work; diagnostic "quic_pending_refused"), so one address
+     * can neither take the cap nor churn through it. 0 = default. */
+    size_t max_pending;          /* MACULA_QUIC_DEFAULT_MAX_PENDING */
+    size_t max_pending_per_addr; /* MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR */
+    size_t pending_budget;       /* bytes; MACULA_QUIC_DEFAULT_PENDING_BUDGET */
+    macula_quic_retry retry;     /* AUTO */
+    /* 1: a connection stays pending after its handshake until the owner
+     * calls macula_quic_conn_admitted() (or it closes). */
+    int hold_until_admitted;
 } macula_quic_endpoint_options;
 
 /* Zeroes `o`, sets the default settings and records the struct sizes
@@ -179,6 +227,27 @@ MACULA_API macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt,
 MACULA_API int macula_quic_endpoint_local_addr(const macula_quic_endpoint *ep,
                                                struct sockaddr_storage *addr, socklen_t *len);
 MACULA_API uint16_t macula_quic_endpoint_port(const macula_quic_endpoint *ep);
+
+/* Counters of one endpoint (added for issue 11). Caller-allocated: fill it
+ * with macula_quic_endpoint_stats_init() first (common.h, "ABI rules"). */
+typedef struct macula_quic_endpoint_stats {
+    size_t struct_size;        /* ABI: set by macula_quic_endpoint_stats_init() */
+    uint64_t connections;      /* now, all states */
+    uint64_t pending;          /* now: not yet connected (see admission) */
+    uint64_t pending_cap;      /* the effective cap */
+    uint64_t evicted;          /* pending connections evicted (the cap) */
+    uint64_t refused_per_addr; /* Initials refused by the per-address limit */
+    uint64_t refused;          /* Initials refused (max_connections, closing) */
+    uint64_t retry_sent;       /* Retry packets sent */
+    uint64_t retry_token_bad;  /* Initials with an invalid or expired token */
+    uint64_t stray_datagrams;  /* short-header datagrams for no known id */
+    uint64_t stray_conn_reads; /* ...handed to a connection (reset token matched) */
+    uint64_t reset_tokens;     /* peers' stateless reset tokens known now */
+} macula_quic_endpoint_stats;
+MACULA_API void macula_quic_endpoint_stats_init_sized(macula_quic_endpoint_stats *out, size_t struct_size);
+#define macula_quic_endpoint_stats_init(o) macula_quic_endpoint_stats_init_sized((o), sizeof *(o))
+/* Loop thread. MACULA_ERR_INVALID_ARG for an uninitialised `out`. */
+MACULA_API int macula_quic_endpoint_get_stats(const macula_quic_endpoint *ep, macula_quic_endpoint_stats *out);
 /* Closes every connection of the endpoint (each gets CLOSED, cause local)
  * and releases the endpoint. */
 MACULA_API void macula_quic_endpoint_close(macula_quic_endpoint *ep);
@@ -266,6 +335,11 @@ MACULA_API const char *macula_quic_conn_alpn(const macula_quic_conn *c);
 /* The peer certificate's Ed25519 key (client side), or NULL. */
 MACULA_API const uint8_t *macula_quic_conn_peer_ed25519(const macula_quic_conn *c);
 MACULA_API int macula_quic_conn_is_server(const macula_quic_conn *c);
+/* Server connections of an endpoint with hold_until_admitted: the owner
+ * has seen what it waited for (e.g. the peer's CONNECT); the connection
+ * stops counting as pending and can no longer be evicted. Idempotent;
+ * no-op for other connections. */
+MACULA_API void macula_quic_conn_admitted(macula_quic_conn *c);
 
 typedef struct macula_quic_conn_stats {
     size_t struct_size;      /* ABI: set by macula_quic_conn_stats_init() */

@@ -64,6 +64,18 @@ typedef struct macula_runtime_options {
     /* Optional diagnostics hook. */
     macula_diag_fn diag;
     void *diag_user;
+
+    /* --- diagnostics rate limit (added for issue 11) ---
+     * One token bucket per diagnostic name: at most diag_burst lines at
+     * once, refilled at diag_rate_per_sec per second. Lines beyond are not
+     * delivered but counted; the next delivered line of that name carries
+     * an extra field "suppressed" with the count (so a flood of hostile
+     * packets gives a bounded log that still says how big it was). 64
+     * names are tracked separately, any further ones share one bucket.
+     * macula_runtime_options_init sets 20 per second, burst 100;
+     * diag_rate_per_sec 0 = no limit. */
+    uint32_t diag_rate_per_sec;
+    uint32_t diag_burst;
 } macula_runtime_options;
 
 /* Fills `o` with the defaults and records its size (common.h, "ABI

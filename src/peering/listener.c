@@ -223,6 +223,12 @@ macula_listener *macula_listener_new(macula_runtime *rt, const macula_listener_o
     eo.alpn = opts->alpn;
     eo.n_alpn = opts->n_alpn;
     eo.settings = opts->quic;
+    eo.max_pending = opts->max_pending;
+    eo.max_pending_per_addr = opts->max_pending_per_addr;
+    eo.pending_budget = opts->pending_budget;
+    eo.max_connections = opts->max_connections;
+    eo.retry = opts->retry;
+    eo.hold_until_admitted = 1; /* pending until the peer's CONNECT */
     l->ep = macula_quic_endpoint_new(rt, &eo, &rc);
     if (!l->ep) {
         bad = rc == MACULA_ERR_INVALID_ARG ? "endpoint options (bind_host, alpn, sans, quic)"
@@ -250,6 +256,11 @@ fail:
 }
 
 uint16_t macula_listener_port(const macula_listener *l) { return l ? macula_quic_endpoint_port(l->ep) : 0; }
+
+int macula_listener_get_stats(const macula_listener *l, macula_quic_endpoint_stats *out)
+{
+    return l ? macula_quic_endpoint_get_stats(l->ep, out) : MACULA_ERR_INVALID_ARG;
+}
 
 void macula_listener_refuse(macula_listener *l, macula_quic_conn *conn)
 {
@@ -330,6 +341,9 @@ void macula__listener_entry_update(macula__peer_entry *e)
     if (s != MACULA_PEER_AWAITING_START && s != MACULA_PEER_HANDSHAKING) {
         e->counted = 0;
         l->handshaking--;
+        /* Past CONNECT (or ending): no longer pending, never evicted. */
+        if (e->conn)
+            macula_quic_conn_admitted(e->conn);
     }
 }
 

@@ -109,10 +109,53 @@ static int cb_remove_cid(ngtcp2_conn *q, const ngtcp2_cid *cid, void *user)
     return 0;
 }
 
+/* The peer's ids (and so its reset tokens) changed: read them after this
+ * ngtcp2 call returns (inside it the list may be mid-update). */
+static int cb_dcid_status(ngtcp2_conn *q, int type, uint64_t seq, const ngtcp2_cid *cid, const uint8_t *token,
+                          void *user)
+{
+    (void)q;
+    (void)type;
+    (void)seq;
+    (void)cid;
+    (void)token;
+    macula_quic_conn *c = user;
+    c->rtok_dirty = 1;
+    return 0;
+}
+
+void macula__conn_refresh_reset_tokens(macula_quic_conn *c)
+{
+    c->rtok_dirty = 0;
+    if (!c->ep)
+        return;
+    if (!c->q || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED)) {
+        macula__rtok_conn_clear(&c->ep->rtoks, &c->rtok, c);
+        return;
+    }
+    /* ngtcp2 0.12 keeps the current id plus at most a few bound to paths
+     * being validated; more than this many is not expected. */
+    ngtcp2_cid_token ct[MACULA__RTOK_PER_CONN];
+    uint8_t tokens[MACULA__RTOK_PER_CONN][MACULA__RTOK_LEN];
+    size_t n = ngtcp2_conn_get_num_active_dcid(c->q), k = 0;
+    if (n > MACULA__RTOK_PER_CONN) {
+        macula__rtok_conn_clear(&c->ep->rtoks, &c->rtok, c);
+        return;
+    }
+    n = ngtcp2_conn_get_active_dcid(c->q, ct);
+    for (size_t i = 0; i < n; i++) {
+        if (ct[i].token_present)
+            memcpy(tokens[k++], ct[i].token, MACULA__RTOK_LEN);
+    }
+    macula__rtok_conn_set(&c->ep->rtoks, &c->rtok, c, (const uint8_t(*)[MACULA__RTOK_LEN])tokens, k);
+    sodium_memzero(tokens, sizeof tokens);
+}
+
 static int cb_handshake_completed(ngtcp2_conn *q, void *user)
 {
     (void)q;
     macula_quic_conn *c = user;
+    c->rtok_dirty = 1;
     macula__tls_after_handshake(c);
     if (!c->have_alpn) {
         /* QUIC requires ALPN; a peer that offered none is refused. */
@@ -126,6 +169,8 @@ static int cb_handshake_completed(ngtcp2_conn *q, void *user)
     }
     c->state = CONN_CONNECTED;
     if (c->is_server) {
+        if (!c->ep->hold_until_admitted)
+            macula__adm_remove(&c->ep->adm, &c->adm);
         c->visible = 1;
         c->handler = c->ep->on_connection;
         c->user = c->ep->on_connection_user;
@@ -286,6 +331,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int server)
     cb->stream_close = cb_stream_close;
     cb->stream_reset = cb_stream_reset;
     cb->recv_stateless_reset = cb_recv_stateless_reset;
+    cb->dcid_status = cb_dcid_status;
 }
 
 static void fill_params(const macula_quic_conn *c, ngtcp2_settings *st, ngtcp2_transport_params *p,
@@ -328,7 +374,7 @@ static void after_start(macula_quic_conn *c)
 }
 
 int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
-                              const struct sockaddr *remote, socklen_t remote_len)
+                              const ngtcp2_cid *odcid, const struct sockaddr *remote, socklen_t remote_len)
 {
     c->ep = ep;
     c->is_server = 1;
@@ -342,6 +388,14 @@ int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, con
     ngtcp2_transport_params p;
     fill_params(c, &st, &p, (uint64_t)c->settings.handshake_timeout_ms * NGTCP2_MILLISECONDS);
     p.original_dcid = hd->dcid;
+    if (odcid) {
+        /* RFC 9000 7.3: after a Retry both ids go in the transport
+         * parameters; ngtcp2 wants the token it came with (verified). */
+        p.original_dcid = *odcid;
+        p.retry_scid = hd->dcid;
+        p.retry_scid_present = 1;
+        st.token = hd->token;
+    }
     p.stateless_reset_token_present = 1;
     macula__endpoint_reset_token(ep, &scid, p.stateless_reset_token);
     ngtcp2_callbacks cb;
@@ -403,6 +457,8 @@ static void free_streams(macula_quic_conn *c)
 
 static void release_ngtcp2(macula_quic_conn *c)
 {
+    if (c->ep)
+        macula__rtok_conn_clear(&c->ep->rtoks, &c->rtok, c);
     if (c->q) {
         ngtcp2_conn_del(c->q);
         c->q = NULL;
@@ -420,6 +476,8 @@ void macula__conn_terminate(macula_quic_conn *c, macula_quic_close_cause cause, 
         return;
     (void)cause;
     (void)err;
+    if (c->ep)
+        macula__adm_remove(&c->ep->adm, &c->adm);
     uint64_t now = now_ns(c);
     uint64_t linger = 0;
     if (c->q && mode != TERM_DROP) {
@@ -629,6 +687,8 @@ void macula__conn_read(macula_quic_conn *c, const ngtcp2_path *path, const ngtcp
     c->in_ngtcp2--;
     if (rv != 0)
         handle_error(c, rv);
+    else if (c->rtok_dirty)
+        macula__conn_refresh_reset_tokens(c);
     macula__conn_kick(c);
 }
 
@@ -802,6 +862,8 @@ void macula__conn_process(macula_quic_conn *c)
     }
     macula__conn_deliver(c);
     conn_write(c);
+    if (c->rtok_dirty)
+        macula__conn_refresh_reset_tokens(c);
     macula__conn_deliver(c);
     reap(c);
 }
@@ -832,6 +894,8 @@ static void expiry_run(macula_quic_conn *c)
     c->in_ngtcp2--;
     if (rv != 0)
         handle_error(c, rv);
+    else if (c->rtok_dirty)
+        macula__conn_refresh_reset_tokens(c);
     macula__conn_process(c);
 }
 
@@ -864,6 +928,7 @@ void macula__conn_free(macula_quic_conn *c)
     macula__timer_cancel(c->loop, &c->deadline);
     macula__dial_cancel_resolve(c);
     if (c->ep) {
+        macula__adm_remove(&c->ep->adm, &c->adm);
         while (c->n_cids)
             macula__endpoint_remove_cid(c->ep, c, &c->cids[c->n_cids - 1]);
         macula__endpoint_unlink_conn(c->ep, c);

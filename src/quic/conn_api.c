@@ -188,6 +188,12 @@ void macula_quic_conn_close(macula_quic_conn *c, uint64_t app_error_code, const 
     macula__conn_kick(c);
 }
 
+void macula_quic_conn_admitted(macula_quic_conn *c)
+{
+    if (c && c->is_server && c->ep)
+        macula__adm_remove(&c->ep->adm, &c->adm);
+}
+
 int macula_quic_conn_peer_addr(const macula_quic_conn *c, struct sockaddr_storage *addr, socklen_t *len)
 {
     if (!c || !addr || !len)

@@ -3,6 +3,9 @@
  * dispatch to connections, and the server's answers to packets that belong
  * to no connection (accept, version negotiation, refusal, stateless reset). */
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -11,10 +14,13 @@
 
 #include "quic/quic_internal.h"
 #include "quic/tls_cert.h"
+#include "util/abi.h"
 
 /* Packets we answer statelessly (resets, version negotiation, refusals)
  * per endpoint and second: enough for restarts, useless for reflection. */
 #define STATELESS_PER_SEC 256
+/* How long a Retry token is accepted: a round trip, with a wide margin. */
+#define RETRY_TOKEN_TIMEOUT_NS (10ull * 1000000000ull)
 /* Datagrams handled per readiness callback before other work runs. */
 #define RECV_BUDGET 512
 /* Key exchange: X25519 first (GnuTLS's NORMAL puts P-256 first; X25519 is
@@ -150,17 +156,66 @@ static void send_version_negotiation(macula_quic_endpoint *ep, const ngtcp2_vers
         macula__endpoint_send(ep, to, to_len, buf, (size_t)n);
 }
 
+static void refuse_code(macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *to,
+                        socklen_t to_len, uint64_t code, const char *why);
+
 static void refuse(macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *to, socklen_t to_len)
+{
+    refuse_code(ep, hd, to, to_len, NGTCP2_CONNECTION_REFUSED, "server busy");
+}
+
+/* RFC 9000 8.1.2: answer with a Retry carrying a token that only a client
+ * receiving at this address can echo; nothing is kept. The Retry is much
+ * smaller than the 1200-byte Initial it answers (no amplification). */
+static void send_retry(macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *to,
+                       socklen_t to_len)
+{
+    uint8_t raw[QUIC_CID_LEN], token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN], buf[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
+    randombytes_buf(raw, sizeof raw);
+    ngtcp2_cid scid;
+    ngtcp2_cid_init(&scid, raw, sizeof raw);
+    ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token(token, ep->retry_secret, sizeof ep->retry_secret,
+                                                         hd->version, (const ngtcp2_sockaddr *)to, to_len, &scid,
+                                                         &hd->dcid, macula__loop_now(ep->loop));
+    if (tl < 0)
+        return;
+    ngtcp2_ssize n =
+        ngtcp2_crypto_write_retry(buf, sizeof buf, hd->version, &hd->scid, &scid, &hd->dcid, token, (size_t)tl);
+    if (n > 0) {
+        ep->retry_sent++;
+        macula__endpoint_send(ep, to, to_len, buf, (size_t)n);
+    }
+}
+
+static void refuse_code(macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd, const struct sockaddr *to,
+                        socklen_t to_len, uint64_t code, const char *why)
 {
     if (!stateless_allowed(ep))
         return;
     uint8_t buf[NGTCP2_MAX_UDP_PAYLOAD_SIZE];
-    static const char why[] = "server busy";
-    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof buf, hd->version, &hd->scid, &hd->dcid,
-                                                          NGTCP2_CONNECTION_REFUSED, (const uint8_t *)why,
-                                                          sizeof why - 1);
+    ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(buf, sizeof buf, hd->version, &hd->scid, &hd->dcid, code,
+                                                          (const uint8_t *)why, strlen(why));
     if (n > 0)
         macula__endpoint_send(ep, to, to_len, buf, (size_t)n);
+}
+
+static macula_quic_conn *conn_of_node(macula__adm_node *n)
+{
+    return (macula_quic_conn *)(void *)((char *)n - offsetof(macula_quic_conn, adm));
+}
+
+/* Makes room for a newcomer: the oldest pending connection is closed. */
+static void evict(macula_quic_endpoint *ep, macula__adm_node *node)
+{
+    macula_quic_conn *c = conn_of_node(node);
+    uint64_t age_ms = (macula__loop_now(ep->loop) - node->since_ns) / 1000000u;
+    macula__adm_remove(&ep->adm, node);
+    ep->evicted++;
+    char peer[64] = "", age[24];
+    macula__sockaddr_string((const struct sockaddr *)&c->remote, peer, sizeof peer);
+    snprintf(age, sizeof age, "%llu", (unsigned long long)age_ms);
+    macula__runtime_diag(ep->rt, "quic_pending_evicted", "peer", peer, "age_ms", age, NULL);
+    macula_quic_conn_close(c, 1, "evicted");
 }
 
 static void accept_initial(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len,
@@ -170,13 +225,47 @@ static void accept_initial(macula_quic_endpoint *ep, const ngtcp2_path *path, co
     if (ngtcp2_accept(&hd, data, len) != 0 || hd.type != NGTCP2_PKT_INITIAL)
         return;
     if (ep->closing || ep->qrt->shutting_down || ep->n_conns >= ep->max_connections) {
+        ep->refused++;
         refuse(ep, &hd, from, from_len);
         return;
     }
+    ngtcp2_cid odcid;
+    int validated = 0;
+    if (hd.token.len && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+        if (ngtcp2_crypto_verify_retry_token(&odcid, hd.token.base, hd.token.len, ep->retry_secret,
+                                             sizeof ep->retry_secret, hd.version, (const ngtcp2_sockaddr *)from,
+                                             from_len, &hd.dcid, RETRY_TOKEN_TIMEOUT_NS,
+                                             macula__loop_now(ep->loop)) != 0) {
+            /* Forged, expired, or from another address. */
+            ep->retry_token_bad++;
+            refuse_code(ep, &hd, from, from_len, NGTCP2_INVALID_TOKEN, "invalid token");
+            return;
+        }
+        validated = 1;
+    }
+    uint8_t key[MACULA__ADM_KEY_MAX];
+    size_t klen = macula__adm_key(from, key);
+    if (macula__adm_addr_full(&ep->adm, key, klen)) {
+        ep->refused_per_addr++;
+        char peer[64] = "";
+        macula__sockaddr_string(from, peer, sizeof peer);
+        macula__runtime_diag(ep->rt, "quic_pending_refused", "peer", peer, NULL);
+        refuse_code(ep, &hd, from, from_len, NGTCP2_CONNECTION_REFUSED, "busy: too many pending from this address");
+        return;
+    }
+    /* Other tokens (NEW_TOKEN: we never send one) count as none. */
+    if (!validated && macula__adm_want_retry(&ep->adm)) {
+        send_retry(ep, &hd, from, from_len);
+        return;
+    }
+    macula__adm_node *victim = macula__adm_victim(&ep->adm);
+    if (victim)
+        evict(ep, victim);
     macula_quic_conn *c = macula__conn_alloc(ep->rt, ep->qrt, &ep->settings);
     if (!c)
         return;
-    if (macula__conn_start_server(c, ep, &hd, from, from_len) != 0) {
+    if (macula__conn_start_server(c, ep, &hd, validated ? &odcid : NULL, from, from_len) != 0 ||
+        macula__adm_add(&ep->adm, &c->adm, key, klen, macula__loop_now(ep->loop)) != 0) {
         macula__conn_free(c);
         return;
     }
@@ -190,25 +279,22 @@ static int same_peer(const struct sockaddr_storage *a, socklen_t alen, const str
     return alen == blen && memcmp(a, b, blen) == 0;
 }
 
-/* A short-header packet with no known connection id may be the peer's
- * stateless reset (it carries random bytes where the id would be, and a
- * token at the end): let the connections with that peer check it. Only
- * when none exists do we answer with our own reset, so two endpoints that
- * both lost state cannot bounce resets at each other. */
-static int offer_as_reset(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len,
-                          const struct sockaddr *from, socklen_t from_len)
+/* A short-header packet with no known connection id may be a peer's
+ * stateless reset: random bytes where the id would be and, in its last 16
+ * bytes, the token that peer gave us for the id we use towards it. One
+ * table lookup finds the only connection it can end, which then checks it
+ * (ngtcp2); nothing else sees the datagram, so spoofed garbage costs O(1)
+ * whatever the number of connections. Returns 1 when it went to one. */
+static int offer_as_reset(macula_quic_endpoint *ep, const ngtcp2_path *path, const uint8_t *data, size_t len)
 {
-    int matched = 0;
-    macula_quic_conn *next;
-    for (macula_quic_conn *c = ep->conns; c; c = next) {
-        next = c->next;
-        if ((c->state == CONN_HANDSHAKING || c->state == CONN_CONNECTED) &&
-            same_peer(&c->remote, c->remote_len, from, from_len)) {
-            matched = 1;
-            macula__conn_read(c, path, NULL, data, len);
-        }
-    }
-    return matched;
+    if (len < NGTCP2_STATELESS_RESET_TOKENLEN)
+        return 0;
+    macula_quic_conn *c = macula__rtok_get(&ep->rtoks, data + len - NGTCP2_STATELESS_RESET_TOKENLEN);
+    if (!c || (c->state != CONN_HANDSHAKING && c->state != CONN_CONNECTED))
+        return 0;
+    ep->stray_conn_reads++;
+    macula__conn_read(c, path, NULL, data, len);
+    return 1;
 }
 
 static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct sockaddr *from, socklen_t from_len)
@@ -241,9 +327,14 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
             accept_initial(ep, &path, data, len, from, from_len);
         return;
     }
-    if (len < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN || !stateless_allowed(ep))
+    ep->stray_datagrams++;
+    if (len < NGTCP2_STATELESS_RESET_TOKENLEN + NGTCP2_MIN_STATELESS_RESET_RANDLEN)
         return;
-    if (!offer_as_reset(ep, &path, data, len, from, from_len))
+    if (offer_as_reset(ep, &path, data, len))
+        return;
+    /* Ours may answer a peer's reset we did not recognise: harmless, it is
+     * smaller than what it answers (RFC 9000 10.3.3), so no loop lasts. */
+    if (stateless_allowed(ep))
         send_stateless_reset(ep, vc.dcid, len, from, from_len);
 }
 
@@ -367,10 +458,30 @@ macula_quic_endpoint *macula_quic_endpoint_new(macula_runtime *rt, const macula_
     ep->io.fd = -1;
     ep->settings = opts->settings;
     macula__settings_fix(&ep->settings);
-    ep->max_connections = opts->max_connections ? opts->max_connections : 65536;
+    ep->max_connections = opts->max_connections ? opts->max_connections : MACULA_QUIC_DEFAULT_MAX_CONNECTIONS;
+    size_t max_pending = opts->max_pending ? opts->max_pending : MACULA_QUIC_DEFAULT_MAX_PENDING;
+    size_t budget = opts->pending_budget ? opts->pending_budget : MACULA_QUIC_DEFAULT_PENDING_BUDGET;
+    if (budget / MACULA_QUIC_PENDING_BYTES < max_pending)
+        max_pending = budget / MACULA_QUIC_PENDING_BYTES;
+    if (max_pending > ep->max_connections)
+        max_pending = ep->max_connections;
+    if (opts->retry < MACULA_QUIC_RETRY_AUTO || opts->retry > MACULA_QUIC_RETRY_NEVER) {
+        rc = MACULA_ERR_INVALID_ARG;
+        goto fail_ep;
+    }
+    ep->hold_until_admitted = opts->hold_until_admitted;
+    randombytes_buf(ep->retry_secret, sizeof ep->retry_secret);
     derive_secret(ep, opts->identity);
     if ((rc = macula__cid_table_init(&ep->cids)) != 0)
         goto fail_ep;
+    if ((rc = macula__adm_init(&ep->adm, max_pending,
+                               opts->max_pending_per_addr ? opts->max_pending_per_addr
+                                                          : MACULA_QUIC_DEFAULT_MAX_PENDING_PER_ADDR,
+                               (int)opts->retry)) != 0)
+        goto fail_ep;
+    macula__rtok_init(&ep->rtoks, ep->max_connections > SIZE_MAX / MACULA__RTOK_PER_CONN
+                                      ? SIZE_MAX
+                                      : ep->max_connections * MACULA__RTOK_PER_CONN);
     if ((rc = copy_alpn(ep, opts->alpn, opts->n_alpn)) != 0)
         goto fail_ep;
     if (gnutls_priority_init(&ep->priority, TLS_PRIORITY, NULL) != GNUTLS_E_SUCCESS) {
@@ -435,6 +546,9 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep)
     if (ep->priority)
         gnutls_priority_deinit(ep->priority);
     macula__cid_table_free(&ep->cids);
+    macula__rtok_free(&ep->rtoks);
+    macula__adm_free(&ep->adm);
+    sodium_memzero(ep->retry_secret, sizeof ep->retry_secret);
     free(ep->alpn_store);
     sodium_memzero(ep->static_secret, sizeof ep->static_secret);
     free(ep);
@@ -473,4 +587,38 @@ uint16_t macula_quic_endpoint_port(const macula_quic_endpoint *ep)
     if (sa->sa_family == AF_INET6)
         return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
     return 0;
+}
+
+/* Released layouts of macula_quic_endpoint_stats (common.h, "ABI rules"):
+ * one so far. */
+static const size_t endpoint_stats_ends[] = {sizeof(macula_quic_endpoint_stats)};
+
+void macula_quic_endpoint_stats_init_sized(macula_quic_endpoint_stats *out, size_t struct_size)
+{
+    if (!out)
+        return;
+    macula_quic_endpoint_stats d;
+    memset(&d, 0, sizeof d);
+    macula__abi_init(out, struct_size, &d, sizeof d);
+}
+
+int macula_quic_endpoint_get_stats(const macula_quic_endpoint *ep, macula_quic_endpoint_stats *out)
+{
+    if (!ep || !out)
+        return MACULA_ERR_INVALID_ARG;
+    macula_quic_endpoint_stats full;
+    memset(&full, 0, sizeof full);
+    full.struct_size = sizeof full;
+    full.connections = ep->n_conns;
+    full.pending = ep->adm.n;
+    full.pending_cap = ep->adm.cap;
+    full.evicted = ep->evicted;
+    full.refused_per_addr = ep->refused_per_addr;
+    full.refused = ep->refused;
+    full.retry_sent = ep->retry_sent;
+    full.retry_token_bad = ep->retry_token_bad;
+    full.stray_datagrams = ep->stray_datagrams;
+    full.stray_conn_reads = ep->stray_conn_reads;
+    full.reset_tokens = ep->rtoks.len;
+    return macula__abi_write(out, &full, endpoint_stats_ends, 1);
 }

@@ -19,7 +19,9 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "macula/quic.h"
+#include "quic/admission.h"
 #include "quic/cid_table.h"
+#include "quic/reset_tokens.h"
 #include "quic/send_buffer.h"
 #include "quic/udp_socket.h"
 #include "runtime/loop.h"
@@ -159,6 +161,13 @@ struct macula_quic_conn {
     macula_quic_endpoint *dial_ep; /* endpoint the caller chose, or NULL */
 
     macula_quic_conn_stats stats;
+
+    /* The peer's stateless reset tokens in the endpoint's table (see
+     * reset_tokens.h); refreshed after ngtcp2 calls when `rtok_dirty`. */
+    macula__rtok_conn rtok;
+    int rtok_dirty;
+    /* Server: its place among the endpoint's pending connections. */
+    macula__adm_node adm;
 };
 
 struct macula_quic_endpoint {
@@ -196,6 +205,20 @@ struct macula_quic_endpoint {
     /* stateless-reset / version-negotiation rate limit */
     uint64_t sr_window_start;
     unsigned sr_sent;
+
+    /* Peers' stateless reset tokens -> connection (reset_tokens.h). */
+    macula__rtok_table rtoks;
+    /* Short-header datagrams for no known connection id, and how many of
+     * them were handed to a connection (a token matched): at most one
+     * connection read each. */
+    uint64_t stray_datagrams;
+    uint64_t stray_conn_reads;
+
+    /* Admission of pending server connections (admission.h). */
+    macula__admission adm;
+    int hold_until_admitted;
+    uint8_t retry_secret[32]; /* per run: Retry tokens only live seconds */
+    uint64_t evicted, refused_per_addr, refused, retry_sent, retry_token_bad;
 };
 
 /* Per-runtime QUIC state (runtime slot MACULA__SLOT_QUIC). */
@@ -231,12 +254,16 @@ void macula__endpoint_free_now(macula_quic_endpoint *ep);
 
 /* conn.c: life cycle, packets, timers */
 macula_quic_conn *macula__conn_alloc(macula_runtime *rt, quic_rt *qrt, const macula_quic_settings *s);
+/* `odcid`: the client's first destination id when it came back with a
+ * valid Retry token (hd->dcid is then our Retry's source id), else NULL. */
 int macula__conn_start_server(macula_quic_conn *c, macula_quic_endpoint *ep, const ngtcp2_pkt_hd *hd,
-                              const struct sockaddr *remote, socklen_t remote_len);
+                              const ngtcp2_cid *odcid, const struct sockaddr *remote, socklen_t remote_len);
 int macula__conn_start_client(macula_quic_conn *c, macula_quic_endpoint *ep, const struct sockaddr *remote,
                               socklen_t remote_len);
 void macula__conn_read(macula_quic_conn *c, const ngtcp2_path *path, const ngtcp2_pkt_info *pi,
                        const uint8_t *pkt, size_t len);
+/* Puts the peer's current reset tokens in the endpoint's table. */
+void macula__conn_refresh_reset_tokens(macula_quic_conn *c);
 /* Runs the deferred work now: close request, events, writes, reaping. */
 void macula__conn_process(macula_quic_conn *c);
 void macula__conn_kick(macula_quic_conn *c);

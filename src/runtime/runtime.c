@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@ void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_
     memset(&d, 0, sizeof d);
     d.shutdown_timeout_ms = 5000;
     d.command_queue_cap = 1048576;
+    d.diag_rate_per_sec = 20;
+    d.diag_burst = 100;
     macula__abi_init(o, struct_size, &d, sizeof d);
 }
 
@@ -79,9 +82,14 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
     }
     rt->post_handle->rt = rt;
     rt->post_handle->refs = 1;
-    if (pthread_mutex_init(&rt->slots_mu, NULL) != 0) {
+    macula__diag_limit_init(&rt->diag_limit, rt->opts.diag_rate_per_sec, rt->opts.diag_burst);
+    if (pthread_mutex_init(&rt->diag_mu, NULL) != 0) {
         rc = MACULA_ERR_INTERNAL;
         goto fail_mutex;
+    }
+    if (pthread_mutex_init(&rt->slots_mu, NULL) != 0) {
+        rc = MACULA_ERR_INTERNAL;
+        goto fail_diag_mu;
     }
     rc = macula__loop_init(&rt->loop, rt, rt->opts.command_queue_cap);
     if (rc != 0)
@@ -97,6 +105,8 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
 
 fail_slots_mu:
     pthread_mutex_destroy(&rt->slots_mu);
+fail_diag_mu:
+    pthread_mutex_destroy(&rt->diag_mu);
 fail_mutex:
     pthread_mutex_destroy(&rt->post_handle->mu);
 fail_handle:
@@ -413,6 +423,7 @@ void macula_runtime_free(macula_runtime *rt)
     macula__post_handle_release(ph);
     macula__loop_destroy(&rt->loop);
     pthread_mutex_destroy(&rt->slots_mu);
+    pthread_mutex_destroy(&rt->diag_mu);
     free(rt);
 }
 
@@ -450,16 +461,45 @@ void macula__post_handle_release(macula__post_handle *h)
 
 /* --- diagnostics --- */
 
+/* The rate limit (diag_limit.h): 1 to deliver, with *suppressed set. */
+static int diag_allowed(macula_runtime *rt, const char *event, uint64_t *suppressed)
+{
+    pthread_mutex_lock(&rt->diag_mu);
+    int ok = macula__diag_limit_take(&rt->diag_limit, event, macula__clock_now(), suppressed);
+    pthread_mutex_unlock(&rt->diag_mu);
+    return ok;
+}
+
+static void diag_deliver(macula_runtime *rt, const char *event, const macula_diag_field *fields, size_t n,
+                         uint64_t suppressed)
+{
+    if (!suppressed) {
+        rt->opts.diag(rt->opts.diag_user, event, fields, n);
+        return;
+    }
+    macula_diag_field all[DIAG_MAX_FIELDS + 1];
+    if (n > DIAG_MAX_FIELDS)
+        n = DIAG_MAX_FIELDS;
+    memcpy(all, fields, n * sizeof *fields);
+    char count[24];
+    snprintf(count, sizeof count, "%llu", (unsigned long long)suppressed);
+    all[n].key = "suppressed";
+    all[n].value = count;
+    rt->opts.diag(rt->opts.diag_user, event, all, n + 1);
+}
+
 void macula__runtime_diag_fields(macula_runtime *rt, const char *event, const macula_diag_field *fields,
                                  size_t n_fields)
 {
-    if (rt && rt->opts.diag)
-        rt->opts.diag(rt->opts.diag_user, event, fields, n_fields);
+    uint64_t suppressed;
+    if (rt && rt->opts.diag && diag_allowed(rt, event, &suppressed))
+        diag_deliver(rt, event, fields, n_fields, suppressed);
 }
 
 void macula__runtime_diag(macula_runtime *rt, const char *event, ...)
 {
-    if (!rt || !rt->opts.diag)
+    uint64_t suppressed;
+    if (!rt || !rt->opts.diag || !diag_allowed(rt, event, &suppressed))
         return;
     macula_diag_field fields[DIAG_MAX_FIELDS];
     size_t n = 0;
@@ -475,5 +515,5 @@ void macula__runtime_diag(macula_runtime *rt, const char *event, ...)
         n++;
     }
     va_end(ap);
-    rt->opts.diag(rt->opts.diag_user, event, fields, n);
+    diag_deliver(rt, event, fields, n, suppressed);
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 
 #include "runtime/command_queue.h"
+#include "runtime/diag_limit.h"
 #include "runtime/loop.h"
 #include "runtime/timer_heap.h"
 
@@ -62,6 +63,8 @@ struct macula_runtime {
     void *slots[MACULA__SLOT_COUNT];
     void (*slot_destroy[MACULA__SLOT_COUNT])(void *obj);
     pthread_mutex_t slots_mu; /* macula__runtime_slot_get_or_make */
+    pthread_mutex_t diag_mu;  /* diag_limit */
+    macula__diag_limit diag_limit;
     macula__post_handle *post_handle;
 };
 

@@ -72,6 +72,13 @@ void cli_json_string(FILE *f, const char *s, size_t len);
 
 /* Parse an unsigned decimal number within [min, max]; -1 on error. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Like cli_run_until_signal, but runs before_stop(arg) on the loop thread
+ * (and waits for it) between the signal and the stop. */
+int cli_run_until_signal_then(macula_runtime *rt, const sigset_t *sigs, void (*before_stop)(void *arg), void *arg);
+/* One JSON line {"event":"stats",...} with an endpoint's counters. */
+void cli_endpoint_stats_print(FILE *f, const macula_quic_endpoint_stats *s);
+/* --retry auto|always|never (an error printed otherwise). */
+int cli_parse_retry(const char *v, macula_quic_retry *out);
 
 /* Parses milliseconds in 1..86400000 (0 allowed when allow_zero) for
  * option `opt`; -1 with the error printed. */

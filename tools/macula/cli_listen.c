@@ -13,7 +13,9 @@ static int listen_usage(FILE *f)
     fprintf(f,
             "usage: macula listen --listen ADDR:PORT --key FILE [--realm HEX]... [--capabilities N]\n"
             "                     [--echo] [--max-handshaking N] [--close-duplicates] [--refuse CODE]\n"
-            "                     [--cert CERT.pem --cert-key KEY.pem] [options below]\n"
+            "                     [--cert CERT.pem --cert-key KEY.pem] [--max-pending N]\n"
+            "                     [--max-pending-per-addr N] [--pending-budget-mb N] [--max-connections N]\n"
+            "                     [--retry auto|always|never] [options below]\n"
             "\n"
             "Accepts Macula peers on ADDR:PORT (port 0 picks one) and prints one JSON object per\n"
             "line on stdout, until SIGINT/SIGTERM, which sends GOODBYE (reason \"shutdown\") to every\n"
@@ -40,7 +42,8 @@ static int listen_usage(FILE *f)
             "  \"conn\" is the peer's serial number in this process. A PUBLISH/EVENT frame that carries\n"
             "  a publisher_sig also gets \"publisher_sig\":\"valid\" or \"invalid\" (checked against its\n"
             "  own \"publisher\" key).\n"
-            "\n"
+            "\n");
+    fprintf(f,
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
             "  --echo                     send every received frame except GOODBYE back unchanged, on\n"
             "                             the stream it came on; finish a dedicated stream when the\n"
@@ -51,7 +54,20 @@ static int listen_usage(FILE *f)
             "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
             "  --cert FILE --cert-key FILE  serve this PEM certificate chain (leaf first, then any\n"
             "                             intermediates) and key instead of one made from --key\n"
-            "                             (which still signs HELLO), e.g. a CA-issued one\n"
+            "                             (which still signs HELLO), e.g. a CA-issued one\n");
+    /* Several calls: one string literal would pass the 4095 bytes C99 promises. */
+    fprintf(f,
+            "  --max-pending N            connections not yet connected (QUIC handshake or waiting for\n"
+            "                             CONNECT) at once; beyond, the oldest is evicted (default 1024,\n"
+            "                             and at most the budget below allows: 655 by default)\n"
+            "  --max-pending-per-addr N   per source address (IPv4, IPv6 /64) while more than half of\n"
+            "                             --max-pending is used; newcomers beyond it are refused (default 64)\n"
+            "  --pending-budget-mb N      memory for them at 100 KiB each; lowers the cap (default 64)\n"
+            "  --max-connections N        connections at once, beyond refused (default 65536)\n"
+            "  --retry MODE               QUIC address validation: auto (while more than half the pending\n"
+            "                             cap is used; default), always or never\n"
+            "  At exit a line {\"event\":\"stats\",...} gives the listener's counters (pending, evicted,\n"
+            "  retry_sent, stray_datagrams, ...).\n"
             "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage (a key\n"
             "file that cannot be read included).\n");
     return cli_usage_exit(f);
@@ -108,6 +124,15 @@ static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int
     return 1;
 }
 
+/* The listener's counters, printed from the loop thread before the stop. */
+static void print_stats(void *arg)
+{
+    macula_quic_endpoint_stats s;
+    macula_quic_endpoint_stats_init(&s);
+    if (macula_listener_get_stats(arg, &s) == 0)
+        cli_endpoint_stats_print(stdout, &s);
+}
+
 int cli_listen(int argc, char **argv)
 {
     const char *listen = NULL, *cert = NULL, *cert_key = NULL;
@@ -116,7 +141,8 @@ int cli_listen(int argc, char **argv)
     listen_state st;
     memset(&st, 0, sizeof st);
     st.refuse_code = -2; /* none */
-    uint64_t max_handshaking = 0;
+    uint64_t max_handshaking = 0, max_pending = 0, max_pending_addr = 0, budget_mb = 0, max_conns = 0;
+    macula_quic_retry retry = MACULA_QUIC_RETRY_AUTO;
     int dups = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -135,6 +161,21 @@ int cli_listen(int argc, char **argv)
                 cli_errorf("--max-handshaking: expected 1..10000000");
                 return CLI_EXIT_USAGE;
             }
+            i++;
+        } else if (!strcmp(a, "--max-pending") || !strcmp(a, "--max-pending-per-addr") ||
+                   !strcmp(a, "--pending-budget-mb") || !strcmp(a, "--max-connections")) {
+            uint64_t *out = !strcmp(a, "--max-pending")            ? &max_pending
+                            : !strcmp(a, "--max-pending-per-addr") ? &max_pending_addr
+                            : !strcmp(a, "--pending-budget-mb")    ? &budget_mb
+                                                                    : &max_conns;
+            if (!v || cli_parse_u64(v, 1, 10000000, out) != 0) {
+                cli_errorf("%s: expected 1..10000000", a);
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--retry")) {
+            if (cli_parse_retry(v, &retry) != 0)
+                return CLI_EXIT_USAGE;
             i++;
         } else if (!strcmp(a, "--close-duplicates")) {
             dups = 1;
@@ -219,6 +260,11 @@ int cli_listen(int argc, char **argv)
     lo.auto_accept = &po;
     lo.max_handshaking = (size_t)max_handshaking;
     lo.close_duplicate_peers = dups;
+    lo.max_pending = (size_t)max_pending;
+    lo.max_pending_per_addr = (size_t)max_pending_addr;
+    lo.pending_budget = (size_t)budget_mb * 1024u * 1024u;
+    lo.max_connections = (size_t)max_conns;
+    lo.retry = retry;
     const char *why = NULL;
     macula_listener *l = macula_listener_new(st.rt, &lo, &err, &why); /* before the loop runs */
     if (!l) {
@@ -226,7 +272,7 @@ int cli_listen(int argc, char **argv)
         goto out;
     }
     cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
-    if (cli_run_until_signal(st.rt, &sigs) == 0)
+    if (cli_run_until_signal_then(st.rt, &sigs, print_stats, l) == 0)
         status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);

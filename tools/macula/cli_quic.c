@@ -17,11 +17,21 @@
 #include "macula/quic.h"
 #include "macula/runtime.h"
 
+/* The endpoint's counters at exit, from the loop thread. */
+static void print_ep_stats(void *arg)
+{
+    macula_quic_endpoint_stats s;
+    macula_quic_endpoint_stats_init(&s);
+    if (macula_quic_endpoint_get_stats(arg, &s) == 0)
+        cli_endpoint_stats_print(stdout, &s);
+}
+
 static int quic_usage(FILE *f)
 {
     fprintf(f,
             "usage: macula quic serve --listen ADDR:PORT --key KEYFILE [--alpn A]... [--echo]\n"
-            "                         [--idle-timeout-ms N] [--max-connections N]\n"
+            "                         [--idle-timeout-ms N] [--max-connections N] [--max-pending N]\n"
+            "                         [--retry auto|always|never]\n"
             "       macula quic dial ADDR:PORT [--alpn A]... [--pin PUBKEY_HEX] [--timeout-ms N]\n"
             "                         [--idle-timeout-ms N] [--server-name NAME]\n"
             "\n"
@@ -42,6 +52,11 @@ static int quic_usage(FILE *f)
             "    {\"event\":\"diag\",\"name\":\"quic_handshake_failed\",\"fields\":{\"peer\":\"127.0.0.1:50000\",\n"
             "     \"cause\":...,\"error\":\"pin_mismatch\",\"reason\":...}}   a connection that never completed\n"
             "  --echo writes every byte back on its stream and half-closes when the peer does.\n"
+            "  --max-pending N: connections still handshaking at once, beyond it the oldest is\n"
+            "  evicted (default 1024, at most 655 within the default 64 MiB pending budget);\n"
+            "  --retry: QUIC address validation (auto: while more than\n"
+            "  half of --max-pending is used; default). At exit a line {\"event\":\"stats\",...}\n"
+            "  gives the endpoint's counters (pending, evicted, retry_sent, stray_datagrams...).\n"
             "\n"
             "dial: connects (default timeout 30000 ms for resolution + handshake), opens one\n"
             "  stream, copies stdin to it, half-closes at EOF, copies the stream to stdout and\n"
@@ -321,6 +336,18 @@ static int cmd_serve(int argc, char **argv)
             }
             o.max_connections = (size_t)n;
             i++;
+        } else if (!strcmp(a, "--max-pending")) {
+            uint64_t n;
+            if (!v || cli_parse_u64(v, 1, 10000000, &n) != 0) {
+                cli_errorf("--max-pending: expected 1..10000000");
+                return CLI_EXIT_USAGE;
+            }
+            o.max_pending = (size_t)n;
+            i++;
+        } else if (!strcmp(a, "--retry")) {
+            if (cli_parse_retry(v, &o.retry) != 0)
+                return CLI_EXIT_USAGE;
+            i++;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             return quic_usage(stdout);
         } else {
@@ -380,7 +407,7 @@ static int cmd_serve(int argc, char **argv)
             inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
     }
     cli_listening_print(stdout, addr, macula_quic_endpoint_port(ep), macula_identity_node_id(id));
-    if (cli_run_until_signal(srv.rt, &sigs) != 0)
+    if (cli_run_until_signal_then(srv.rt, &sigs, print_ep_stats, ep) != 0)
         status = CLI_EXIT_PROTOCOL;
 out:
     macula_runtime_free(srv.rt);

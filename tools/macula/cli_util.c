@@ -355,3 +355,72 @@ int cli_run_until_signal(macula_runtime *rt, const sigset_t *sigs)
     macula_runtime_join(rt);
     return 0;
 }
+
+int cli_parse_retry(const char *v, macula_quic_retry *out)
+{
+    if (v && !strcmp(v, "auto"))
+        *out = MACULA_QUIC_RETRY_AUTO;
+    else if (v && !strcmp(v, "always"))
+        *out = MACULA_QUIC_RETRY_ALWAYS;
+    else if (v && !strcmp(v, "never"))
+        *out = MACULA_QUIC_RETRY_NEVER;
+    else {
+        cli_errorf("--retry: expected auto, always or never");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct loop_call {
+    void (*fn)(void *arg);
+    void *arg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} loop_call;
+
+static void loop_call_cb(void *p)
+{
+    loop_call *c = p;
+    c->fn(c->arg);
+    pthread_mutex_lock(&c->mu);
+    c->done = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int cli_run_until_signal_then(macula_runtime *rt, const sigset_t *sigs, void (*before_stop)(void *arg), void *arg)
+{
+    if (macula_runtime_start(rt) != 0) {
+        cli_errorf("cannot start the runtime thread");
+        return -1;
+    }
+    int sig;
+    sigwait(sigs, &sig);
+    loop_call c = {before_stop, arg, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    if (before_stop && macula_runtime_post(rt, loop_call_cb, &c) == 0) {
+        pthread_mutex_lock(&c.mu);
+        while (!c.done)
+            pthread_cond_wait(&c.cv, &c.mu);
+        pthread_mutex_unlock(&c.mu);
+    }
+    macula_runtime_stop(rt);
+    macula_runtime_join(rt);
+    return 0;
+}
+
+void cli_endpoint_stats_print(FILE *f, const macula_quic_endpoint_stats *s)
+{
+    fprintf(f,
+            "{\"event\":\"stats\",\"connections\":%llu,\"pending\":%llu,\"pending_cap\":%llu,"
+            "\"evicted\":%llu,\"refused_per_addr\":%llu,\"refused\":%llu,\"retry_sent\":%llu,"
+            "\"retry_token_bad\":%llu,\"stray_datagrams\":%llu,\"stray_conn_reads\":%llu,"
+            "\"reset_tokens\":%llu}\n",
+            (unsigned long long)s->connections, (unsigned long long)s->pending,
+            (unsigned long long)s->pending_cap, (unsigned long long)s->evicted,
+            (unsigned long long)s->refused_per_addr, (unsigned long long)s->refused,
+            (unsigned long long)s->retry_sent, (unsigned long long)s->retry_token_bad,
+            (unsigned long long)s->stray_datagrams, (unsigned long long)s->stray_conn_reads,
+            (unsigned long long)s->reset_tokens);
+    fflush(f);
+}
