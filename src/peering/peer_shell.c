@@ -335,8 +335,7 @@ static void release_held(macula__peer_entry *e)
     while (e->held_head) {
         macula__peering_cmd *c = e->held_head;
         e->held_head = c->next;
-        macula__worker_send(e->w, now, c->wire, c->len);
-        c->wire = NULL;
+        macula__peering_cmd_send(c, e->w, now);
         atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
         macula__peering_cmd_free(c); /* releases the reservation the worker now counts */
     }

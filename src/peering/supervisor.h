@@ -26,6 +26,7 @@
 #include <pthread.h>
 
 #include "macula/peering.h"
+#include "peering/wirebuf.h"
 #include "peering/peer_table.h"
 #include "peering/peer_template.h"
 #include "peering/worker.h"
@@ -92,6 +93,7 @@ typedef struct macula__peering_cmd {
     macula__peer_shared *sh;   /* SEND: one reference */
     int64_t stream;            /* SEND and *_STREAM */
     uint64_t code;             /* RESET_STREAM */
+    macula__wirebuf *wb;       /* SEND of a forwarded buffer (one reference; wire is NULL) */
     char reason[];             /* CLOSE; "" = default */
 } macula__peering_cmd;
 
@@ -126,6 +128,9 @@ void macula__peering_ensure_hook(macula__peering *pr);
 /* Any thread: queues a command (ownership passes, also on failure: the
  * command is then freed). 0, MACULA_ERR_QUEUE_FULL or MACULA_ERR_SHUTDOWN. */
 int macula__peering_post(macula__peering *pr, macula__peering_cmd *c);
+/* Hands a SEND command's bytes (wire or wb) to worker `w`; the command no
+ * longer holds them. */
+void macula__peering_cmd_send(macula__peering_cmd *c, macula__worker *w, uint64_t now);
 /* Frees a command that will not run (its entry, wire, reservation). */
 void macula__peering_cmd_free(macula__peering_cmd *c);
 /* Loop: an entry left; finishes the shutdown when it was the last. */

@@ -100,6 +100,8 @@ typedef struct macula__worker_config {
      * connected with ERROR unknown_next_peer (worker_station.c). The
      * capability bit is the caller's to set in `capabilities`. */
     int station;
+    /* FRAME events without a decoded frame (macula_peer_options.lazy_frames). */
+    int lazy_frames;
 } macula__worker_config;
 
 #define MACULA__WORKER_MAX_REALMS 1024  /* a peer announcing more fails verification */
@@ -234,6 +236,11 @@ int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t l
  * 0, MACULA_ERR_STREAM_CLOSED, MACULA_ERR_INVALID_ARG (control stream). */
 int macula__worker_open_stream(macula__worker *w, uint64_t now, int64_t id);
 int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t *wire, size_t len);
+/* As send_on with a reference-counted buffer (forwarding, wirebuf.h): the
+ * worker takes the reference in every case and releases it once QUIC has
+ * copied the bytes (or on refusal / at the end). */
+typedef struct macula__wirebuf macula__wirebuf;
+int macula__worker_send_buf(macula__worker *w, uint64_t now, int64_t id, macula__wirebuf *wb);
 int macula__worker_finish_stream(macula__worker *w, uint64_t now, int64_t id);
 int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uint64_t code);
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full

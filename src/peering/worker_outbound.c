@@ -44,15 +44,25 @@ void macula__worker_flush(macula__worker *w)
 
 int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
 {
+    return macula__worker_queue_out_buf(w, kind, bytes, len, NULL);
+}
+
+int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,
+                                 macula__wirebuf *wb)
+{
     worker_out *o = malloc(sizeof *o);
     if (!o) {
-        free(bytes);
+        if (wb)
+            macula__wirebuf_unref(wb);
+        else
+            free(bytes);
         return MACULA_ERR_NOMEM;
     }
     o->next = NULL;
     o->kind = kind;
     o->len = len;
     o->bytes = bytes;
+    o->wb = wb;
     if (w->out_tail)
         w->out_tail->next = o;
     else
@@ -66,7 +76,10 @@ int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *b
 
 static void free_out(worker_out *o)
 {
-    free(o->bytes);
+    if (o->wb)
+        macula__wirebuf_unref(o->wb);
+    else
+        free(o->bytes);
     free(o);
 }
 
@@ -295,3 +308,34 @@ int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t 
 }
 
 size_t macula__worker_queued_bytes(const macula__worker *w) { return w ? w->out_api_bytes : 0; }
+
+int macula__worker_send_buf(macula__worker *w, uint64_t now, int64_t id, macula__wirebuf *wb)
+{
+    (void)now;
+    if (!w || !wb) {
+        macula__wirebuf_unref(wb);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    size_t len = wb->len;
+    int rc = 0;
+    if (w->state == MACULA_PEER_ENDED)
+        rc = MACULA_ERR_STALE_HANDLE;
+    else if (w->state != MACULA_PEER_CONNECTED)
+        rc = send_refused(w, MACULA_ERR_STATE,
+                          w->state == MACULA_PEER_DRAINING ? "send_while_draining" : "send_before_connected", NULL,
+                          len);
+    else if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len)
+        rc = send_refused(w, MACULA_ERR_QUEUE_FULL, "send_queue_full", NULL, len);
+    if (rc != 0) {
+        macula__wirebuf_unref(wb);
+        return rc;
+    }
+    if (id == MACULA_STREAM_CONTROL) {
+        rc = macula__worker_queue_out_buf(w, OUT_API, wb->data, len, wb);
+        return rc != 0 ? send_refused(w, rc, "out_of_memory", NULL, len) : 0;
+    }
+    rc = macula__wstreams_send_buf(w, id, wb->data, len, wb);
+    if (rc == MACULA_ERR_STREAM_CLOSED)
+        return send_refused(w, rc, "stream_closed", NULL, len);
+    return rc != 0 ? send_refused(w, rc, "out_of_memory", NULL, len) : 0;
+}
