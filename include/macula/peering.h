@@ -268,6 +268,11 @@ MACULA_API macula_frame *macula_event_take_frame(macula_event *ev);
  * A frame decoded from a peer's bytes is marked received: see
  * macula_peer_send_frame. */
 MACULA_API macula_frame *macula_event_frame(macula_event *ev);
+/* A FRAME event's frame type ("publish", "goodbye", ...) as
+ * macula_frame_type would give it, read from ev->wire without decoding for
+ * the common types (a lazy relay skips GOODBYE with it); valid as long as
+ * the event. NULL for other events or a frame without a text type. */
+MACULA_API const char *macula_event_frame_type(macula_event *ev);
 /* Frees an event popped from a mailbox. */
 MACULA_API void macula_event_free(macula_event *ev);
 

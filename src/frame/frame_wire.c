@@ -182,23 +182,42 @@ static int walk_skip(const uint8_t **pp, const uint8_t *end)
     return 1;
 }
 
-int macula__frame_body_is_signed(const uint8_t *body, size_t len)
+/* The value of top-level key `key` in a validated frame body: its first
+ * byte, or NULL when absent. */
+static const uint8_t *body_find(const uint8_t *body, size_t len, const char *key, size_t key_len)
 {
     const uint8_t *p = body, *end = body + len;
     unsigned major;
     uint64_t n;
     if (!body || !walk_head(&p, end, &major, &n) || major != 5)
-        return 0;
-    static const char key[] = FRAME_SIGNATURE_KEY;
+        return NULL;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t klen;
         if (!walk_head(&p, end, &major, &klen) || major != 3 || (uint64_t)(end - p) < klen)
-            return 0;
-        if (klen == sizeof key - 1 && memcmp(p, key, klen) == 0)
-            return 1;
+            return NULL;
+        if (klen == key_len && memcmp(p, key, klen) == 0)
+            return p + klen < end ? p + klen : NULL;
         p += klen;
         if (!walk_skip(&p, end))
-            return 0;
+            return NULL;
     }
-    return 0;
+    return NULL;
+}
+
+int macula__frame_body_is_signed(const uint8_t *body, size_t len)
+{
+    return body_find(body, len, FRAME_SIGNATURE_KEY, sizeof FRAME_SIGNATURE_KEY - 1) != NULL;
+}
+
+int macula__frame_body_text(const uint8_t *body, size_t len, const char *key, const uint8_t **text, size_t *text_len)
+{
+    const uint8_t *v = body_find(body, len, key, strlen(key));
+    const uint8_t *end = body + len;
+    unsigned major;
+    uint64_t n;
+    if (!v || !walk_head(&v, end, &major, &n) || major != 3 || (uint64_t)(end - v) < n)
+        return 0;
+    *text = v;
+    *text_len = (size_t)n;
+    return 1;
 }

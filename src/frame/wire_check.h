@@ -22,6 +22,9 @@ int macula__frame_is_received(const macula_frame *f);
  * text keys) has a top-level `signature` entry, else 0. Walks the keys
  * without building anything. */
 int macula__frame_body_is_signed(const uint8_t *body, size_t len);
+/* 1 and the bytes of top-level text entry `key` (not NUL-terminated), or 0
+ * when absent or not text. Same input as above. */
+int macula__frame_body_text(const uint8_t *body, size_t len, const char *key, const uint8_t **text, size_t *text_len);
 
 /* Stream parser, without building frames (forwarding, lazy decode): the
  * first complete frame in the buffer, left in place. `build` 0 validates

@@ -50,6 +50,27 @@ macula_frame *macula_event_frame(macula_event *ev)
     return ev->frame;
 }
 
+const char *macula_event_frame_type(macula_event *ev)
+{
+    if (!ev || ev->type != MACULA_EVENT_FRAME)
+        return NULL;
+    if (ev->frame || !ev->lazy_ || !ev->wire || ev->wire_len < MACULA_FRAME_HEADER_LEN)
+        return ev->frame ? macula_frame_type(ev->frame) : NULL;
+    /* The common types are named without decoding; others need the frame. */
+    static const char *const known[] = {"publish", "event", "call", "reply", "error", "goodbye", "subscribe",
+                                        "unsubscribe", "connect", "hello", "ping", "pong"};
+    const uint8_t *t;
+    size_t n;
+    if (macula__frame_body_text(ev->wire + MACULA_FRAME_HEADER_LEN, ev->wire_len - MACULA_FRAME_HEADER_LEN, "frame_type",
+                                &t, &n)) {
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strlen(known[i]) == n && memcmp(known[i], t, n) == 0)
+                return known[i];
+    }
+    macula_frame *f = macula_event_frame(ev);
+    return f ? macula_frame_type(f) : NULL;
+}
+
 macula_frame *macula_event_take_frame(macula_event *ev)
 {
     if (!ev)
