@@ -31,6 +31,9 @@
  *    frame but its HELLO until the peer acknowledged the HELLO's bytes
  *    (WATCH_ACKED / on_stream_acked, PROTOCOL.md §6.5). Nothing is dropped or reordered
  *    except at the end (unsent frames are then counted as dropped).
+ *    On the control stream small API frames queued behind each other (up
+ *    to 4 KiB each) go out as one SEND of up to 32 KiB, their bytes
+ *    concatenated in order (one action and one QUIC write for many).
  *  - Inputs that make no sense in a state are ignored with a DIAG action,
  *    never a crash; inputs after ENDED produce no action at all.
  *

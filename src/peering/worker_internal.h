@@ -97,6 +97,11 @@ struct macula__worker {
     worker_out *out_head, *out_tail;
     size_t out_api_bytes; /* bytes of OUT_API buffers queued (the cap applies to these) */
     int send_in_flight;   /* a SEND awaits its result: of out_head, or of send_ws's head */
+    /* Batching (control stream): small API frames queued behind the head
+     * go out in one SEND, copied into `batch`; batch_n queue entries (from
+     * out_head) are in that SEND, 0 when the SEND is out_head's own bytes. */
+    uint8_t *batch;
+    size_t batch_cap, batch_n;
     int send_blocked;     /* the transport said "would block": wait for SEND_READY */
     uint64_t ctl_sent;    /* bytes the transport took on the control stream */
     /* Server, PROTOCOL.md §6.5: nothing but the HELLO goes out until the
