@@ -375,6 +375,38 @@ int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size
     return (int)n;
 }
 
+#define FORWARD_QUEUE 1
+
+/* The loop thread's shortcut (a relay's handler): the buffer goes straight
+ * into the target worker, without a command, its allocation, the queue's
+ * lock and a wake-up. Only when no SEND command for the target is still
+ * on its way (unsent_frames == 0: calls keep their order) and the target
+ * is connected; otherwise FORWARD_QUEUE (take the command path). Takes
+ * nothing on FORWARD_QUEUE; otherwise releases `sh`. */
+static int forward_on_loop(macula__peering *pr, macula__peer_shared *sh, macula_peer to, int64_t stream,
+                           macula__wirebuf *wb)
+{
+    if (!macula_runtime_on_loop_thread(pr->rt) || atomic_load(&sh->unsent_frames) != 0)
+        return FORWARD_QUEUE;
+    macula__peer_entry *e = macula__peer_table_entry(&pr->table, to);
+    if (!e || !e->linked || e->ended || macula__worker_state(e->w) != MACULA_PEER_CONNECTED)
+        return FORWARD_QUEUE;
+    int rc = macula__peer_shared_reserve(sh, wb->len);
+    if (rc != 0) {
+        if (rc == MACULA_ERR_QUEUE_FULL)
+            owe_send_ready(pr, sh, to, wb->len);
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
+    rc = macula__worker_send_buf(e->w, macula__loop_now(pr->loop), stream, macula__wirebuf_ref(wb));
+    /* the worker counts the bytes now: the reservation goes back */
+    atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(e->w));
+    macula__peer_shared_unreserve(sh, wb->len);
+    macula__peer_shared_unref(sh);
+    macula__peer_entry_drive(e); /* a no-op inside e's own drive: the outer one executes */
+    return rc;
+}
+
 int macula_peer_forward(macula_runtime *rt, macula_peer to, macula_stream stream, macula_event *ev)
 {
     if (!rt || !ev || ev->type != MACULA_EVENT_FRAME || stream < 0 || !ev->wire || !ev->wire_len)
@@ -393,5 +425,8 @@ int macula_peer_forward(macula_runtime *rt, macula_peer to, macula_stream stream
     }
     /* The bytes were checked when they arrived and never change: no check,
      * no copy, one more reference. */
+    rc = forward_on_loop(pr, sh, to, stream, wb);
+    if (rc != FORWARD_QUEUE)
+        return rc;
     return queue_wire_buf(pr, sh, to, stream, NULL, wb->len, macula__wirebuf_ref(wb));
 }
