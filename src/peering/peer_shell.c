@@ -19,6 +19,8 @@ void macula__peering_quic_sink(void *user, const macula_quic_event *ev)
     (void)ev;
 }
 
+static void fwd_timer_cb(void *arg) { macula__peer_entry_drive(arg); }
+
 macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_template *t, int *err)
 {
     int rc = MACULA_ERR_NOMEM;
@@ -54,6 +56,7 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
         memset(t, 0, sizeof *t);
     }
     macula__timer_init(&e->timer, timer_cb, e);
+    macula__timer_init(&e->fwd_timer, fwd_timer_cb, e);
     return e;
 
 fail_worker:
@@ -83,6 +86,8 @@ static void free_held(macula__peer_entry *e)
 
 static void free_memory(macula__peer_entry *e)
 {
+    if (macula__timer_armed(&e->fwd_timer)) /* armed only on the loop thread */
+        macula__timer_cancel(e->pr->loop, &e->fwd_timer);
     free_held(e);
     macula__peer_table_remove(&e->pr->table, e->handle);
     atomic_store(&e->sh->ended, 1);
@@ -569,4 +574,12 @@ void macula__peer_entry_force(macula__peer_entry *e)
         macula__worker_on_transport_closed(e->w, now, "runtime stopped");
         macula__peer_entry_drive(e);
     }
+}
+
+void macula__peer_entry_drive_soon(macula__peer_entry *e)
+{
+    if (e->driving || macula__timer_armed(&e->fwd_timer))
+        return;
+    if (macula__timer_arm(e->pr->loop, &e->fwd_timer, 0) != 0)
+        macula__peer_entry_drive(e);
 }

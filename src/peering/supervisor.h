@@ -69,6 +69,11 @@ struct macula__peer_entry {
     int close_requested;       /* the worker was told to close ... */
     int close_by_shutdown;     /* ... first by the runtime's shutdown */
     macula_peer_info final_info; /* DISCONNECTED: the event's final_info */
+
+    /* Forwarding (peer_api.c): loop-thread forwards queue into the worker
+     * and ask for one drive later in the loop iteration, so that the
+     * frames of one read leave as one batched SEND. */
+    macula__timer fwd_timer;
 };
 
 typedef enum macula__peering_cmd_kind {
@@ -153,6 +158,9 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn);
 /* Loop: executes every queued action; frees the entry after ENDED (the
  * caller must not use `e` afterwards unless it knows the worker is alive). */
 void macula__peer_entry_drive(macula__peer_entry *e);
+/* Drives `e` later in this loop iteration (once however often it is
+ * asked), or now when that cannot be arranged; nothing while it drives. */
+void macula__peer_entry_drive_soon(macula__peer_entry *e);
 /* Loop: API close then drive. */
 void macula__peer_entry_close(macula__peer_entry *e, const char *reason);
 /* Loop: a SEND command for an entry not yet connected whose options say

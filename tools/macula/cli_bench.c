@@ -395,6 +395,7 @@ static int bench_usage(FILE *f)
             "       macula bench scale [--levels N[,N]...]\n"
             "       macula bench all [--quick]\n"
             "       macula bench relay [--size BYTES] [--count N] [--rounds R] [--quick]\n"
+            "                          [--only relay|quic-relay|direct|quic-direct]\n"
             "\n"
             "Peering benchmarks on 127.0.0.1: a listener and dialers on two runtimes (two loop\n"
             "threads). Figures only; nothing is asserted.\n"
@@ -440,6 +441,7 @@ static int parse_list(const char *s, uint64_t *out, size_t max, size_t *n)
 struct bench_opts {
     uint64_t count, concurrency, background, size, conns, rounds;
     enum frame_mode mode;
+    int only_kind; /* relay: 1 + the one measurement to run (profiling); 0 = all */
     uint64_t list[16];
     size_t n_list;
     int quick;
@@ -468,7 +470,15 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             bad = cli_parse_u64(v, 0, 100000, &o->background);
         else if (!strcmp(a, "--size"))
             bad = cli_parse_u64(v, 0, 16000000, &o->size);
-        else if (!strcmp(a, "--rounds"))
+        else if (!strcmp(a, "--only")) {
+            static const char *const kinds[] = {"relay", "quic-relay", "direct", "quic-direct"};
+            bad = -1;
+            for (int k = 0; k < 4; k++)
+                if (!strcmp(v, kinds[k])) {
+                    o->only_kind = k + 1;
+                    bad = 0;
+                }
+        } else if (!strcmp(a, "--rounds"))
             bad = cli_parse_u64(v, 1, 100, &o->rounds);
         else if (!strcmp(a, "--conns"))
             bad = cli_parse_u64(v, 1, 100000, &o->conns);
@@ -837,6 +847,24 @@ static int relay_measure(int kind, size_t size, uint64_t count, size_t *wire_len
     return rc;
 }
 
+/* The wire size of the PUBLISH the relay rows send (for --only). */
+static size_t bench_wire_len(size_t payload)
+{
+    size_t len = 0;
+    uint8_t *pl = calloc(1, payload ? payload : 1), *wire = NULL;
+    macula_identity *id = macula_identity_generate(NULL);
+    macula_frame *f = pl && id ? macula_frame_publish(id, NULL, BENCH_TOPIC, strlen(BENCH_TOPIC),
+                                                      macula_value_bytes(pl, payload), 0, -1, 0, NULL)
+                               : NULL;
+    if (f && macula_frame_sign(f, id) == 0 && macula_frame_encode(f, &wire, &len) != 0)
+        len = 0;
+    macula_free(wire);
+    macula_frame_free(f);
+    macula_identity_free(id);
+    free(pl);
+    return len;
+}
+
 static int cmd_relay(const struct bench_opts *o)
 {
     static const size_t all_sizes[] = {150, 4096, 65536};
@@ -861,6 +889,12 @@ static int cmd_relay(const struct bench_opts *o)
             for (int j = 0; j < RL_KINDS; j++) {
                 int kind = orders[k % 2][j];
                 double cpu = 0;
+                if (o->only_kind && kind != o->only_kind - 1) {
+                    per_s[kind][k] = mb_s[kind][k] = 0;
+                    if (kind == RL_RELAY)
+                        wire_len = bench_wire_len(size);
+                    continue;
+                }
                 int rc = relay_measure(kind, size, count, &wire_len, &per_s[kind][k], &mb_s[kind][k], &cpu);
                 if (rc != 0)
                     return fail_rc("relay", rc);

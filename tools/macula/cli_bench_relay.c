@@ -106,6 +106,7 @@ static macula_peer dial_r(struct prelay *p, macula_runtime *rt, const macula_ide
     o.handler = fn;
     o.handler_user = p;
     o.drain_timeout_ms = 100;
+    o.lazy_frames = 1; /* B counts frames: checked, nothing built (A receives none) */
     return macula_peer_connect(rt, &o, err, NULL);
 }
 

@@ -2,7 +2,8 @@
 /* `macula bench relay` (cli_bench_relay.c): A -> R -> B on 127.0.0.1, three
  * runtimes (three loop threads), the sender on the calling thread.
  *  - peering: A sends pre-signed PUBLISH wire frames (send_wire) to R; R's
- *    handler (lazy_frames) forwards each to B with macula_peer_forward; the
+ *    handler (lazy_frames) forwards each to B with macula_peer_forward; B
+ *    (lazy_frames too: every frame checked, none built) counts them; the
  *    rate runs from A's first send to B's FRAME event for the last frame.
  *  - plain QUIC: the same topology on macula/quic.h alone: A writes
  *    `wire_len`-byte chunks on one stream, R copies every byte it reads
