@@ -23,6 +23,7 @@ typedef struct relay {
     int oracle;         /* try to sign received frames instead of forwarding */
     atomic_int oracle_rc, clone_rc, oracle_done;
     pt_recorder rec;    /* every event, also recorded */
+    _Atomic(macula_mailbox *) mailbox; /* set: A's frames go there instead */
 } relay;
 
 static int same_node(const macula_event *ev, const macula_identity *id)
@@ -65,6 +66,11 @@ static void relay_handler(void *user, macula_event *ev)
         return; /* the peering's own: not forwarded */
     if (!type || (strcmp(type, "publish") != 0))
         atomic_fetch_add(&r->lazy_bad, 1);
+    macula_mailbox *mb = atomic_load(&r->mailbox);
+    if (mb) {
+        macula_mailbox_handler(mb, ev);
+        return;
+    }
     atomic_fetch_add(&r->frames, 1);
     if (ev->unsigned_frame)
         atomic_fetch_add(&r->unsigned_seen, 1);
@@ -480,12 +486,56 @@ static void test_lazy_malformed(void)
     free(after);
 }
 
+/* Through a mailbox, on another thread: R's lazy events are popped by this
+ * thread, decoded on demand for some, forwarded to B (the command path,
+ * the buffer shared by reference) and freed at once, while the frames are
+ * still on their way: B gets A's bytes exactly (ASan: no use after free). */
+static void test_forward_from_mailbox(void)
+{
+    rig g;
+    REQUIRE(rig_up(&g, 1, 1) == 0);
+    macula_mailbox *mb = macula_mailbox_new(0, NULL);
+    REQUIRE(mb);
+    atomic_store(&g.r.mailbox, mb);
+    const size_t n = 400;
+    uint8_t *all = NULL;
+    size_t all_len = 0;
+    CHECK(send_mixed(&g, n, &all, &all_len) == 0);
+    macula_peer b = atomic_load(&g.r.to_b);
+    size_t got = 0, lazy = 0, decoded_ok = 0;
+    uint64_t end = pt_now_ms() + 30000;
+    while (got < n && pt_now_ms() < end) {
+        macula_event *ev = macula_mailbox_pop(mb, 100);
+        if (!ev)
+            continue;
+        if (ev->type == MACULA_EVENT_FRAME) {
+            lazy += ev->frame == NULL;
+            if (got % 5 == 0)
+                decoded_ok += lazy_matches(ev);
+            CHECK_EQ_INT(macula_peer_forward(g.rt_r, b, MACULA_STREAM_CONTROL, ev), 0);
+            got++;
+        }
+        macula_event_free(ev); /* the forwarded bytes live on by reference */
+    }
+    CHECK_EQ_INT(got, n);
+    CHECK_EQ_INT(lazy, n);
+    CHECK_EQ_INT(decoded_ok, (n + 4) / 5);
+    CHECK(sink_wait(&g.b, n, 30000));
+    pthread_mutex_lock(&g.b.mu);
+    CHECK(g.b.len == all_len && memcmp(g.b.bytes, all, all_len) == 0);
+    pthread_mutex_unlock(&g.b.mu);
+    free(all);
+    rig_down(&g);
+    macula_mailbox_free(mb);
+}
+
 int main(void)
 {
     if (pt_begin(240, &id_a, &id_b, &id_r, NULL) != 0)
         return 1;
     RUN(test_forward_exact);
     RUN(test_forward_source_gone);
+    RUN(test_forward_from_mailbox);
     RUN(test_no_signing_oracle);
     RUN(test_lazy_malformed);
     return pt_end(&id_a, &id_b, &id_r, NULL);
