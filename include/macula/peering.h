@@ -70,7 +70,18 @@
  * "listener_busy" (max_handshaking reached; field peer_addr),
  * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
  * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
- * "api_misuse" (a call on the wrong thread, refused; see Threads).
+ * "api_misuse" (a call on the wrong thread, refused; see Threads),
+ * "unsigned_frame" (the first FRAME of a peer without a signature; every
+ * such frame is delivered with macula_event.unsigned_frame set).
+ *
+ * Forwarding (a relay): with lazy_frames a FRAME event carries the checked
+ * bytes (ev->wire) and no frame until one is asked for
+ * (macula_event_frame); macula_peer_forward hands those bytes to another
+ * peer without decoding, re-encoding, signing or copying them (the buffer
+ * is shared by reference, so the event may go and the source peer may end
+ * meanwhile). Small frames queued on a control stream leave in one QUIC
+ * write. A frame decoded from a peer is never signed by
+ * macula_peer_send_frame (MACULA_ERR_NOT_SIGNABLE when unsigned).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H

@@ -114,7 +114,9 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
              * reservation is released: the cap check stays conservative. */
             macula__peering_cmd_send(c, e->w, macula__loop_now(pr->loop));
             atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
-            macula__peer_entry_drive(e);
+            /* once for all the SENDs of this batch of commands: queued
+             * together, small frames leave in one QUIC write */
+            macula__peer_entry_drive_soon(e);
         }
         break;
     case MACULA__CMD_SEND_READY_CHECK:
