@@ -25,7 +25,8 @@
  *
  * Threads:
  *  - macula_peer_connect, macula_peer_accept, macula_peer_close,
- *    macula_peer_send_frame, macula_peer_send_wire, the stream calls
+ *    macula_peer_send_frame, macula_peer_send_wire, macula_peer_forward,
+ *    the stream calls
  *    (open_stream, send_frame_on, send_wire_on, finish_stream,
  *    reset_stream), macula_peer_get_info, macula_peer_get_realms: any thread, return at once ("fire and
  *    forget": the work is queued to the loop thread in call order).
@@ -499,7 +500,12 @@ MACULA_API int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const ui
  * library does not hold (e.g. one built by the application) is copied as
  * macula_peer_send_wire_on would. Same send_queue_cap, state rules and
  * errors as send_wire_on; MACULA_ERR_INVALID_ARG for an event that is not
- * a FRAME. */
+ * a FRAME. On the loop thread (a handler) the buffer goes straight into
+ * the target's queue when no earlier send to it is still on its way, so a
+ * refusal there (e.g. MACULA_ERR_STREAM_CLOSED for an unknown stream, with
+ * its "frame_dropped" diagnostic) is returned at once; the target sends
+ * later in the same loop iteration, with the other frames queued by then
+ * (small ones share a QUIC write). */
 MACULA_API int macula_peer_forward(macula_runtime *rt, macula_peer to, macula_stream stream, macula_event *ev);
 
 /* Any thread; fire and forget, like send_frame. Opens a dedicated stream

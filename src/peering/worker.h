@@ -132,7 +132,10 @@ typedef enum macula__worker_action_type {
     /* Deliver `event` to the controlling handler, or to the accept owner
      * when to_accept_owner. The handler may take event.frame
      * (macula_event_take_frame); macula__worker_action_clear() frees what
-     * remains. event.detail is valid until the action is cleared (the
+     * remains. A FRAME also holds its received bytes (event.wire, a
+     * wirebuf reference in event.wire_ref_, released by the clear or moved
+     * into a mailbox copy); with config.lazy_frames event.frame is NULL
+     * while connected (the bytes passed the same validating check). event.detail is valid until the action is cleared (the
      * DISCONNECTED one lives in the worker: until the worker is freed). */
     MACULA__ACT_EVENT,
     /* (Re)arm the worker's single timer for `deadline` (monotonic ns);
