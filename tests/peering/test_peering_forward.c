@@ -24,6 +24,7 @@ typedef struct relay {
     atomic_int oracle_rc, clone_rc, oracle_done;
     pt_recorder rec;    /* every event, also recorded */
     _Atomic(macula_mailbox *) mailbox; /* set: A's frames go there instead */
+    _Atomic macula_stream stream;      /* where R forwards to B (0 = control) */
 } relay;
 
 static int same_node(const macula_event *ev, const macula_identity *id)
@@ -95,7 +96,7 @@ static void relay_handler(void *user, macula_event *ev)
             atomic_fetch_add(&r->decode_bad, 1);
     }
     macula_peer b = atomic_load(&r->to_b);
-    if (!b || macula_peer_forward(r->rt, b, MACULA_STREAM_CONTROL, ev) != 0)
+    if (!b || macula_peer_forward(r->rt, b, atomic_load(&r->stream), ev) != 0)
         atomic_fetch_add(&r->forward_failed, 1);
 }
 
@@ -103,7 +104,7 @@ static void relay_handler(void *user, macula_event *ev)
 typedef struct sink {
     pthread_mutex_t mu;
     uint8_t *bytes;
-    size_t len, cap, frames, unsigned_frames, connected;
+    size_t len, cap, frames, unsigned_frames, connected, on_streams;
     int verify_against_r; /* frames that verify against R's key */
 } sink;
 
@@ -129,6 +130,7 @@ static void sink_handler(void *user, macula_event *ev)
             s->len += ev->wire_len;
         }
         s->frames++;
+        s->on_streams += ev->stream != MACULA_STREAM_CONTROL;
         s->unsigned_frames += ev->unsigned_frame != 0;
         if (ev->frame && macula_frame_verify(ev->frame, macula_identity_public_key(id_r)) == 0)
             s->verify_against_r++;
@@ -529,6 +531,42 @@ static void test_forward_from_mailbox(void)
     macula_mailbox_free(mb);
 }
 
+/* Forwarded onto a dedicated stream R opened towards B: the same bytes, in
+ * order, every one on that stream. */
+static void test_forward_on_stream(void)
+{
+    rig g;
+    REQUIRE(rig_up(&g, 1, 1) == 0);
+    macula_peer b = atomic_load(&g.r.to_b);
+    macula_stream sid = 0;
+    REQUIRE(macula_peer_open_stream(g.rt_r, b, &sid) == 0 && sid > 0);
+    CHECK(pt_wait(&g.r.rec, b, MACULA_EVENT_STREAM_OPENED, 1, 5000));
+    atomic_store(&g.r.stream, sid);
+    const size_t n = 600;
+    uint8_t *all = NULL;
+    size_t all_len = 0;
+    CHECK(send_mixed(&g, n, &all, &all_len) == 0);
+    CHECK(sink_wait(&g.b, n, 30000));
+    pthread_mutex_lock(&g.b.mu);
+    CHECK_EQ_INT(g.b.on_streams, n);
+    CHECK(g.b.len == all_len && memcmp(g.b.bytes, all, all_len) == 0);
+    pthread_mutex_unlock(&g.b.mu);
+    CHECK_EQ_INT(atomic_load(&g.r.forward_failed), 0);
+    /* an unknown stream: refused at once on the loop thread, nothing sent */
+    atomic_store(&g.r.stream, sid + 400);
+    size_t len = 0;
+    uint8_t *w = mixed_wire(0, &len);
+    CHECK_EQ_INT(macula_peer_send_wire(g.rt_a, g.pa, w, len), 0);
+    uint64_t end = pt_now_ms() + 5000;
+    while (atomic_load(&g.r.forward_failed) == 0 && pt_now_ms() < end)
+        pt_sleep_ms(2);
+    CHECK_EQ_INT(atomic_load(&g.r.forward_failed), 1);
+    CHECK(pt_has_diag(&g.dr, "frame_dropped", "reason=stream_closed"));
+    free(w);
+    free(all);
+    rig_down(&g);
+}
+
 int main(void)
 {
     if (pt_begin(240, &id_a, &id_b, &id_r, NULL) != 0)
@@ -536,6 +574,7 @@ int main(void)
     RUN(test_forward_exact);
     RUN(test_forward_source_gone);
     RUN(test_forward_from_mailbox);
+    RUN(test_forward_on_stream);
     RUN(test_no_signing_oracle);
     RUN(test_lazy_malformed);
     return pt_end(&id_a, &id_b, &id_r, NULL);
