@@ -120,7 +120,8 @@ typedef enum macula_err {
     MACULA_ERR_SHUTDOWN = -82,     /* runtime is shutting down */
     MACULA_ERR_QUEUE_FULL = -83,   /* command or mailbox queue is full */
     MACULA_ERR_IDENTITY_MISMATCH = -84, /* verified node id != expected_node_id */
-    MACULA_ERR_HANDSHAKE_TIMEOUT = -85  /* no CONNECT/HELLO in time */
+    MACULA_ERR_HANDSHAKE_TIMEOUT = -85, /* no CONNECT/HELLO in time */
+    MACULA_ERR_NOT_SIGNABLE = -86       /* an unsigned frame received from a peer: never signed by us */
 } macula_err;
 
 /* A readable sentence for `err` (never NULL; unknown codes say so). */

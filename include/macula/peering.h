@@ -25,7 +25,8 @@
  *
  * Threads:
  *  - macula_peer_connect, macula_peer_accept, macula_peer_close,
- *    macula_peer_send_frame, macula_peer_send_wire, the stream calls
+ *    macula_peer_send_frame, macula_peer_send_wire, macula_peer_forward,
+ *    the stream calls
  *    (open_stream, send_frame_on, send_wire_on, finish_stream,
  *    reset_stream), macula_peer_get_info, macula_peer_get_realms: any thread, return at once ("fire and
  *    forget": the work is queued to the loop thread in call order).
@@ -72,7 +73,18 @@
  * listener options),
  * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
  * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
- * "api_misuse" (a call on the wrong thread, refused; see Threads).
+ * "api_misuse" (a call on the wrong thread, refused; see Threads),
+ * "unsigned_frame" (the first FRAME of a peer without a signature; every
+ * such frame is delivered with macula_event.unsigned_frame set).
+ *
+ * Forwarding (a relay): with lazy_frames a FRAME event carries the checked
+ * bytes (ev->wire) and no frame until one is asked for
+ * (macula_event_frame); macula_peer_forward hands those bytes to another
+ * peer without decoding, re-encoding, signing or copying them (the buffer
+ * is shared by reference, so the event may go and the source peer may end
+ * meanwhile). Small frames queued on a control stream leave in one QUIC
+ * write. A frame decoded from a peer is never signed by
+ * macula_peer_send_frame (MACULA_ERR_NOT_SIGNABLE when unsigned).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H
@@ -238,14 +250,43 @@ typedef struct macula_event {
     macula_stream_origin stream_origin; /* STREAM_OPENED / STREAM_CLOSED */
     macula_stream_end stream_end;       /* STREAM_CLOSED */
     uint64_t stream_code;               /* STREAM_CLOSED with RESET: the application error code */
+
+    /* --- appended: forwarding and lazy decoding --- */
+    /* FRAME: the frame exactly as received, wire_len bytes, length prefix
+     * included; already checked well formed. Valid as long as the event
+     * (until the handler returns, or until macula_event_free of a mailbox
+     * event); macula_peer_forward sends these bytes on without copying. */
+    const uint8_t *wire;
+    /* FRAME: 1 when the frame carries no `signature`. After the handshake
+     * a peer should sign every frame; unsigned ones are still delivered
+     * (flagged here; the first one per peer also gives an "unsigned_frame"
+     * diagnostic) and macula_peer_send_frame refuses to sign them
+     * (MACULA_ERR_NOT_SIGNABLE). */
+    int unsigned_frame;
+    /* private to the library: the reference on `wire`, and whether `frame`
+     * is still to be decoded (lazy_frames) */
+    void *wire_ref_;
+    int lazy_;
 } macula_event;
 
 /* Called on the loop thread; `ev` and everything in it is valid until the
  * handler returns. */
 typedef void (*macula_event_fn)(void *user, macula_event *ev);
 
-/* Takes ownership of a FRAME event's frame (NULL for other events). */
+/* Takes ownership of a FRAME event's frame (NULL for other events). With
+ * lazy_frames it decodes the frame first (NULL when out of memory). */
 MACULA_API macula_frame *macula_event_take_frame(macula_event *ev);
+/* A FRAME event's frame, still owned by the event: ev->frame, decoded from
+ * ev->wire on the first call when the peer has lazy_frames (then stored in
+ * ev->frame). NULL for other events, after take_frame, or out of memory.
+ * A frame decoded from a peer's bytes is marked received: see
+ * macula_peer_send_frame. */
+MACULA_API macula_frame *macula_event_frame(macula_event *ev);
+/* A FRAME event's frame type ("publish", "goodbye", ...) as
+ * macula_frame_type would give it, read from ev->wire without decoding for
+ * the common types (a lazy relay skips GOODBYE with it); valid as long as
+ * the event. NULL for other events or a frame without a text type. */
+MACULA_API const char *macula_event_frame_type(macula_event *ev);
 /* Frees an event popped from a mailbox. */
 MACULA_API void macula_event_free(macula_event *ev);
 
@@ -379,6 +420,15 @@ typedef struct macula_peer_options {
      * with MACULA_STREAM_CODE_REFUSED (and a "stream_refused" diagnostic).
      * 0 = 100, as the reference's transport allows. */
     size_t max_peer_streams;
+
+    /* --- release 3 --- */
+    /* 1: FRAME events come with ev->frame NULL and the checked bytes in
+     * ev->wire (the same well-formedness check as a decode, nothing
+     * built); macula_event_frame() / take_frame() decode on demand. For
+     * relays that forward most frames unread. 0: ev->frame is decoded
+     * before delivery (ev->wire is set too). The handshake frame and a
+     * station's inbound frames are always decoded. */
+    int lazy_frames;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,
@@ -432,12 +482,33 @@ MACULA_API int macula_peer_close(macula_runtime *rt, macula_peer p, const char *
  * send from the CONNECTED handler, or after popping CONNECTED, succeeds.
  * A frame accepted here is lost only when the peer ends before the
  * transport takes it; it is then counted in frames_dropped (see the
- * DISCONNECTED event's final_info). */
+ * DISCONNECTED event's final_info).
+ * A frame decoded from a peer (a FRAME event's frame, or a clone of it) is
+ * never signed with our key: unsigned, it is refused with
+ * MACULA_ERR_NOT_SIGNABLE (signing it would let any peer obtain our
+ * signature over content of its choosing); signed, it is sent as it is.
+ * To forward received frames use macula_peer_forward. */
 MACULA_API int macula_peer_send_frame(macula_runtime *rt, macula_peer p, macula_frame *frame);
 /* Any thread. Sends an already encoded wire frame (length prefix
  * included) as is, e.g. one being forwarded; it must be exactly one
  * well-formed frame (MACULA_ERR_BAD_FRAME otherwise). Copied. */
 MACULA_API int macula_peer_send_wire(macula_runtime *rt, macula_peer p, const uint8_t *wire, size_t len);
+
+/* Any thread. Forwards a FRAME event's frame to peer `to` on `stream`
+ * (MACULA_STREAM_CONTROL = the control stream) exactly as it was received:
+ * never decoded, re-encoded or signed, and not copied: the target's queue
+ * shares the event's buffer (reference-counted; the event may be freed
+ * right after, the source peer may end). An event whose wire bytes the
+ * library does not hold (e.g. one built by the application) is copied as
+ * macula_peer_send_wire_on would. Same send_queue_cap, state rules and
+ * errors as send_wire_on; MACULA_ERR_INVALID_ARG for an event that is not
+ * a FRAME. On the loop thread (a handler) the buffer goes straight into
+ * the target's queue when no earlier send to it is still on its way, so a
+ * refusal there (e.g. MACULA_ERR_STREAM_CLOSED for an unknown stream, with
+ * its "frame_dropped" diagnostic) is returned at once; the target sends
+ * later in the same loop iteration, with the other frames queued by then
+ * (small ones share a QUIC write). */
+MACULA_API int macula_peer_forward(macula_runtime *rt, macula_peer to, macula_stream stream, macula_event *ev);
 
 /* Any thread; fire and forget, like send_frame. Opens a dedicated stream
  * on a connected peer and stores its id in *stream_out at once (see

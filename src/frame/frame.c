@@ -23,8 +23,10 @@ static macula_value k_realm = MACULA__STATIC_TEXT("realm"), k_call_id = MACULA__
 macula_frame *macula_frame_new_empty(int *err)
 {
     macula_frame *f = malloc(sizeof *f);
-    if (f)
+    if (f) {
         f->map = macula_value_map();
+        f->received = 0;
+    }
     if (!f || !f->map) {
         free(f);
         frame_set_err(err, MACULA_ERR_NOMEM);
@@ -55,6 +57,7 @@ macula_frame *macula_frame_from_map(macula_value *map, int *err)
         return NULL;
     }
     f->map = map;
+    f->received = 0;
     frame_set_err(err, MACULA_OK);
     return f;
 }
@@ -70,7 +73,10 @@ macula_frame *macula_frame_clone(const macula_frame *f, int *err)
         frame_set_err(err, MACULA_ERR_NOMEM);
         return NULL;
     }
-    return macula_frame_from_map(map, err);
+    macula_frame *c = macula_frame_from_map(map, err);
+    if (c)
+        c->received = f->received;
+    return c;
 }
 
 void macula_frame_free(macula_frame *f)

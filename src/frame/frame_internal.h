@@ -10,6 +10,11 @@
  * room for cached state later without an API change. */
 struct macula_frame {
     macula_value *map;
+    /* Decoded by the peering layer from a peer's bytes: the API never signs
+     * it with our key (macula_peer_send_frame refuses an unsigned one), or
+     * any peer could have us sign content of its choosing. Kept by
+     * macula_frame_clone, so that a copy is no way around it. */
+    int received;
 };
 
 #define FRAME_SIGNATURE_KEY "signature"

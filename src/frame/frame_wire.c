@@ -112,3 +112,112 @@ int macula__frame_check_wire(const uint8_t *buf, size_t len, size_t *consumed)
         *consumed = MACULA_FRAME_HEADER_LEN + body;
     return rc;
 }
+
+void macula__frame_mark_received(macula_frame *f)
+{
+    if (f)
+        f->received = 1;
+}
+
+int macula__frame_is_received(const macula_frame *f) { return f && f->received; }
+
+/* One CBOR head of validated input (definite lengths only, as the
+ * validator demands); 0 past the end. */
+static int walk_head(const uint8_t **pp, const uint8_t *end, unsigned *major, uint64_t *arg)
+{
+    const uint8_t *p = *pp;
+    if (p >= end)
+        return 0;
+    uint8_t ib = *p++;
+    unsigned ai = ib & 31u;
+    *major = ib >> 5;
+    uint64_t v = ai;
+    if (ai >= 24) {
+        if (ai > 27)
+            return 0;
+        size_t n = (size_t)1 << (ai - 24);
+        if ((size_t)(end - p) < n)
+            return 0;
+        v = 0;
+        for (size_t i = 0; i < n; i++)
+            v = v << 8 | p[i];
+        p += n;
+    }
+    *arg = v;
+    *pp = p;
+    return 1;
+}
+
+/* Steps over one item; the pending count replaces recursion (the
+ * validator already bounded the depth, this needs no bound). */
+static int walk_skip(const uint8_t **pp, const uint8_t *end)
+{
+    uint64_t pending = 1;
+    while (pending) {
+        unsigned major;
+        uint64_t arg;
+        if (!walk_head(pp, end, &major, &arg))
+            return 0;
+        pending--;
+        switch (major) {
+        case 2:
+        case 3:
+            if ((uint64_t)(end - *pp) < arg)
+                return 0;
+            *pp += arg;
+            break;
+        case 4:
+            pending += arg;
+            break;
+        case 5:
+            pending += 2 * arg;
+            break;
+        case 6:
+            pending += 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 1;
+}
+
+/* The value of top-level key `key` in a validated frame body: its first
+ * byte, or NULL when absent. */
+static const uint8_t *body_find(const uint8_t *body, size_t len, const char *key, size_t key_len)
+{
+    const uint8_t *p = body, *end = body + len;
+    unsigned major;
+    uint64_t n;
+    if (!body || !walk_head(&p, end, &major, &n) || major != 5)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t klen;
+        if (!walk_head(&p, end, &major, &klen) || major != 3 || (uint64_t)(end - p) < klen)
+            return NULL;
+        if (klen == key_len && memcmp(p, key, klen) == 0)
+            return p + klen < end ? p + klen : NULL;
+        p += klen;
+        if (!walk_skip(&p, end))
+            return NULL;
+    }
+    return NULL;
+}
+
+int macula__frame_body_is_signed(const uint8_t *body, size_t len)
+{
+    return body_find(body, len, FRAME_SIGNATURE_KEY, sizeof FRAME_SIGNATURE_KEY - 1) != NULL;
+}
+
+int macula__frame_body_text(const uint8_t *body, size_t len, const char *key, const uint8_t **text, size_t *text_len)
+{
+    const uint8_t *v = body_find(body, len, key, strlen(key));
+    const uint8_t *end = body + len;
+    unsigned major;
+    uint64_t n;
+    if (!v || !walk_head(&v, end, &major, &n) || major != 3 || (uint64_t)(end - v) < n)
+        return 0;
+    *text = v;
+    *text_len = (size_t)n;
+    return 1;
+}

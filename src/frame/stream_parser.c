@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "frame/frame_internal.h"
+#include "frame/wire_check.h"
 
 /* What may be buffered at most: one maximal frame that is still being
  * completed plus as much again of new input. A caller that drains next()
@@ -131,4 +132,37 @@ const uint8_t *macula_stream_parser_tail(const macula_stream_parser *p, size_t *
     if (len)
         *len = p ? p->end - p->start : 0;
     return p && p->buf ? p->buf + p->start : (const uint8_t *)"";
+}
+
+int macula__stream_parser_peek(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
+                               size_t *wire_len)
+{
+    if (!p || !out || !wire || !wire_len)
+        return MACULA_ERR_INVALID_ARG;
+    *out = NULL;
+    *wire = NULL;
+    *wire_len = 0;
+    if (p->fatal)
+        return MACULA_ERR_FRAME_TOO_LARGE;
+    if (p->end == p->start)
+        return MACULA_ERR_NEED_MORE;
+    size_t consumed = 0;
+    const uint8_t *at = p->buf + p->start;
+    int rc = build ? macula_frame_decode(at, p->end - p->start, out, &consumed, NULL)
+                   : macula__frame_check_wire(at, p->end - p->start, &consumed);
+    if (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME) {
+        *wire = at;
+        *wire_len = consumed;
+    } else if (rc == MACULA_ERR_FRAME_TOO_LARGE) {
+        p->fatal = 1;
+    }
+    return rc;
+}
+
+void macula__stream_parser_consume(macula_stream_parser *p, size_t len)
+{
+    if (!p || len > p->end - p->start)
+        return;
+    p->start += len;
+    after_consume(p);
 }

@@ -14,4 +14,28 @@
  * maps out of canonical order need scratch memory). */
 int macula__frame_check_wire(const uint8_t *buf, size_t len, size_t *consumed);
 
+/* --- received frames (the peering layer; see struct macula_frame) --- */
+typedef struct macula_frame macula_frame;
+void macula__frame_mark_received(macula_frame *f);
+int macula__frame_is_received(const macula_frame *f);
+/* 1 when the frame body at buf[0..len) (already validated: a map with
+ * text keys) has a top-level `signature` entry, else 0. Walks the keys
+ * without building anything. */
+int macula__frame_body_is_signed(const uint8_t *body, size_t len);
+/* 1 and the bytes of top-level text entry `key` (not NUL-terminated), or 0
+ * when absent or not text. Same input as above. */
+int macula__frame_body_text(const uint8_t *body, size_t len, const char *key, const uint8_t **text, size_t *text_len);
+
+/* Stream parser, without building frames (forwarding, lazy decode): the
+ * first complete frame in the buffer, left in place. `build` 0 validates
+ * it only (*out stays NULL). Returns what macula_stream_parser_next would
+ * (0, BAD_FRAME, NEED_MORE, FRAME_TOO_LARGE, NOMEM) with *wire / *wire_len
+ * pointing at its bytes inside the parser (valid until the next call on
+ * the parser) on 0 and BAD_FRAME; the caller then steps over them with
+ * macula__stream_parser_consume(p, *wire_len). */
+typedef struct macula_stream_parser macula_stream_parser;
+int macula__stream_parser_peek(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
+                               size_t *wire_len);
+void macula__stream_parser_consume(macula_stream_parser *p, size_t len);
+
 #endif

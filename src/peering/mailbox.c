@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "frame/wire_check.h"
 #include "peering/mailbox.h"
+#include "peering/wirebuf.h"
 
 #define MAILBOX_DEFAULT_MAX ((size_t)1 << 20)
 
@@ -33,11 +35,47 @@ struct macula_mailbox {
     int closed; /* macula_mailbox_close(): no waiting, no new events */
 };
 
+macula_frame *macula_event_frame(macula_event *ev)
+{
+    if (!ev || ev->type != MACULA_EVENT_FRAME)
+        return NULL;
+    if (!ev->frame && ev->lazy_ && ev->wire) {
+        /* checked on arrival, so only memory can fail here */
+        size_t consumed = 0;
+        if (macula_frame_decode(ev->wire, ev->wire_len, &ev->frame, &consumed, NULL) != MACULA_OK)
+            return NULL;
+        macula__frame_mark_received(ev->frame);
+        ev->lazy_ = 0;
+    }
+    return ev->frame;
+}
+
+const char *macula_event_frame_type(macula_event *ev)
+{
+    if (!ev || ev->type != MACULA_EVENT_FRAME)
+        return NULL;
+    if (ev->frame || !ev->lazy_ || !ev->wire || ev->wire_len < MACULA_FRAME_HEADER_LEN)
+        return ev->frame ? macula_frame_type(ev->frame) : NULL;
+    /* The common types are named without decoding; others need the frame. */
+    static const char *const known[] = {"publish", "event", "call", "reply", "error", "goodbye", "subscribe",
+                                        "unsubscribe", "connect", "hello", "ping", "pong"};
+    const uint8_t *t;
+    size_t n;
+    if (macula__frame_body_text(ev->wire + MACULA_FRAME_HEADER_LEN, ev->wire_len - MACULA_FRAME_HEADER_LEN, "frame_type",
+                                &t, &n)) {
+        for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+            if (strlen(known[i]) == n && memcmp(known[i], t, n) == 0)
+                return known[i];
+    }
+    macula_frame *f = macula_event_frame(ev);
+    return f ? macula_frame_type(f) : NULL;
+}
+
 macula_frame *macula_event_take_frame(macula_event *ev)
 {
     if (!ev)
         return NULL;
-    macula_frame *f = ev->frame;
+    macula_frame *f = macula_event_frame(ev);
     ev->frame = NULL;
     return f;
 }
@@ -48,6 +86,7 @@ void macula_event_free(macula_event *ev)
         return;
     mb_item *it = (mb_item *)(void *)ev;
     macula_frame_free(it->ev.frame);
+    macula__wirebuf_unref(it->ev.wire_ref_);
     free(it);
 }
 
@@ -148,7 +187,9 @@ int macula__mailbox_push(macula_mailbox *mb, macula_event *ev)
     it->ev = *ev;
     memcpy(it->detail, detail, dlen + 1);
     it->ev.detail = it->detail;
-    it->ev.frame = macula_event_take_frame(ev);
+    it->ev.frame = ev->frame; /* moved as is: a lazy event stays lazy */
+    ev->frame = NULL;
+    ev->wire_ref_ = NULL; /* the reference moves too; `wire` stays valid through it */
     if (ev->final_info) {
         it->final_info = *ev->final_info;
         it->ev.final_info = &it->final_info;

@@ -147,12 +147,24 @@ static void owe_send_ready(macula__peering *pr, macula__peer_shared *sh, macula_
 
 /* Reserves `len` bytes of the peer's send queue and queues `wire`
  * (taken in every case). */
+static int queue_wire_buf(macula__peering *pr, macula__peer_shared *sh, macula_peer p, int64_t stream,
+                          uint8_t *wire, size_t len, macula__wirebuf *wb);
+
 static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer p, int64_t stream, uint8_t *wire,
                       size_t len)
+{
+    return queue_wire_buf(pr, sh, p, stream, wire, len, NULL);
+}
+
+/* queue_wire with either malloc'd `wire` or a wirebuf reference `wb`
+ * (wire NULL, len = wb->len), taken in every case. */
+static int queue_wire_buf(macula__peering *pr, macula__peer_shared *sh, macula_peer p, int64_t stream,
+                          uint8_t *wire, size_t len, macula__wirebuf *wb)
 {
     int rc = macula__peer_shared_reserve(sh, len);
     if (rc != 0) {
         free(wire);
+        macula__wirebuf_unref(wb);
         if (rc == MACULA_ERR_QUEUE_FULL)
             owe_send_ready(pr, sh, p, len);
         macula__peer_shared_unref(sh);
@@ -163,9 +175,11 @@ static int queue_wire(macula__peering *pr, macula__peer_shared *sh, macula_peer 
         macula__peer_shared_unreserve(sh, len);
         macula__peer_shared_unref(sh);
         free(wire);
+        macula__wirebuf_unref(wb);
         return MACULA_ERR_NOMEM;
     }
     c->wire = wire;
+    c->wb = wb;
     c->len = len;
     c->stream = stream;
     c->sh = sh; /* our reference moves into the command */
@@ -212,8 +226,16 @@ static int send_frame_on(macula_runtime *rt, macula_peer p, int64_t stream, macu
         return rc;
     }
     /* Sign and encode here: callers on several threads do this work in
-     * parallel, and a frame that cannot be encoded is refused at once. */
-    rc = macula_frame_is_signed(frame) ? 0 : macula_frame_sign(frame, sh->identity);
+     * parallel, and a frame that cannot be encoded is refused at once. A
+     * peer's unsigned frame is never signed: that would make us a signing
+     * oracle for whoever sends it (e.g. an echo of a frame naming us as
+     * publisher). */
+    if (macula_frame_is_signed(frame))
+        rc = 0;
+    else if (macula__frame_is_received(frame))
+        rc = MACULA_ERR_NOT_SIGNABLE;
+    else
+        rc = macula_frame_sign(frame, sh->identity);
     uint8_t *wire = NULL;
     size_t len = 0;
     if (rc == 0)
@@ -351,4 +373,60 @@ int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size
     size_t n = macula__peer_shared_snapshot(sh, NULL, out, max);
     macula__peer_shared_unref(sh);
     return (int)n;
+}
+
+#define FORWARD_QUEUE 1
+
+/* The loop thread's shortcut (a relay's handler): the buffer goes straight
+ * into the target worker, without a command, its allocation, the queue's
+ * lock and a wake-up. Only when no SEND command for the target is still
+ * on its way (unsent_frames == 0: calls keep their order) and the target
+ * is connected; otherwise FORWARD_QUEUE (take the command path). Takes
+ * nothing on FORWARD_QUEUE; otherwise releases `sh`. */
+static int forward_on_loop(macula__peering *pr, macula__peer_shared *sh, macula_peer to, int64_t stream,
+                           macula__wirebuf *wb)
+{
+    if (!macula_runtime_on_loop_thread(pr->rt) || atomic_load(&sh->unsent_frames) != 0)
+        return FORWARD_QUEUE;
+    macula__peer_entry *e = macula__peer_table_entry(&pr->table, to);
+    if (!e || !e->linked || e->ended || macula__worker_state(e->w) != MACULA_PEER_CONNECTED)
+        return FORWARD_QUEUE;
+    int rc = macula__peer_shared_reserve(sh, wb->len);
+    if (rc != 0) {
+        if (rc == MACULA_ERR_QUEUE_FULL)
+            owe_send_ready(pr, sh, to, wb->len);
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
+    rc = macula__worker_send_buf(e->w, macula__loop_now(pr->loop), stream, macula__wirebuf_ref(wb));
+    /* the worker counts the bytes now: the reservation goes back */
+    atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(e->w));
+    macula__peer_shared_unreserve(sh, wb->len);
+    macula__peer_shared_unref(sh);
+    macula__peer_entry_drive(e); /* a no-op inside e's own drive: the outer one executes */
+    return rc;
+}
+
+int macula_peer_forward(macula_runtime *rt, macula_peer to, macula_stream stream, macula_event *ev)
+{
+    if (!rt || !ev || ev->type != MACULA_EVENT_FRAME || stream < 0 || !ev->wire || !ev->wire_len)
+        return MACULA_ERR_INVALID_ARG;
+    macula__wirebuf *wb = ev->wire_ref_;
+    if (!wb || wb->data != ev->wire || wb->len != ev->wire_len)
+        return send_wire_on(rt, to, stream, ev->wire, ev->wire_len); /* not ours: checked and copied */
+    macula__peering *pr;
+    macula__peer_shared *sh = live_peer(rt, to, &pr);
+    if (!sh)
+        return MACULA_ERR_STALE_HANDLE;
+    int rc = macula__peer_shared_send_allowed(sh);
+    if (rc != 0) {
+        macula__peer_shared_unref(sh);
+        return rc;
+    }
+    /* The bytes were checked when they arrived and never change: no check,
+     * no copy, one more reference. */
+    rc = forward_on_loop(pr, sh, to, stream, wb);
+    if (rc != FORWARD_QUEUE)
+        return rc;
+    return queue_wire_buf(pr, sh, to, stream, NULL, wb->len, macula__wirebuf_ref(wb));
 }

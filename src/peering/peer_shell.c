@@ -19,6 +19,8 @@ void macula__peering_quic_sink(void *user, const macula_quic_event *ev)
     (void)ev;
 }
 
+static void fwd_timer_cb(void *arg) { macula__peer_entry_drive(arg); }
+
 macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_template *t, int *err)
 {
     int rc = MACULA_ERR_NOMEM;
@@ -54,6 +56,7 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
         memset(t, 0, sizeof *t);
     }
     macula__timer_init(&e->timer, timer_cb, e);
+    macula__timer_init(&e->fwd_timer, fwd_timer_cb, e);
     return e;
 
 fail_worker:
@@ -83,6 +86,8 @@ static void free_held(macula__peer_entry *e)
 
 static void free_memory(macula__peer_entry *e)
 {
+    if (macula__timer_armed(&e->fwd_timer)) /* armed only on the loop thread */
+        macula__timer_cancel(e->pr->loop, &e->fwd_timer);
     free_held(e);
     macula__peer_table_remove(&e->pr->table, e->handle);
     atomic_store(&e->sh->ended, 1);
@@ -335,8 +340,7 @@ static void release_held(macula__peer_entry *e)
     while (e->held_head) {
         macula__peering_cmd *c = e->held_head;
         e->held_head = c->next;
-        macula__worker_send(e->w, now, c->wire, c->len);
-        c->wire = NULL;
+        macula__peering_cmd_send(c, e->w, now);
         atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
         macula__peering_cmd_free(c); /* releases the reservation the worker now counts */
     }
@@ -570,4 +574,12 @@ void macula__peer_entry_force(macula__peer_entry *e)
         macula__worker_on_transport_closed(e->w, now, "runtime stopped");
         macula__peer_entry_drive(e);
     }
+}
+
+void macula__peer_entry_drive_soon(macula__peer_entry *e)
+{
+    if (e->driving || macula__timer_armed(&e->fwd_timer))
+        return;
+    if (macula__timer_arm(e->pr->loop, &e->fwd_timer, 0) != 0)
+        macula__peer_entry_drive(e);
 }

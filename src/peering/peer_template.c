@@ -16,7 +16,8 @@
 #define MAX_ALPN_LEN 255
 
 /* Released layouts (common.h, "ABI rules"): release 1 ends with
- * admit_user, release 2 with max_peer_streams. */
+ * admit_user, release 2 with max_peer_streams, release 3 with
+ * lazy_frames. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
 #define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
 static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, sizeof(macula_peer_options)};
@@ -149,6 +150,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->peer_user = o->peer_user;
     t->queue_until_connected = o->queue_until_connected != 0;
     t->max_peer_streams = o->max_peer_streams;
+    t->lazy_frames = o->lazy_frames != 0;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;
@@ -210,6 +212,7 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
     cfg->station = t->station;
+    cfg->lazy_frames = t->lazy_frames;
 }
 
 void macula__peer_template_dial_options(const macula__peer_template *t, macula_quic_dial_options *o)

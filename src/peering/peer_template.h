@@ -42,6 +42,7 @@ typedef struct macula__peer_template {
     int low_memory;
     char *ca_file;
     int station; /* both roles */
+    int lazy_frames;
 
     /* peer options release 2 (the shell's, not the worker's) */
     void *peer_user;

@@ -68,7 +68,18 @@ void macula__peering_cmd_free(macula__peering_cmd *c)
         macula__peer_shared_unref(c->sh);
     }
     free(c->wire);
+    macula__wirebuf_unref(c->wb);
     free(c);
+}
+
+void macula__peering_cmd_send(macula__peering_cmd *c, macula__worker *w, uint64_t now)
+{
+    if (c->wb)
+        macula__worker_send_buf(w, now, c->stream, c->wb);
+    else
+        macula__worker_send_on(w, now, c->stream, c->wire, c->len);
+    c->wb = NULL;
+    c->wire = NULL;
 }
 
 static void run(macula__peering *pr, macula__peering_cmd *c)
@@ -101,10 +112,11 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
         if (e && e->linked) {
             /* The worker takes the bytes (and counts them) before the
              * reservation is released: the cap check stays conservative. */
-            macula__worker_send_on(e->w, macula__loop_now(pr->loop), c->stream, c->wire, c->len);
-            c->wire = NULL;
+            macula__peering_cmd_send(c, e->w, macula__loop_now(pr->loop));
             atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
-            macula__peer_entry_drive(e);
+            /* once for all the SENDs of this batch of commands: queued
+             * together, small frames leave in one QUIC write */
+            macula__peer_entry_drive_soon(e);
         }
         break;
     case MACULA__CMD_SEND_READY_CHECK:

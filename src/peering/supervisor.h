@@ -26,6 +26,7 @@
 #include <pthread.h>
 
 #include "macula/peering.h"
+#include "peering/wirebuf.h"
 #include "peering/peer_table.h"
 #include "peering/peer_template.h"
 #include "peering/worker.h"
@@ -68,6 +69,11 @@ struct macula__peer_entry {
     int close_requested;       /* the worker was told to close ... */
     int close_by_shutdown;     /* ... first by the runtime's shutdown */
     macula_peer_info final_info; /* DISCONNECTED: the event's final_info */
+
+    /* Forwarding (peer_api.c): loop-thread forwards queue into the worker
+     * and ask for one drive later in the loop iteration, so that the
+     * frames of one read leave as one batched SEND. */
+    macula__timer fwd_timer;
 };
 
 typedef enum macula__peering_cmd_kind {
@@ -92,6 +98,7 @@ typedef struct macula__peering_cmd {
     macula__peer_shared *sh;   /* SEND: one reference */
     int64_t stream;            /* SEND and *_STREAM */
     uint64_t code;             /* RESET_STREAM */
+    macula__wirebuf *wb;       /* SEND of a forwarded buffer (one reference; wire is NULL) */
     char reason[];             /* CLOSE; "" = default */
 } macula__peering_cmd;
 
@@ -126,6 +133,9 @@ void macula__peering_ensure_hook(macula__peering *pr);
 /* Any thread: queues a command (ownership passes, also on failure: the
  * command is then freed). 0, MACULA_ERR_QUEUE_FULL or MACULA_ERR_SHUTDOWN. */
 int macula__peering_post(macula__peering *pr, macula__peering_cmd *c);
+/* Hands a SEND command's bytes (wire or wb) to worker `w`; the command no
+ * longer holds them. */
+void macula__peering_cmd_send(macula__peering_cmd *c, macula__worker *w, uint64_t now);
 /* Frees a command that will not run (its entry, wire, reservation). */
 void macula__peering_cmd_free(macula__peering_cmd *c);
 /* Loop: an entry left; finishes the shutdown when it was the last. */
@@ -148,6 +158,9 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn);
 /* Loop: executes every queued action; frees the entry after ENDED (the
  * caller must not use `e` afterwards unless it knows the worker is alive). */
 void macula__peer_entry_drive(macula__peer_entry *e);
+/* Drives `e` later in this loop iteration (once however often it is
+ * asked), or now when that cannot be arranged; nothing while it drives. */
+void macula__peer_entry_drive_soon(macula__peer_entry *e);
 /* Loop: API close then drive. */
 void macula__peer_entry_close(macula__peer_entry *e, const char *reason);
 /* Loop: a SEND command for an entry not yet connected whose options say

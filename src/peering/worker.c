@@ -57,6 +57,7 @@ macula__worker *macula__worker_new(const macula__worker_config *cfg, int *err)
     w->n_realms = cfg->n_realms;
     w->capabilities = cfg->capabilities;
     w->station = cfg->station != 0;
+    w->lazy_frames = cfg->lazy_frames != 0;
     memcpy(w->station_id, cfg->station_id ? cfg->station_id : macula_identity_node_id(w->identity),
            MACULA_NODE_ID_LEN);
     if (cfg->expected_node_id) {

@@ -31,6 +31,9 @@
  *    frame but its HELLO until the peer acknowledged the HELLO's bytes
  *    (WATCH_ACKED / on_stream_acked, PROTOCOL.md §6.5). Nothing is dropped or reordered
  *    except at the end (unsent frames are then counted as dropped).
+ *    On the control stream small API frames queued behind each other (up
+ *    to 4 KiB each) go out as one SEND of up to 32 KiB, their bytes
+ *    concatenated in order (one action and one QUIC write for many).
  *  - Inputs that make no sense in a state are ignored with a DIAG action,
  *    never a crash; inputs after ENDED produce no action at all.
  *
@@ -100,6 +103,8 @@ typedef struct macula__worker_config {
      * connected with ERROR unknown_next_peer (worker_station.c). The
      * capability bit is the caller's to set in `capabilities`. */
     int station;
+    /* FRAME events without a decoded frame (macula_peer_options.lazy_frames). */
+    int lazy_frames;
 } macula__worker_config;
 
 #define MACULA__WORKER_MAX_REALMS 1024  /* a peer announcing more fails verification */
@@ -127,7 +132,10 @@ typedef enum macula__worker_action_type {
     /* Deliver `event` to the controlling handler, or to the accept owner
      * when to_accept_owner. The handler may take event.frame
      * (macula_event_take_frame); macula__worker_action_clear() frees what
-     * remains. event.detail is valid until the action is cleared (the
+     * remains. A FRAME also holds its received bytes (event.wire, a
+     * wirebuf reference in event.wire_ref_, released by the clear or moved
+     * into a mailbox copy); with config.lazy_frames event.frame is NULL
+     * while connected (the bytes passed the same validating check). event.detail is valid until the action is cleared (the
      * DISCONNECTED one lives in the worker: until the worker is freed). */
     MACULA__ACT_EVENT,
     /* (Re)arm the worker's single timer for `deadline` (monotonic ns);
@@ -234,6 +242,11 @@ int macula__worker_send(macula__worker *w, uint64_t now, uint8_t *wire, size_t l
  * 0, MACULA_ERR_STREAM_CLOSED, MACULA_ERR_INVALID_ARG (control stream). */
 int macula__worker_open_stream(macula__worker *w, uint64_t now, int64_t id);
 int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t *wire, size_t len);
+/* As send_on with a reference-counted buffer (forwarding, wirebuf.h): the
+ * worker takes the reference in every case and releases it once QUIC has
+ * copied the bytes (or on refusal / at the end). */
+typedef struct macula__wirebuf macula__wirebuf;
+int macula__worker_send_buf(macula__worker *w, uint64_t now, int64_t id, macula__wirebuf *wb);
 int macula__worker_finish_stream(macula__worker *w, uint64_t now, int64_t id);
 int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uint64_t code);
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full

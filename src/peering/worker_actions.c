@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame/wire_check.h"
 #include "peering/worker_internal.h"
 
 void macula__worker_action_clear(macula__worker_action *a)
@@ -17,6 +18,8 @@ void macula__worker_action_clear(macula__worker_action *a)
         macula_frame_free(a->event.frame);
         a->event.frame = NULL;
     }
+    if (a->type == MACULA__ACT_EVENT && a->event.wire_ref_)
+        macula__wirebuf_unref(a->event.wire_ref_);
     free(a->owned_);
     memset(a, 0, sizeof *a);
 }
@@ -308,4 +311,31 @@ int macula__worker_poll(macula__worker *w, macula__worker_action *out)
         return 1;
     }
     return 0;
+}
+
+int macula__worker_emit_frame(macula__worker *w, const macula__wstream *s, macula_frame *f, macula__wirebuf *wb)
+{
+    macula__worker_action a;
+    memset(&a, 0, sizeof a);
+    a.type = MACULA__ACT_EVENT;
+    fill_event(w, &a.event, MACULA_EVENT_FRAME);
+    a.event.frame = f;
+    a.event.wire_len = wb->len;
+    a.event.wire = wb->data;
+    a.event.wire_ref_ = wb;
+    a.event.lazy_ = f == NULL;
+    if (s) {
+        a.event.stream = s->id;
+        a.event.stream_origin = s->by_peer ? MACULA_STREAM_BY_PEER : MACULA_STREAM_BY_LOCAL;
+    }
+    macula__frame_mark_received(f);
+    a.event.unsigned_frame = f ? !macula_frame_is_signed(f)
+                               : !macula__frame_body_is_signed(wb->data + MACULA_FRAME_HEADER_LEN,
+                                                               wb->len - MACULA_FRAME_HEADER_LEN);
+    if (a.event.unsigned_frame && !w->unsigned_reported) {
+        /* once per peer: a peer that never signs would flood the hook */
+        w->unsigned_reported = 1;
+        macula__worker_diag(w, "unsigned_frame", "frame_type", f ? macula_frame_type(f) : "", (const char *)NULL);
+    }
+    return macula__worker_push(w, &a);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "frame/wire_check.h"
 #include "peering/worker_internal.h"
 
 static void drop_inbound(macula__worker *w, const char *reason, const char *frame_type, size_t wire_len)
@@ -43,7 +44,7 @@ static void too_large(macula__worker *w)
                MACULA_FRAME_MAX_BODY);
 }
 
-static void dispatch(macula__worker *w, uint64_t now, macula_frame *f, size_t wire_len)
+static void dispatch(macula__worker *w, uint64_t now, macula_frame *f, macula__wirebuf *wb, size_t wire_len)
 {
     switch (w->state) {
     case MACULA_PEER_HANDSHAKING:
@@ -52,15 +53,38 @@ static void dispatch(macula__worker *w, uint64_t now, macula_frame *f, size_t wi
     case MACULA_PEER_CONNECTED:
         w->frames_in++;
         w->bytes_in += wire_len;
-        if (w->station)
+        if (w->station && f)
             macula__worker_station_inbound(w, f);
-        macula__worker_emit_event(w, MACULA_EVENT_FRAME, 0, f, wire_len);
+        macula__worker_emit_frame(w, NULL, f, wb);
+        wb = NULL;
         break;
     default: /* draining: late inbound data is ignored */
-        drop_inbound(w, "during_drain", macula_frame_type(f), wire_len);
+        drop_inbound(w, "during_drain", f ? macula_frame_type(f) : NULL, wire_len);
         macula_frame_free(f);
         break;
     }
+    macula__wirebuf_unref(wb);
+}
+
+int macula__worker_next_frame(macula_stream_parser *p, int build, int want_wire, macula_frame **f,
+                              macula__wirebuf **wb, size_t *wire_len)
+{
+    const uint8_t *wire = NULL;
+    *wb = NULL;
+    int rc = macula__stream_parser_peek(p, build, f, &wire, wire_len);
+    if (rc == MACULA_OK && want_wire) {
+        /* copied before the parser moves on: the event, and whatever it is
+         * forwarded to, share this one copy */
+        *wb = macula__wirebuf_new(wire, *wire_len);
+        if (!*wb) {
+            macula_frame_free(*f);
+            *f = NULL;
+            return MACULA_ERR_NOMEM;
+        }
+    }
+    if (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME)
+        macula__stream_parser_consume(p, *wire_len);
+    return rc;
 }
 
 /* The peer finished its side of the stream: what is left can never
@@ -89,10 +113,15 @@ void macula__worker_pump(macula__worker *w, uint64_t now)
 {
     while (pumping(w)) {
         macula_frame *f = NULL;
+        macula__wirebuf *wb = NULL;
         size_t wire_len = 0;
-        int rc = macula_stream_parser_next(w->parser, &f, &wire_len);
+        int connected = w->state == MACULA_PEER_CONNECTED;
+        /* only a connected peer's frames may stay undecoded (a station
+         * looks at each one for its ping) */
+        int build = !connected || !w->lazy_frames || w->station;
+        int rc = macula__worker_next_frame(w->parser, build, connected, &f, &wb, &wire_len);
         if (rc == 0) {
-            dispatch(w, now, f, wire_len);
+            dispatch(w, now, f, wb, wire_len);
         } else if (rc == MACULA_ERR_BAD_FRAME) {
             drop_inbound(w, "bad_frame", NULL, wire_len);
         } else if (rc == MACULA_ERR_NEED_MORE) {

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "peering/wirebuf.h"
 #include "peering/worker.h"
 #include "peering/worker_streams.h"
 
@@ -32,7 +33,8 @@ typedef struct worker_out {
     struct worker_out *next;
     worker_out_kind kind;
     size_t len;
-    uint8_t *bytes; /* malloc'd */
+    uint8_t *bytes; /* malloc'd, or wb->data when wb is set */
+    macula__wirebuf *wb; /* a forwarded buffer: one reference, released instead of free(bytes) */
 } worker_out;
 
 /* A transport event kept while awaiting the start signal. */
@@ -71,6 +73,8 @@ struct macula__worker {
     macula__worker_admit_fn admit;
     void *admit_user;
     int station;
+    int lazy_frames;
+    int unsigned_reported; /* the "unsigned_frame" diagnostic was given */
 
     macula_peer_state state;
     int started;
@@ -93,6 +97,11 @@ struct macula__worker {
     worker_out *out_head, *out_tail;
     size_t out_api_bytes; /* bytes of OUT_API buffers queued (the cap applies to these) */
     int send_in_flight;   /* a SEND awaits its result: of out_head, or of send_ws's head */
+    /* Batching (control stream): small API frames queued behind the head
+     * go out in one SEND, copied into `batch`; batch_n queue entries (from
+     * out_head) are in that SEND, 0 when the SEND is out_head's own bytes. */
+    uint8_t *batch;
+    size_t batch_cap, batch_n;
     int send_blocked;     /* the transport said "would block": wait for SEND_READY */
     uint64_t ctl_sent;    /* bytes the transport took on the control stream */
     /* Server, PROTOCOL.md §6.5: nothing but the HELLO goes out until the
@@ -149,6 +158,15 @@ int macula__worker_push(macula__worker *w, macula__worker_action *a);
 void macula__worker_diag(macula__worker *w, const char *name, ...);
 /* EVENT of `type` for the handler (or the accept owner), with the peer's
  * node id when known; takes `frame`. */
+/* A FRAME event for a received frame: `f` (NULL with lazy_frames) and the
+ * reference `wb` are taken; s NULL = the control stream. Marks the frame
+ * received and flags an unsigned one. */
+int macula__worker_emit_frame(macula__worker *w, const macula__wstream *s, macula_frame *f, macula__wirebuf *wb);
+/* The next frame of parser `p` (macula_stream_parser_next's outcomes):
+ * decoded when `build`, and its bytes copied into *wb when `want_wire`
+ * (NOMEM then consumes nothing). */
+int macula__worker_next_frame(macula_stream_parser *p, int build, int want_wire, macula_frame **f,
+                              macula__wirebuf **wb, size_t *wire_len);
 int macula__worker_emit_event(macula__worker *w, macula_event_type type, int to_accept_owner, macula_frame *frame,
                       size_t wire_len);
 /* STREAM_OPENED / STREAM_CLOSED for `s`, or FRAME on it (takes frame);
@@ -186,6 +204,10 @@ uint64_t macula__worker_free_out_chain(macula__worker *w, worker_out *o);
 /* Checks state and send_queue_cap for an API send (takes `wire` when
  * refused): 0 to go on. */
 int macula__worker_send_check(macula__worker *w, uint8_t *wire, size_t len);
+/* macula__worker_queue_out with a wirebuf (bytes = wb->data; the
+ * reference is taken in every case). */
+int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,
+                                 macula__wirebuf *wb);
 /* Signs `f` with the worker identity, encodes it and frees it. */
 int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wire, size_t *len);
 

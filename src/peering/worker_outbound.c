@@ -17,6 +17,36 @@ int macula__worker_sign_encode(macula__worker *w, macula_frame *f, uint8_t **wir
     return rc;
 }
 
+/* Batches are for many small frames: each SEND costs an action, a QUIC
+ * call and its answer, more than copying a few hundred bytes. Large frames
+ * go alone (no copy); a batch never exceeds BATCH_MAX. */
+#define BATCH_SMALL 4096u
+#define BATCH_MAX 32768u
+
+/* Turns the SEND `a` of out_head into one of out_head and the small API
+ * frames right behind it, when there are any. */
+static void batch(macula__worker *w, macula__worker_action *a)
+{
+    worker_out *o = w->out_head;
+    if (o->kind != OUT_API || o->len > BATCH_SMALL || !o->next || o->next->kind != OUT_API ||
+        o->next->len > BATCH_SMALL)
+        return;
+    if (!w->batch) {
+        w->batch = malloc(BATCH_MAX);
+        if (!w->batch)
+            return; /* unbatched then */
+        w->batch_cap = BATCH_MAX;
+    }
+    size_t len = 0, n = 0;
+    for (; o && o->kind == OUT_API && o->len <= BATCH_SMALL && len + o->len <= w->batch_cap; o = o->next, n++) {
+        memcpy(w->batch + len, o->bytes, o->len);
+        len += o->len;
+    }
+    a->data = w->batch;
+    a->len = len;
+    w->batch_n = n;
+}
+
 void macula__worker_flush(macula__worker *w)
 {
     if (w->send_in_flight)
@@ -34,6 +64,8 @@ void macula__worker_flush(macula__worker *w)
     a.stream_id = w->stream_id;
     a.data = w->out_head->bytes;
     a.len = w->out_head->len;
+    w->batch_n = 0;
+    batch(w, &a);
     w->send_in_flight = 1;
     w->send_ws = NULL;
     if (macula__worker_push(w, &a) != 0)
@@ -44,15 +76,25 @@ void macula__worker_flush(macula__worker *w)
 
 int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len)
 {
+    return macula__worker_queue_out_buf(w, kind, bytes, len, NULL);
+}
+
+int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,
+                                 macula__wirebuf *wb)
+{
     worker_out *o = malloc(sizeof *o);
     if (!o) {
-        free(bytes);
+        if (wb)
+            macula__wirebuf_unref(wb);
+        else
+            free(bytes);
         return MACULA_ERR_NOMEM;
     }
     o->next = NULL;
     o->kind = kind;
     o->len = len;
     o->bytes = bytes;
+    o->wb = wb;
     if (w->out_tail)
         w->out_tail->next = o;
     else
@@ -66,7 +108,10 @@ int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *b
 
 static void free_out(worker_out *o)
 {
-    free(o->bytes);
+    if (o->wb)
+        macula__wirebuf_unref(o->wb);
+    else
+        free(o->bytes);
     free(o);
 }
 
@@ -78,6 +123,8 @@ void macula__worker_drop_outbound(macula__worker *w)
      * be reading its bytes. It is freed with the worker. */
     if (w->send_in_flight && !w->send_ws && *link)
         link = &(*link)->next;
+    for (size_t i = 1; i < w->batch_n && w->send_in_flight && !w->send_ws && *link; i++)
+        link = &(*link)->next; /* the rest of a batch in flight */
     while (*link) {
         worker_out *o = *link;
         *link = o->next;
@@ -113,6 +160,9 @@ uint64_t macula__worker_free_out_chain(macula__worker *w, worker_out *o)
 
 void macula__worker_free_outbound(macula__worker *w)
 {
+    free(w->batch);
+    w->batch = NULL;
+    w->batch_cap = w->batch_n = 0;
     while (w->out_head) {
         worker_out *o = w->out_head;
         w->out_head = o->next;
@@ -158,6 +208,7 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
     worker_out_kind kind = o->kind;
     if (rc == MACULA_ERR_WOULD_BLOCK) {
         w->send_blocked = 1;
+        w->batch_n = 0; /* rebuilt when the transport has room */
         /* A handshake frame that the transport cannot take yet stays first
          * in our queue and goes out in order: the handshake proceeds. */
         if (kind == OUT_HANDSHAKE && w->hs_send_pending)
@@ -171,6 +222,19 @@ void macula__worker_on_send_result(macula__worker *w, uint64_t now, int rc)
         send_failed(w, kind, rc);
         return;
     }
+    /* A batch: the entries after the head went out with it (all API). */
+    for (size_t i = 1; i < w->batch_n && o->next; i++) {
+        worker_out *b = o->next;
+        o->next = b->next;
+        if (w->out_tail == b)
+            w->out_tail = o;
+        w->out_api_bytes -= b->len;
+        w->frames_out++;
+        w->bytes_out += b->len;
+        w->ctl_sent += b->len;
+        free_out(b);
+    }
+    w->batch_n = 0;
     w->out_head = o->next;
     if (!w->out_head)
         w->out_tail = NULL;
@@ -295,3 +359,34 @@ int macula__worker_send_on(macula__worker *w, uint64_t now, int64_t id, uint8_t 
 }
 
 size_t macula__worker_queued_bytes(const macula__worker *w) { return w ? w->out_api_bytes : 0; }
+
+int macula__worker_send_buf(macula__worker *w, uint64_t now, int64_t id, macula__wirebuf *wb)
+{
+    (void)now;
+    if (!w || !wb) {
+        macula__wirebuf_unref(wb);
+        return MACULA_ERR_INVALID_ARG;
+    }
+    size_t len = wb->len;
+    int rc = 0;
+    if (w->state == MACULA_PEER_ENDED)
+        rc = MACULA_ERR_STALE_HANDLE;
+    else if (w->state != MACULA_PEER_CONNECTED)
+        rc = send_refused(w, MACULA_ERR_STATE,
+                          w->state == MACULA_PEER_DRAINING ? "send_while_draining" : "send_before_connected", NULL,
+                          len);
+    else if (len > w->send_queue_cap || w->out_api_bytes > w->send_queue_cap - len)
+        rc = send_refused(w, MACULA_ERR_QUEUE_FULL, "send_queue_full", NULL, len);
+    if (rc != 0) {
+        macula__wirebuf_unref(wb);
+        return rc;
+    }
+    if (id == MACULA_STREAM_CONTROL) {
+        rc = macula__worker_queue_out_buf(w, OUT_API, wb->data, len, wb);
+        return rc != 0 ? send_refused(w, rc, "out_of_memory", NULL, len) : 0;
+    }
+    rc = macula__wstreams_send_buf(w, id, wb->data, len, wb);
+    if (rc == MACULA_ERR_STREAM_CLOSED)
+        return send_refused(w, rc, "stream_closed", NULL, len);
+    return rc != 0 ? send_refused(w, rc, "out_of_memory", NULL, len) : 0;
+}

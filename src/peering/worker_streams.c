@@ -162,15 +162,17 @@ static void pump(macula__worker *w, macula__wstream *s)
 {
     while (s->parser && (w->state == MACULA_PEER_CONNECTED || w->state == MACULA_PEER_DRAINING)) {
         macula_frame *f = NULL;
+        macula__wirebuf *wb = NULL;
         size_t wire_len = 0;
-        int rc = macula_stream_parser_next(s->parser, &f, &wire_len);
+        int connected = w->state == MACULA_PEER_CONNECTED;
+        int rc = macula__worker_next_frame(s->parser, !connected || !w->lazy_frames, connected, &f, &wb, &wire_len);
         if (rc == 0) {
-            if (w->state == MACULA_PEER_CONNECTED) {
+            if (connected) {
                 w->frames_in++;
                 w->bytes_in += wire_len;
-                macula__worker_emit_stream_event(w, MACULA_EVENT_FRAME, s, f, wire_len, 0, 0, "");
+                macula__worker_emit_frame(w, s, f, wb);
             } else {
-                drop_inbound(w, s, "during_drain", macula_frame_type(f), wire_len);
+                drop_inbound(w, s, "during_drain", f ? macula_frame_type(f) : NULL, wire_len);
                 macula_frame_free(f);
             }
         } else if (rc == MACULA_ERR_BAD_FRAME) {
@@ -356,20 +358,35 @@ void macula__wstreams_open_result(macula__worker *w, int rc, int64_t qid)
 
 int macula__wstreams_send(macula__worker *w, int64_t id, uint8_t *wire, size_t len)
 {
+    return macula__wstreams_send_buf(w, id, wire, len, NULL);
+}
+
+/* Gives up bytes that were not queued. */
+static void release_bytes(uint8_t *wire, macula__wirebuf *wb)
+{
+    if (wb)
+        macula__wirebuf_unref(wb);
+    else
+        free(wire);
+}
+
+int macula__wstreams_send_buf(macula__worker *w, int64_t id, uint8_t *wire, size_t len, macula__wirebuf *wb)
+{
     macula__wstream *s = find_id(w, id);
     if (!s || s->out_done || s->fin_wanted) {
-        free(wire);
+        release_bytes(wire, wb);
         return MACULA_ERR_STREAM_CLOSED;
     }
     worker_out *o = malloc(sizeof *o);
     if (!o) {
-        free(wire);
+        release_bytes(wire, wb);
         return MACULA_ERR_NOMEM;
     }
     o->next = NULL;
     o->kind = OUT_API;
     o->len = len;
     o->bytes = wire;
+    o->wb = wb;
     if (s->out_tail)
         s->out_tail->next = o;
     else

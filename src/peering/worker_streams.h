@@ -63,7 +63,11 @@ typedef struct macula__wstream {
 
 /* API (worker.h documents the results). */
 int macula__wstreams_open(macula__worker *w, int64_t id);
+typedef struct macula__wirebuf macula__wirebuf;
 int macula__wstreams_send(macula__worker *w, int64_t id, uint8_t *wire, size_t len);
+/* The same with a wirebuf (wire = wb->data; the reference is taken in
+ * every case, released instead of free(wire)). */
+int macula__wstreams_send_buf(macula__worker *w, int64_t id, uint8_t *wire, size_t len, macula__wirebuf *wb);
 int macula__wstreams_finish(macula__worker *w, int64_t id);
 int macula__wstreams_reset(macula__worker *w, int64_t id, uint64_t code);
 

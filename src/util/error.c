@@ -48,6 +48,7 @@ static const struct err_text err_table[] = {
     {MACULA_ERR_QUEUE_FULL, "queue_full", "queue is full"},
     {MACULA_ERR_IDENTITY_MISMATCH, "identity_mismatch", "peer node id is not the expected one"},
     {MACULA_ERR_HANDSHAKE_TIMEOUT, "handshake_timeout", "no CONNECT/HELLO within the handshake timeout"},
+    {MACULA_ERR_NOT_SIGNABLE, "not_signable", "an unsigned frame received from a peer is never signed with our key"},
 };
 
 static const struct err_text *find_err(int code)

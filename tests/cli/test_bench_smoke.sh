@@ -19,5 +19,16 @@ out=$(timeout 120 "$MACULA" bench idle --peers 10,20) || t_fail "bench idle exit
 [ "$(grep -c '^idle .*heap listener .*KiB/peer$' <<<"$out")" = 2 ] || t_fail "bench idle: $out"
 out=$(timeout 120 "$MACULA" bench idle --peers 10 --low-memory) || t_fail "bench idle --low-memory exited $?"
 grep -q '^idle .*peers=10 .*KiB/peer$' <<<"$out" || t_fail "bench idle --low-memory: $out"
+# relay: every row of every size, two rounds (medians and ratios printed)
+out=$(timeout 300 "$MACULA" bench relay --count 200 --rounds 2 2>&1) || t_fail "bench relay exited $?"
+for size in 150 4096 65536; do
+  [ "$(grep -c "^relay-bench .*payload=$size .*n=200 .*frames/s .*MB/s" <<<"$out")" = 8 ] ||
+    t_fail "bench relay $size: $out"
+  [ "$(grep -c "^relay-median .*payload=$size .*rounds=2" <<<"$out")" = 4 ] || t_fail "bench relay medians $size: $out"
+  grep -q "^relay-ratio  payload=$size .*relay/plain-QUIC-relay [0-9.]* .*direct presigned/plain QUIC [0-9.]*" <<<"$out" ||
+    t_fail "bench relay ratio $size: $out"
+done
+grep -q "forwards refused" <<<"$out" && t_fail "bench relay: $out"
+t_expect_exit 2 "^usage: macula bench" "$MACULA" bench relay --only nonsense
 t_expect_exit 2 "^usage: macula bench" "$MACULA" bench nonsense
 echo ok

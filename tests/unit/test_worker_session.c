@@ -325,6 +325,55 @@ static void test_peer_fin_while_connected(void)
     CHECK_EQ_INT(pair_finish(&p), 0);
 }
 
+/* Batching: small frames queued behind a stalled SEND go out as few SENDs
+ * (at most 32 KiB each, a large frame alone), and the peer still gets
+ * every frame, whole and in order; a batch refused with "would block"
+ * stays queued and goes out after SEND_READY. */
+static void test_small_frames_batched(void)
+{
+    pair p = pair_connected(0);
+    p.c->send_rcs[p.c->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK; /* the first frame stalls */
+    int sends0 = p.c->sends;
+    size_t big_len = 0;
+    macula_frame *bf = macula_frame_new("publish", NULL);
+    REQUIRE(bf);
+    static uint8_t payload[20000];
+    macula_frame_put_uint(bf, "seq", 40);
+    macula_frame_put_bytes(bf, "payload", payload, sizeof payload);
+    uint8_t *big = ws_wire(bf, alice, &big_len);
+    REQUIRE(big);
+    uint64_t seq = 0;
+    for (; seq < 40; seq++)
+        CHECK_EQ_INT(send_numbered(p.c, alice, seq), 0);
+    CHECK_EQ_INT(ws_send(p.c, big, big_len), 0);
+    seq++;
+    for (; seq < 300; seq++)
+        CHECK_EQ_INT(send_numbered(p.c, alice, seq), 0);
+    CHECK_EQ_INT(p.c->sends - sends0, 1); /* only the stalled one so far */
+    p.c->send_rcs[p.c->n_send_rcs++] = MACULA_ERR_WOULD_BLOCK; /* and the first batch too */
+    ws_send_ready(p.c);
+    ws_send_ready(p.c);
+    CHECK_EQ_INT(macula__worker_queued_bytes(p.c->w), 0);
+    int sends = p.c->sends - sends0;
+    CHECK(sends >= 4 && sends < 20); /* 300 frames of ~100 B: a few batches, the big one alone */
+    ws_exchange(p.c, p.s);
+    CHECK_EQ_INT(ws_count(p.s, MACULA_EVENT_FRAME), 300);
+    uint64_t want = 0;
+    for (size_t i = 0; i < p.s->n_events; i++)
+        if (p.s->events[i].type == MACULA_EVENT_FRAME) {
+            CHECK_EQ_INT(ws_frame_seq(p.s->events[i].frame), want);
+            if (want == 40)
+                CHECK_EQ_INT(p.s->events[i].wire_len, big_len);
+            want++;
+        }
+    macula_peer_info ci, si;
+    pair_infos(&p, &ci, &si);
+    CHECK_EQ_INT(ci.frames_out, 301);
+    CHECK_EQ_INT(si.frames_in, 301);
+    macula_free(big);
+    CHECK_EQ_INT(pair_finish(&p), 0);
+}
+
 int main(void)
 {
     if (ws_identities(&alice, &bob, &mallory) != 0)
@@ -340,6 +389,7 @@ int main(void)
     RUN(test_unsent_at_end_counted);
     RUN(test_close_from_handler);
     RUN(test_peer_fin_while_connected);
+    RUN(test_small_frames_batched);
     ws_identities_free(alice, bob, mallory);
     return tu_summary();
 }

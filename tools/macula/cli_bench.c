@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cli_bench_raw.h"
+#include "cli_bench_relay.h"
 #include "cli_bench_rig.h"
 
 #define BENCH_TOPIC "bench"
@@ -393,6 +394,8 @@ static int bench_usage(FILE *f)
             "       macula bench idle [--peers N[,N]...]\n"
             "       macula bench scale [--levels N[,N]...]\n"
             "       macula bench all [--quick]\n"
+            "       macula bench relay [--size BYTES] [--count N] [--rounds R] [--quick]\n"
+            "                          [--only relay|quic-relay|direct|quic-direct]\n"
             "\n"
             "Peering benchmarks on 127.0.0.1: a listener and dialers on two runtimes (two loop\n"
             "threads). Figures only; nothing is asserted.\n"
@@ -409,6 +412,9 @@ static int bench_usage(FILE *f)
             "             (default 1000,5000 peers)\n"
             "  scale      handshake and frame figures with 1, 10, 100, 1000 connections open\n"
             "  all        every row of BENCHMARKS.md's Peering table (--quick: smaller counts)\n"
+            "  relay      A -> R -> B on three runtimes, R forwarding each frame (lazy events,\n"
+            "             macula_peer_forward), beside a plain-QUIC relay, direct pre-signed frames\n"
+            "             and plain QUIC, per size (default 150, 4096, 65536), R rounds alternated\n"
             "Any of them with --low-memory: every connection with the QUIC low_memory setting\n"
             "(less memory per idle connection, more CPU per handshake).\n");
     return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -433,8 +439,9 @@ static int parse_list(const char *s, uint64_t *out, size_t max, size_t *n)
 }
 
 struct bench_opts {
-    uint64_t count, concurrency, background, size, conns;
+    uint64_t count, concurrency, background, size, conns, rounds;
     enum frame_mode mode;
+    int only_kind; /* relay: 1 + the one measurement to run (profiling); 0 = all */
     uint64_t list[16];
     size_t n_list;
     int quick;
@@ -463,6 +470,16 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
             bad = cli_parse_u64(v, 0, 100000, &o->background);
         else if (!strcmp(a, "--size"))
             bad = cli_parse_u64(v, 0, 16000000, &o->size);
+        else if (!strcmp(a, "--only")) {
+            static const char *const kinds[] = {"relay", "quic-relay", "direct", "quic-direct"};
+            bad = -1;
+            for (int k = 0; k < 4; k++)
+                if (!strcmp(v, kinds[k])) {
+                    o->only_kind = k + 1;
+                    bad = 0;
+                }
+        } else if (!strcmp(a, "--rounds"))
+            bad = cli_parse_u64(v, 1, 100, &o->rounds);
         else if (!strcmp(a, "--conns"))
             bad = cli_parse_u64(v, 1, 100000, &o->conns);
         else if (!strcmp(a, "--peers") || !strcmp(a, "--levels"))
@@ -779,6 +796,134 @@ static int cmd_all(const struct bench_opts *o)
     return CLI_EXIT_OK;
 }
 
+/* ===================================================================== */
+/* relay                                                                 */
+/* ===================================================================== */
+
+enum { RL_RELAY, RL_QRELAY, RL_DIRECT, RL_QDIRECT, RL_KINDS };
+static const char *const relay_labels[RL_KINDS] = {"relay  peering forward", "relay  plain QUIC     ",
+                                                   "direct peering presig.", "direct plain QUIC    "};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One measurement of `kind`: frames (writes) per second and MB/s. */
+static int relay_measure(int kind, size_t size, uint64_t count, size_t *wire_len, double *per_s, double *mb_s,
+                         double *cpu_us)
+{
+    int rc;
+    if (kind == RL_RELAY || kind == RL_QRELAY) {
+        struct relay_result x;
+        rc = kind == RL_RELAY ? bench_relay_peering(size, count, &x) : bench_relay_quic(*wire_len, count, &x);
+        if (rc == 0 && x.forward_failed)
+            cli_errorf("bench relay: %llu forwards refused", (unsigned long long)x.forward_failed);
+        if (rc == 0 && kind == RL_RELAY)
+            *wire_len = x.wire_len;
+        *per_s = x.per_s, *mb_s = x.mb_s, *cpu_us = x.process_cpu_us;
+        return rc;
+    }
+    if (kind == RL_QDIRECT) {
+        struct raw_result x;
+        rc = bench_raw_quic(*wire_len, count, &x);
+        *per_s = x.writes_per_s, *mb_s = x.mb_s, *cpu_us = x.process_cpu_us;
+        return rc;
+    }
+    struct rig r;
+    macula_peer *peers = NULL;
+    size_t n = 0;
+    struct frames_result f;
+    memset(&f, 0, sizeof f);
+    rc = open_rig(&r, 0);
+    if (rc == 0)
+        rc = frame_peers(&r, 1, &peers, &n);
+    if (rc == 0)
+        rc = run_frames(&r, peers, n, size, count, MODE_PRESIGNED_WIRE, &f);
+    free(peers);
+    rig_close(&r);
+    *per_s = f.per_s, *mb_s = f.wire_mb_s, *cpu_us = f.process_cpu_us;
+    return rc;
+}
+
+/* The wire size of the PUBLISH the relay rows send (for --only). */
+static size_t bench_wire_len(size_t payload)
+{
+    size_t len = 0;
+    uint8_t *pl = calloc(1, payload ? payload : 1), *wire = NULL;
+    macula_identity *id = macula_identity_generate(NULL);
+    macula_frame *f = pl && id ? macula_frame_publish(id, NULL, BENCH_TOPIC, strlen(BENCH_TOPIC),
+                                                      macula_value_bytes(pl, payload), 0, -1, 0, NULL)
+                               : NULL;
+    if (f && macula_frame_sign(f, id) == 0 && macula_frame_encode(f, &wire, &len) != 0)
+        len = 0;
+    macula_free(wire);
+    macula_frame_free(f);
+    macula_identity_free(id);
+    free(pl);
+    return len;
+}
+
+static int cmd_relay(const struct bench_opts *o)
+{
+    static const size_t all_sizes[] = {150, 4096, 65536};
+    size_t sizes[3], n_sizes = 0;
+    if (o->size != UINT64_MAX)
+        sizes[n_sizes++] = (size_t)o->size;
+    else
+        for (; n_sizes < 3; n_sizes++)
+            sizes[n_sizes] = all_sizes[n_sizes];
+    size_t rounds = o->rounds ? (size_t)o->rounds : 1;
+    for (size_t s = 0; s < n_sizes; s++) {
+        size_t size = sizes[s], wire_len = 0;
+        uint64_t count = o->count ? o->count : size >= 65536 ? 5000 : size >= 4096 ? 50000 : 200000;
+        if (o->quick && !o->count)
+            count /= 20;
+        double per_s[RL_KINDS][100], mb_s[RL_KINDS][100];
+        for (size_t k = 0; k < rounds; k++) {
+            /* the peering relay first (it learns the wire size), then the
+             * others in an order that alternates between rounds */
+            static const int orders[2][RL_KINDS] = {{RL_RELAY, RL_QRELAY, RL_DIRECT, RL_QDIRECT},
+                                                    {RL_RELAY, RL_QDIRECT, RL_DIRECT, RL_QRELAY}};
+            for (int j = 0; j < RL_KINDS; j++) {
+                int kind = orders[k % 2][j];
+                double cpu = 0;
+                if (o->only_kind && kind != o->only_kind - 1) {
+                    per_s[kind][k] = mb_s[kind][k] = 0;
+                    if (kind == RL_RELAY)
+                        wire_len = bench_wire_len(size);
+                    continue;
+                }
+                int rc = relay_measure(kind, size, count, &wire_len, &per_s[kind][k], &mb_s[kind][k], &cpu);
+                if (rc != 0)
+                    return fail_rc("relay", rc);
+                printf("relay-bench %s payload=%-6zu wire=%-6zu n=%-7llu %10.0f frames/s %8.1f MB/s  "
+                       "process %.2f us/frame  round %zu\n",
+                       relay_labels[kind], size, wire_len, (unsigned long long)count, per_s[kind][k],
+                       mb_s[kind][k], cpu, k + 1);
+                fflush(stdout);
+            }
+        }
+        double med[RL_KINDS], lo[RL_KINDS], hi[RL_KINDS], mmb[RL_KINDS];
+        for (int kind = 0; kind < RL_KINDS; kind++) {
+            qsort(per_s[kind], rounds, sizeof(double), cmp_double);
+            qsort(mb_s[kind], rounds, sizeof(double), cmp_double);
+            med[kind] = rounds % 2 ? per_s[kind][rounds / 2]
+                                   : (per_s[kind][rounds / 2 - 1] + per_s[kind][rounds / 2]) / 2;
+            mmb[kind] = rounds % 2 ? mb_s[kind][rounds / 2] : (mb_s[kind][rounds / 2 - 1] + mb_s[kind][rounds / 2]) / 2;
+            lo[kind] = per_s[kind][0];
+            hi[kind] = per_s[kind][rounds - 1];
+            printf("relay-median %s payload=%-6zu wire=%-6zu %10.0f frames/s (%.0f-%.0f) %8.1f MB/s  rounds=%zu\n",
+                   relay_labels[kind], size, wire_len, med[kind], lo[kind], hi[kind], mmb[kind], rounds);
+        }
+        printf("relay-ratio  payload=%-6zu relay/plain-QUIC-relay %.2f   direct presigned/plain QUIC %.2f\n", size,
+               med[RL_RELAY] / med[RL_QRELAY], med[RL_DIRECT] / med[RL_QDIRECT]);
+        fflush(stdout);
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_bench(int argc, char **argv)
 {
     if (argc < 2)
@@ -804,5 +949,7 @@ int cli_bench(int argc, char **argv)
         return cmd_scale(&o);
     if (!strcmp(what, "all"))
         return cmd_all(&o);
+    if (!strcmp(what, "relay"))
+        return cmd_relay(&o);
     return bench_usage(stderr);
 }

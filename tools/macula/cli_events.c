@@ -87,9 +87,13 @@ void cli_event_print(FILE *f, const macula_event *ev, int with_wire)
             str_field(f, "diag", diag);
         macula_free(diag);
         publisher_sig_field(f, ev->frame);
+        if (ev->unsigned_frame)
+            fputs(",\"unsigned\":true", f);
         uint8_t *wire = NULL;
         size_t len = 0;
-        if (with_wire && macula_frame_encode(ev->frame, &wire, &len) == 0)
+        if (with_wire && ev->wire) /* the bytes as received */
+            hex_field(f, "wire", ev->wire, ev->wire_len);
+        else if (with_wire && macula_frame_encode(ev->frame, &wire, &len) == 0)
             hex_field(f, "wire", wire, len);
         macula_free(wire);
     }

@@ -45,9 +45,9 @@ static int listen_usage(FILE *f)
             "\n");
     fprintf(f,
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
-            "  --echo                     send every received frame except GOODBYE back unchanged, on\n"
-            "                             the stream it came on; finish a dedicated stream when the\n"
-            "                             peer finished it\n"
+            "  --echo                     send every received frame but GOODBYE back as received\n"
+            "                             (not signed by us), on its stream; finish a dedicated\n"
+            "                             stream when the peer did\n"
             "  --max-handshaking N        close connections beyond N not yet connected (\"busy\", code 1)\n"
             "  --close-duplicates         a second connection of a node id replaces the first\n"
             "                             (the older one gets GOODBYE \"replaced\")\n"
@@ -87,8 +87,10 @@ static void on_event(void *user, macula_event *ev)
     if (s->echo && ev->type == MACULA_EVENT_FRAME && ev->frame) {
         const char *type = macula_frame_type(ev->frame);
         if (type && strcmp(type, "goodbye") != 0) {
-            /* Already signed by its author: sent as it came, where it came. */
-            int rc = macula_peer_send_frame_on(s->rt, ev->peer, ev->stream, macula_event_take_frame(ev));
+            /* Forwarded: the received bytes as they came, where they came,
+             * never signed by us (an unsigned frame goes back unsigned:
+             * the echo is no signing oracle). */
+            int rc = macula_peer_forward(s->rt, ev->peer, ev->stream, ev);
             if (rc != 0) {
                 macula_diag_field f[] = {{"error", macula_err_name(rc)}};
                 cli_diag_print(stdout, "echo_failed", f, 1);
