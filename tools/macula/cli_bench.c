@@ -410,7 +410,7 @@ static int bench_usage(FILE *f)
             "  scale      handshake and frame figures with 1, 10, 100, 1000 connections open\n"
             "  all        every row of BENCHMARKS.md's Peering table (--quick: smaller counts)\n"
             "Any of them with --low-memory: every connection with the QUIC low_memory setting\n"
-            "(less memory per idle connection, more CPU per handshake).\n");
+            "(kept for compatibility: no effect, the default allocator gives its savings).\n");
     return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 }
 
