@@ -4,10 +4,12 @@
 #include "quic/block_pool.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { SLOT_FRESH = 0, SLOT_LIVE, SLOT_DIRTY, SLOT_CLEAN };
@@ -24,6 +26,7 @@ typedef struct pool_class {
     uintptr_t *clean; /* discarded free slots (addresses), a stack */
     uintptr_t *dirty; /* freed, not discarded: reused first, a stack */
     size_t n_clean, n_dirty, cap; /* both stacks hold cap addresses */
+    size_t old; /* dirty[0, old) were already dirty at the last aging step */
     pool_chunk *bump_chunk; /* the class's chunk with unused slots left, if any */
 } pool_class;
 
@@ -33,10 +36,19 @@ struct macula__block_pool {
     pool_chunk **chunks; /* sorted by base */
     size_t n_chunks, cap_chunks;
     pool_class cls[MACULA__BLOCK_POOL_MAX_PAGES + 1]; /* index = pages */
-    uintptr_t scratch[MACULA__BLOCK_POOL_DIRTY_MAX]; /* flush: every dirty slot, sorted */
+    uintptr_t scratch[MACULA__BLOCK_POOL_DIRTY_MAX]; /* slots being discarded, sorted */
     size_t n_dirty; /* over all classes */
+    _Atomic uint64_t last_age_ms; /* time of the last aging step */
+    _Atomic uint64_t age_ms;      /* aging period; 0: only macula__block_pool_age */
     size_t live, discard_calls;
 };
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no system call */
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 macula__block_pool *macula__block_pool_new(void)
 {
@@ -45,6 +57,8 @@ macula__block_pool *macula__block_pool_new(void)
         return NULL;
     long ps = sysconf(_SC_PAGESIZE);
     p->page = ps > 0 ? (size_t)ps : 4096;
+    atomic_init(&p->last_age_ms, now_ms());
+    atomic_init(&p->age_ms, MACULA__BLOCK_POOL_AGE_MS);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         free(p);
         return NULL;
@@ -176,17 +190,26 @@ static int cmp_addr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Discards every dirty slot, one madvise per run of adjacent ones. */
-static void flush_locked(macula__block_pool *p)
+enum discard_what { DISCARD_ALL, DISCARD_OLD, DISCARD_OLDER_HALF };
+
+/* Discards the bottom (oldest) dirty slots of every class, as chosen by
+ * what, one madvise per run of adjacent ones. */
+static void discard_locked(macula__block_pool *p, enum discard_what what)
 {
-    if (!p->n_dirty)
-        return;
     size_t n = 0;
     for (unsigned c = 1; c <= MACULA__BLOCK_POOL_MAX_PAGES; c++) {
         pool_class *cl = &p->cls[c];
-        memcpy(p->scratch + n, cl->dirty, cl->n_dirty * sizeof cl->dirty[0]);
-        n += cl->n_dirty;
-        cl->n_dirty = 0;
+        size_t k = what == DISCARD_ALL ? cl->n_dirty : what == DISCARD_OLD ? cl->old : cl->n_dirty / 2;
+        if (k > cl->n_dirty)
+            k = cl->n_dirty;
+        if (!k)
+            continue;
+        memcpy(p->scratch + n, cl->dirty, k * sizeof cl->dirty[0]);
+        memmove(cl->dirty, cl->dirty + k, (cl->n_dirty - k) * sizeof cl->dirty[0]);
+        cl->n_dirty -= k;
+        cl->old = cl->old > k ? cl->old - k : 0;
+        p->n_dirty -= k;
+        n += k;
     }
     qsort(p->scratch, n, sizeof p->scratch[0], cmp_addr);
     size_t i = 0;
@@ -209,7 +232,24 @@ static void flush_locked(macula__block_pool *p)
         }
         i = j;
     }
-    p->n_dirty = 0;
+}
+
+/* One aging step: slots dirty since the previous step and not reused
+ * are discarded; the rest become old. */
+static void age_locked(macula__block_pool *p)
+{
+    discard_locked(p, DISCARD_OLD);
+    for (unsigned c = 1; c <= MACULA__BLOCK_POOL_MAX_PAGES; c++)
+        p->cls[c].old = p->cls[c].n_dirty;
+}
+
+/* Whether an aging step is due; claims it if so. */
+static int age_due(macula__block_pool *p)
+{
+    uint64_t period = atomic_load_explicit(&p->age_ms, memory_order_relaxed);
+    uint64_t now = now_ms(), last = atomic_load_explicit(&p->last_age_ms, memory_order_relaxed);
+    return period && now - last >= period &&
+           atomic_compare_exchange_strong(&p->last_age_ms, &last, now);
 }
 
 /* A free slot: a dirty one first (no page faults, no system call; its
@@ -224,6 +264,8 @@ static void *take_locked(macula__block_pool *p, unsigned pages, int *zero)
     if (cl->n_dirty) {
         uintptr_t a = cl->dirty[--cl->n_dirty];
         p->n_dirty--;
+        if (cl->old > cl->n_dirty)
+            cl->old = cl->n_dirty;
         pool_chunk *ch = find_chunk(p, a);
         ch->state[(a - ch->base) / (pages * p->page)] = SLOT_LIVE;
         *zero = 0;
@@ -249,7 +291,10 @@ void *macula__block_pool_alloc(macula__block_pool *p, size_t n, int zero)
         return NULL;
     unsigned pages = (unsigned)((n + p->page - 1) / p->page);
     int is_zero = 1;
+    int age = age_due(p);
     pthread_mutex_lock(&p->mu);
+    if (age)
+        age_locked(p);
     void *b = take_locked(p, pages, &is_zero);
     if (!b) {
         pool_chunk *ch = add_chunk(p, pages);
@@ -291,14 +336,17 @@ int macula__block_pool_free(macula__block_pool *p, void *b)
 {
     if (!p || !b)
         return 0;
+    int age = age_due(p);
     pthread_mutex_lock(&p->mu);
+    if (age)
+        age_locked(p);
     pool_chunk *ch = find_chunk(p, (uintptr_t)b);
     if (ch) {
         size_t slot = ch->pages * p->page;
         size_t i = ((uintptr_t)b - ch->base) / slot;
         if ((uintptr_t)b == ch->base + i * slot && i < ch->nslots && ch->state[i] == SLOT_LIVE) {
             if (p->n_dirty == MACULA__BLOCK_POOL_DIRTY_MAX)
-                flush_locked(p);
+                discard_locked(p, DISCARD_OLDER_HALF);
             ch->state[i] = SLOT_DIRTY;
             pool_class *cl = &p->cls[ch->pages];
             cl->dirty[cl->n_dirty++] = (uintptr_t)b;
@@ -315,8 +363,27 @@ int macula__block_pool_free(macula__block_pool *p, void *b)
 void macula__block_pool_flush(macula__block_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    flush_locked(p);
+    discard_locked(p, DISCARD_ALL);
     pthread_mutex_unlock(&p->mu);
+}
+
+void macula__block_pool_age(macula__block_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    age_locked(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void macula__block_pool_set_age_ms(macula__block_pool *p, unsigned ms)
+{
+    atomic_store(&p->last_age_ms, now_ms());
+    atomic_store(&p->age_ms, ms);
+}
+
+void macula__block_pool_tick(macula__block_pool *p)
+{
+    if (p && age_due(p))
+        macula__block_pool_age(p);
 }
 
 void macula__block_pool_get_stats(macula__block_pool *p, macula__block_pool_stats *out)

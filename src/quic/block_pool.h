@@ -13,19 +13,23 @@
  * 5,000-connection process needs about a hundred mappings, not one per
  * block). The free-slot lists live outside the slots, so a free slot is
  * never written. A freed slot stays "dirty" (its pages resident) and is
- * the first one reused by its class: handshakes that come and go recycle
- * the same slots with no page fault and no system call. Once
- * MACULA__BLOCK_POOL_DIRTY_MAX freed slots are dirty, all of them are
- * discarded (madvise MADV_DONTNEED: their pages read back as zeroes),
- * adjacent ones in one call, so memory that closed connections dirtied
- * does not stay resident; a slot never used or discarded is clean, and a
+ * the first one reused by its class (last freed, first reused): handshakes
+ * that come and go recycle the same slots with no page fault and no
+ * system call. Dirty slots age: one not reused between two aging steps
+ * (every MACULA__BLOCK_POOL_AGE_MS, run by allocations, frees and
+ * macula__block_pool_tick) is discarded (madvise MADV_DONTNEED: its pages
+ * read back as zeroes), adjacent ones in one call, and past
+ * MACULA__BLOCK_POOL_DIRTY_MAX dirty slots the older half is discarded at
+ * once; so memory that closed connections and finished handshakes dirtied
+ * does not stay resident. A slot never used or discarded is clean, and a
  * block made of it costs only the pages written (calloc needs no memset).
  *
  * Limits: requests above MACULA__BLOCK_POOL_MAX_PAGES pages, or when a
  * chunk cannot be mapped, return NULL (the caller falls back to malloc).
  * Chunks are only unmapped by macula__block_pool_destroy (address space is
- * kept; at most DIRTY_MAX freed slots, up to DIRTY_MAX * MAX_PAGES pages,
- * stay resident). All functions are thread-safe (one mutex per pool). */
+ * kept; freed slots stay resident for at most two aging periods, and
+ * never more than DIRTY_MAX of them). All functions are thread-safe (one
+ * mutex per pool; tick takes it only when an aging step is due). */
 #ifndef MACULA_QUIC_BLOCK_POOL_H
 #define MACULA_QUIC_BLOCK_POOL_H
 
@@ -33,7 +37,8 @@
 
 #define MACULA__BLOCK_POOL_MAX_PAGES 8
 #define MACULA__BLOCK_POOL_CHUNK ((size_t)4 << 20)
-#define MACULA__BLOCK_POOL_DIRTY_MAX 128
+#define MACULA__BLOCK_POOL_DIRTY_MAX 4096
+#define MACULA__BLOCK_POOL_AGE_MS 250
 
 typedef struct macula__block_pool macula__block_pool;
 
@@ -62,6 +67,15 @@ size_t macula__block_pool_size(macula__block_pool *p, const void *b);
 int macula__block_pool_free(macula__block_pool *p, void *b);
 /* Discards every dirty slot now. */
 void macula__block_pool_flush(macula__block_pool *p);
+/* The aging period (default MACULA__BLOCK_POOL_AGE_MS; 0: aging only by
+ * macula__block_pool_age), counted from now. */
+void macula__block_pool_set_age_ms(macula__block_pool *p, unsigned ms);
+/* One aging step now (tests; tick runs them on time). */
+void macula__block_pool_age(macula__block_pool *p);
+/* Runs an aging step if one is due; cheap otherwise (no lock). For
+ * periodic callers such as connection timers, so that freed memory is
+ * discarded even when nothing is allocated or freed any more. */
+void macula__block_pool_tick(macula__block_pool *p);
 void macula__block_pool_get_stats(macula__block_pool *p, macula__block_pool_stats *out);
 
 #endif
