@@ -87,9 +87,16 @@ void macula__block_pool_destroy(macula__block_pool *p)
 static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
 static macula__block_pool *shared_pool;
 
+/* A fork while another thread holds the shared pool's mutex would leave
+ * the child's copy locked forever: hold it across fork, like malloc. */
+static void fork_prepare(void) { pthread_mutex_lock(&shared_pool->mu); }
+static void fork_release(void) { pthread_mutex_unlock(&shared_pool->mu); }
+
 static void shared_init(void)
 {
     shared_pool = macula__block_pool_new();
+    if (shared_pool)
+        (void)pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 macula__block_pool *macula__block_pool_shared(void)
