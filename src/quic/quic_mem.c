@@ -10,10 +10,10 @@
  * heap such a block is often recycled from memory that handshakes dirtied
  * and freed, and is then resident in full. A pool slot is page-aligned and
  * reused only by blocks of its own size class, first while still dirty
- * (handshakes that come and go recycle it with no page fault), and past a
- * bound the freed slots are discarded in one batch, so a long-lived block
- * costs only the pages ngtcp2 writes. Measured (BENCHMARKS.md): the RSS of
- * the old low_memory setting by default, at the default's handshake CPU.
+ * (handshakes that come and go recycle it with no page fault); freed slots
+ * not reused within an aging period are discarded, so a long-lived block
+ * costs only the pages ngtcp2 writes. Measured (BENCHMARKS.md): about the
+ * RSS of the old low_memory setting by default, without its handshake CPU.
  * The older low_memory scheme (discard each large malloc'd block after the
  * handshake, one system call and its page faults each) is superseded; the
  * setting is kept as an alias of the default.
