@@ -7,7 +7,9 @@
 #  1. `macula bench all`: every row of the Peering table (handshakes, frames
 #     per second signed and pre-signed, 4 KiB / 64 KiB MB/s, memory per idle
 #     peer at 1,000 and 5,000 peers, the 1 -> 1,000 connections table), then
-#     the idle memory and handshake cost with the QUIC low_memory setting;
+#     the idle memory and handshake cost with the QUIC low_memory setting
+#     (a no-op since the block pool: a check that both columns agree) and
+#     the public-key floor of a handshake (build/bench/bench_hs_floor);
 #  2. the anchors: quinn-peer's raw QUIC figures (bulk MB/s, handshake rate)
 #     beside ours, through the QUIC benchmark script bench/quic/run.sh when
 #     it is present (it needs BUILD/bench/bench_quic and quinn-peer, built
@@ -53,7 +55,7 @@ stat() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[2:]]; 
 }
 
 echo
-echo "== 1c. the QUIC low_memory setting: idle memory, and what it costs per handshake"
+echo "== 1c. the QUIC low_memory setting (no effect any more): idle memory and handshake cost"
 load
 "$macula" bench idle --low-memory ${QUICK:+--peers 200}
 pairs=3
@@ -64,6 +66,11 @@ for ((i = 0; i < pairs; i++)); do
 done
 echo "default     $("$macula" bench handshake --count 3000 --concurrency 64)"
 echo "low_memory  $("$macula" bench handshake --count 3000 --concurrency 64 --low-memory)"
+if [ -x "$build/bench/bench_hs_floor" ]; then
+  echo
+  echo "== 1d. the public-key operations of one peering handshake (bench_hs_floor)"
+  "$build/bench/bench_hs_floor"
+fi
 
 echo
 echo "== 2. anchors: raw QUIC, ours and quinn's (bench/quic/run.sh)"

@@ -128,12 +128,11 @@ typedef struct macula_quic_settings {
     uint64_t max_bidi_streams; /* 100 streams the peer may open */
     uint64_t max_uni_streams;  /* 3 */
     size_t send_queue_cap;     /* bytes queued (unsent + unacked) per stream; 32 MiB */
-    /* 1: trade handshake CPU for idle memory. ngtcp2 reserves large blocks
-     * it fills slowly; with this on, each block of 8 KiB or more it mallocs
-     * once the handshake is done starts with its whole pages discarded
-     * (madvise), so an idle connection keeps resident only what it
-     * touches. Measured on a 2-vCPU VM (BENCHMARKS.md): ~12 KiB less RSS
-     * per idle peering connection, ~0.3 ms more CPU per handshake. 0. */
+    /* Kept for compatibility; it has no effect any more: every connection
+     * gets what this used to buy (ngtcp2's large blocks come
+     * from a pool of page-aligned slots, so an idle connection keeps
+     * resident only what it touches; BENCHMARKS.md), without its handshake
+     * CPU cost. 0. */
     int low_memory;
 } macula_quic_settings;
 

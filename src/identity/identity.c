@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "identity/identity_internal.h"
+
 static const uint8_t keyfile_magic[14] = "macula-v2-key"; /* 13 chars + NUL */
 
 struct macula_identity {
@@ -57,6 +59,22 @@ macula_identity *macula_identity_from_seed(const uint8_t seed[MACULA_SEED_LEN], 
     }
     set_err(err, MACULA_OK);
     return id;
+}
+
+macula_identity *macula__identity_dup(const macula_identity *id, int *err)
+{
+    if (!id) {
+        set_err(err, MACULA_ERR_INVALID_ARG);
+        return NULL;
+    }
+    macula_identity *copy = malloc(sizeof *copy);
+    if (!copy) {
+        set_err(err, MACULA_ERR_NOMEM);
+        return NULL;
+    }
+    memcpy(copy, id, sizeof *copy);
+    set_err(err, MACULA_OK);
+    return copy;
 }
 
 macula_identity *macula_identity_generate(int *err)

@@ -5,6 +5,7 @@
 
 #include "peering/handle.h"
 #include "peering/peer_table.h"
+#include "identity/identity_internal.h"
 
 /* --- shared blocks --- */
 
@@ -15,7 +16,7 @@ macula__peer_shared *macula__peer_shared_new(const macula_identity *id, size_t s
     macula__peer_shared *sh = calloc(1, sizeof *sh);
     if (!sh)
         goto fail;
-    sh->identity = macula_identity_from_seed(macula_identity_seed(id), &rc);
+    sh->identity = macula__identity_dup(id, &rc);
     if (!sh->identity)
         goto fail_sh;
     if (pthread_mutex_init(&sh->mu, NULL) != 0) {

@@ -6,6 +6,7 @@
 
 #include "peering/peer_template.h"
 #include "util/abi.h"
+#include "identity/identity_internal.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000u
 #define DEFAULT_HANDSHAKE_TIMEOUT_MS 30000u
@@ -117,7 +118,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     }
     int ok = 1, rc = 0;
     t->is_server = is_server;
-    t->identity = macula_identity_from_seed(macula_identity_seed(o->identity ? o->identity : fallback_id), &rc);
+    t->identity = macula__identity_dup(o->identity ? o->identity : fallback_id, &rc);
     if (!t->identity)
         ok = 0;
     if (o->n_realms) {

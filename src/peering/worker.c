@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "peering/worker_internal.h"
+#include "identity/identity_internal.h"
 
 const char *macula__worker_hex(const uint8_t *b, size_t n, char *buf, size_t size)
 {
@@ -40,7 +41,7 @@ macula__worker *macula__worker_new(const macula__worker_config *cfg, int *err)
         return NULL;
     }
     int rc = 0;
-    w->identity = macula_identity_from_seed(macula_identity_seed(cfg->identity), &rc);
+    w->identity = macula__identity_dup(cfg->identity, &rc);
     w->parser = macula_stream_parser_new(&rc);
     if (cfg->n_realms) {
         w->realms = malloc(cfg->n_realms * MACULA_REALM_LEN);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "quic/block_pool.h"
 #include "quic/quic_internal.h"
 
 #define WRITE_MAX_VECS 16
@@ -899,7 +900,13 @@ static void expiry_run(macula_quic_conn *c)
     macula__conn_process(c);
 }
 
-static void expiry_cb(void *arg) { with_endpoint(arg, expiry_run); }
+static void expiry_cb(void *arg)
+{
+    /* Connection timers keep firing while connections idle: they let the
+     * block pool discard memory freed by the last handshakes. */
+    macula__block_pool_tick(macula__block_pool_shared());
+    with_endpoint(arg, expiry_run);
+}
 
 static void deadline_run(macula_quic_conn *c)
 {

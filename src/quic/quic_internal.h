@@ -89,7 +89,7 @@ struct macula_quic_conn {
     macula_quic_conn *prev, *next; /* endpoint's (or resolving) list */
     ngtcp2_conn *q;
     ngtcp2_crypto_conn_ref conn_ref;
-    ngtcp2_mem mem;            /* ngtcp2's allocator for q with low_memory */
+    ngtcp2_mem mem;            /* ngtcp2's allocator for q (quic_mem.c) */
     gnutls_session_t tls;      /* NULL once the handshake is complete */
     int tls_group;             /* the key exchange group the handshake used */
     int is_server;
@@ -302,8 +302,9 @@ void macula__tls_free_ca_cred(macula_quic_conn *c);
  * 1-RTT CRYPTO data (session tickets) and any other is refused. */
 int macula__tls_recv_crypto_data(ngtcp2_conn *q, ngtcp2_crypto_level level, uint64_t offset, const uint8_t *data,
                                  size_t len, void *user);
-/* quic_mem.c: the allocator for c's ngtcp2_conn (NULL: ngtcp2's default),
- * chosen by c->settings.low_memory; c must outlive the ngtcp2_conn. */
+/* quic_mem.c: the allocator for c's ngtcp2_conn (the block pool for large
+ * blocks; NULL, ngtcp2's default, only if the pool cannot be created); c
+ * must outlive the ngtcp2_conn. */
 const ngtcp2_mem *macula__quic_mem(macula_quic_conn *c);
 
 /* dial.c */

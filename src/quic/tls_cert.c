@@ -5,6 +5,7 @@
 #include "quic/tls_cert.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <stdarg.h>
@@ -258,10 +259,70 @@ int macula_quic_make_cert_pem(const macula_identity *id, const char *const *sans
     return rc;
 }
 
+/* The last certificates whose Ed25519 key was read, by their exact DER
+ * bytes: a client checks the same few servers' certificates on every
+ * connection, and parsing one (libtasn1) costs ~170k instructions, about
+ * 1.5 % of a whole peering handshake. The key is a function of the bytes,
+ * so an exact match may reuse it. Process-wide, under a mutex. */
+#define KEY_CACHE_SLOTS 8
+#define KEY_CACHE_MAX_DER 2048
+static struct key_cache_entry {
+    uint8_t *der;
+    size_t len;
+    uint8_t key[MACULA_PUBKEY_LEN];
+} key_cache[KEY_CACHE_SLOTS];
+static unsigned key_cache_next;
+static pthread_mutex_t key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int key_cache_get(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKEY_LEN])
+{
+    int hit = 0;
+    pthread_mutex_lock(&key_cache_mu);
+    for (unsigned i = 0; i < KEY_CACHE_SLOTS && !hit; i++) {
+        struct key_cache_entry *e = &key_cache[i];
+        if (e->der && e->len == der->size && memcmp(e->der, der->data, e->len) == 0) {
+            memcpy(out, e->key, MACULA_PUBKEY_LEN);
+            hit = 1;
+        }
+    }
+    pthread_mutex_unlock(&key_cache_mu);
+    return hit;
+}
+
+static void key_cache_put(const gnutls_datum_t *der, const uint8_t key[MACULA_PUBKEY_LEN])
+{
+    if (der->size > KEY_CACHE_MAX_DER)
+        return;
+    uint8_t *copy = malloc(der->size);
+    if (!copy)
+        return; /* only a lost saving */
+    memcpy(copy, der->data, der->size);
+    pthread_mutex_lock(&key_cache_mu);
+    struct key_cache_entry *e = &key_cache[key_cache_next++ % KEY_CACHE_SLOTS];
+    uint8_t *old = e->der;
+    e->der = copy;
+    e->len = der->size;
+    memcpy(e->key, key, MACULA_PUBKEY_LEN);
+    pthread_mutex_unlock(&key_cache_mu);
+    free(old);
+}
+
+static int parse_ed25519_key(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKEY_LEN]);
+
 int macula__cert_ed25519_key(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKEY_LEN])
 {
     if (!der || !der->data || !out)
         return MACULA_ERR_INVALID_ARG;
+    if (key_cache_get(der, out))
+        return MACULA_OK;
+    int rc = parse_ed25519_key(der, out);
+    if (rc == MACULA_OK)
+        key_cache_put(der, out);
+    return rc;
+}
+
+static int parse_ed25519_key(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKEY_LEN])
+{
     gnutls_x509_crt_t crt;
     if (gnutls_x509_crt_init(&crt) < 0)
         return MACULA_ERR_NOMEM;

@@ -39,7 +39,8 @@ int macula__tls_client_credentials_ca(const char *ca_file, gnutls_certificate_cr
 
 /* The Ed25519 public key of a DER certificate's SubjectPublicKeyInfo.
  * MACULA_ERR_PIN_MISMATCH when the key is not Ed25519,
- * MACULA_ERR_TLS when the certificate does not parse. */
+ * MACULA_ERR_TLS when the certificate does not parse. Keys read from the
+ * last 8 certificates (by exact DER bytes) are kept and not parsed again. */
 int macula__cert_ed25519_key(const gnutls_datum_t *der, uint8_t out[MACULA_PUBKEY_LEN]);
 
 /* Checks the server certificate of a client session during the handshake.

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The allocator behind the low_memory setting (src/quic/quic_mem.c):
- * default connections use ngtcp2's own (none given); with low_memory, a
- * block of any size holds what is written to it and calloc returns zeroes
- * even when the heap hands back memory an earlier block dirtied, during the
- * handshake and after it; after the handshake a large malloc'd block has no
- * resident page until it is touched, even when it is made of memory a freed
- * block dirtied. */
+/* ngtcp2's allocator (src/quic/quic_mem.c), the same for every connection
+ * (low_memory is an alias of the default): a block of any size holds what
+ * is written to it, grows with realloc, and calloc returns zeroes even when
+ * memory an earlier block dirtied is reused; a large block (ngtcp2's
+ * reservations) has no resident page until it is touched. */
 #include <sys/mman.h>
 
+#include "quic/block_pool.h"
 #include "quic/quic_internal.h"
 #include "quic_test_util.h"
 
@@ -71,46 +70,68 @@ static void check_blocks(const ngtcp2_mem *m)
     }
 }
 
-static void test_default_is_ngtcp2s(void)
+/* Every connection, low_memory or not, gets the pooled allocator. */
+static void test_every_conn_pooled(void)
 {
-    macula_quic_conn c;
-    memset(&c, 0, sizeof c);
-    macula_quic_settings_init(&c.settings);
-    CHECK(macula__quic_mem(&c) == NULL);
+    for (int low = 0; low <= 1; low++) {
+        macula_quic_conn c;
+        memset(&c, 0, sizeof c);
+        macula_quic_settings_init(&c.settings);
+        c.settings.low_memory = low;
+        const ngtcp2_mem *m = macula__quic_mem(&c);
+        REQUIRE(m);
+        CHECK(m->user_data == macula__block_pool_shared());
+        c.state = CONN_HANDSHAKING;
+        check_blocks(m);
+        c.state = CONN_CONNECTED;
+        check_blocks(m);
+    }
 }
 
-static void test_low_memory_blocks(void)
+static void test_large_blocks_clean(void)
 {
     macula_quic_conn c;
     memset(&c, 0, sizeof c);
     macula_quic_settings_init(&c.settings);
-    c.settings.low_memory = 1;
     const ngtcp2_mem *m = macula__quic_mem(&c);
     REQUIRE(m);
-    CHECK(m->user_data == &c);
-    c.state = CONN_HANDSHAKING; /* blocks left as the heap gives them */
-    check_blocks(m);
-    c.state = CONN_CONNECTED; /* blocks of 8 KiB and more discarded first */
-    check_blocks(m);
-
-    /* What the setting is for: a large block, even one made of memory a
-     * freed block dirtied, holds no resident page until it is touched. */
+    /* What the pool is for: a block of ngtcp2's sizes made of a freed
+     * block's memory is resident at most where that block was written,
+     * and once the pool has discarded freed memory (it does past
+     * DIRTY_MAX freed blocks; flush here) a new block holds no resident
+     * page until it is touched, and calloc's zeroes cost no page either. */
     size_t whole;
-    uint8_t *dirty = m->malloc(100000, &c);
-    REQUIRE(dirty);
-    memset(dirty, 0xA5, 100000);
-    CHECK(resident_pages(dirty, 100000, &whole) == whole && whole > 0);
-    m->free(dirty, &c);
-    uint8_t *b = m->malloc(100000, &c);
-    REQUIRE(b);
-    CHECK_EQ_INT(resident_pages(b, 100000, &whole), 0);
-    CHECK(whole >= 20);
-    m->free(b, &c);
+    const size_t sizes_ng[] = {4248, 7192, 8216, 8352, 11288, 12184};
+    macula__block_pool *pool = macula__block_pool_shared();
+    for (size_t k = 0; k < sizeof sizes_ng / sizeof sizes_ng[0]; k++) {
+        size_t n = sizes_ng[k];
+        macula__block_pool_flush(pool); /* no slot dirtied by earlier tests */
+        uint8_t *dirty = m->malloc(n, m->user_data);
+        REQUIRE(dirty);
+        CHECK(((uintptr_t)dirty & 4095) == 0);
+        memset(dirty, 0xA5, 100); /* its first page only */
+        m->free(dirty, m->user_data);
+        uint8_t *b = m->malloc(n, m->user_data);
+        REQUIRE(b);
+        CHECK_EQ_INT(resident_pages(b, n, &whole), 1);
+        memset(b, 0xA5, n);
+        m->free(b, m->user_data);
+        macula__block_pool_flush(pool);
+        b = m->malloc(n, m->user_data);
+        REQUIRE(b);
+        CHECK_EQ_INT(resident_pages(b, n, &whole), 0);
+        uint8_t *z = m->calloc(1, n, m->user_data);
+        REQUIRE(z);
+        CHECK_EQ_INT(resident_pages(z, n, &whole), 0);
+        CHECK(all_zero(z, n));
+        m->free(b, m->user_data);
+        m->free(z, m->user_data);
+    }
 }
 
 int main(void)
 {
-    RUN(test_default_is_ngtcp2s);
-    RUN(test_low_memory_blocks);
+    RUN(test_every_conn_pooled);
+    RUN(test_large_blocks_clean);
     return tu_summary();
 }

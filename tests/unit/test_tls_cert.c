@@ -230,6 +230,61 @@ static void test_self_signature_verifies(void)
     macula_identity_free(id);
 }
 
+/* The key cache never confuses certificates: 12 identities (more than
+ * the 8 cached), each certificate read twice and again after the others
+ * evicted it, always gives its own key; one changed byte of a cached
+ * certificate is parsed again (and no longer parses as Ed25519 here). */
+static void test_ed25519_key_cache(void)
+{
+    enum { N = 12 };
+    gnutls_datum_t der[N];
+    macula_identity *ids[N];
+    for (int i = 0; i < N; i++) {
+        ids[i] = fixed_identity((uint8_t)(40 + i));
+        REQUIRE(ids[i]);
+        gnutls_x509_crt_t crt;
+        gnutls_privkey_t key;
+        REQUIRE(macula__cert_self_signed(ids[i], NULL, 0, &crt, &key) == 0);
+        der[i] = (gnutls_datum_t){NULL, 0};
+        REQUIRE(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der[i]) == 0);
+        gnutls_x509_crt_deinit(crt);
+        gnutls_privkey_deinit(key);
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            uint8_t pk[32];
+            memset(pk, 0, sizeof pk);
+            CHECK_EQ_INT(macula__cert_ed25519_key(&der[i], pk), 0);
+            CHECK_MEM(pk, macula_identity_node_id(ids[i]), 32);
+            CHECK_EQ_INT(macula__cert_ed25519_key(&der[i], pk), 0);
+            CHECK_MEM(pk, macula_identity_node_id(ids[i]), 32);
+        }
+    }
+    /* Flip a byte inside the key itself (the last 32 bytes of the
+     * SubjectPublicKeyInfo precede the signature algorithm): whatever
+     * the parser makes of it, it is not the cached key. */
+    uint8_t pk[32];
+    CHECK_EQ_INT(macula__cert_ed25519_key(&der[0], pk), 0);
+    uint8_t *copy = malloc(der[0].size);
+    REQUIRE(copy);
+    memcpy(copy, der[0].data, der[0].size);
+    gnutls_datum_t changed = {copy, der[0].size};
+    size_t at = 0;
+    for (size_t i = 0; i + 32 <= der[0].size; i++)
+        if (memcmp(copy + i, macula_identity_node_id(ids[0]), 32) == 0)
+            at = i;
+    REQUIRE(at > 0);
+    copy[at + 7] ^= 0x40;
+    memset(pk, 0, sizeof pk);
+    int rc = macula__cert_ed25519_key(&changed, pk);
+    CHECK(rc != 0 || memcmp(pk, macula_identity_node_id(ids[0]), 32) != 0);
+    free(copy);
+    for (int i = 0; i < N; i++) {
+        gnutls_free(der[i].data);
+        macula_identity_free(ids[i]);
+    }
+}
+
 static void test_bad_sans(void)
 {
     macula_identity *id = fixed_identity(3);
@@ -661,6 +716,7 @@ int main(void)
     }
     RUN(test_cert_fields);
     RUN(test_self_signature_verifies);
+    RUN(test_ed25519_key_cache);
     RUN(test_bad_sans);
     RUN(test_pem_roundtrip);
     RUN(test_ed25519_key_of_other_certs);

@@ -149,7 +149,7 @@ typedef struct cli_peer_args {
     "  --drain-ms N               drain after GOODBYE before closing QUIC (default 5000)\n"             \
     "  --idle-timeout-ms N        QUIC idle timeout (default 300000)\n"                                 \
     "  --keepalive-ms N           QUIC keep-alive interval, 0 = none (default 15000)\n"                 \
-    "  --low-memory               less memory per idle connection, more CPU per handshake\n"            \
+    "  --low-memory               no effect (kept for compatibility; lean by default)\n"                \
     "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"      \
     "  --station                  act as a relay station: capability bit 0 in CONNECT/HELLO, and\n"     \
     "                             answer each CALL _macula.ping with ERROR 1 unknown_next_peer\n"

@@ -416,7 +416,7 @@ static int bench_usage(FILE *f)
             "             macula_peer_forward), beside a plain-QUIC relay, direct pre-signed frames\n"
             "             and plain QUIC, per size (default 150, 4096, 65536), R rounds alternated\n"
             "Any of them with --low-memory: every connection with the QUIC low_memory setting\n"
-            "(less memory per idle connection, more CPU per handshake).\n");
+            "(kept for compatibility: no effect, the default allocator gives its savings).\n");
     return f == stderr ? CLI_EXIT_USAGE : CLI_EXIT_OK;
 }
 
