@@ -122,7 +122,10 @@ typedef enum macula_disconnect_reason {
     MACULA_DISC_FRAME_TOO_LARGE,             /* peer declared a frame > 16,777,215 B */
     MACULA_DISC_PEER_IDENTITY_MISMATCH,      /* verified node id != expected_node_id */
     MACULA_DISC_CLOSED,                      /* close() before connected; detail = the reason given */
-    MACULA_DISC_INTERNAL_ERROR               /* out of memory or a broken invariant; detail says */
+    MACULA_DISC_INTERNAL_ERROR,              /* out of memory or a broken invariant; detail says */
+    /* Partial frames of the peer would hold more than its connection's
+     * recv_budget or the runtime's peer_recv_budget. */
+    MACULA_DISC_RECV_BUDGET
 } macula_disconnect_reason;
 /* "connect_failed", "handshake_timeout", ..., "closed", "internal_error". */
 MACULA_API const char *macula_disconnect_reason_name(macula_disconnect_reason r);

@@ -307,6 +307,8 @@ static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reaso
         return MACULA_ERR_IDENTITY_MISMATCH;
     case MACULA_DISC_INTERNAL_ERROR:
         return MACULA_ERR_INTERNAL;
+    case MACULA_DISC_RECV_BUDGET:
+        return MACULA_ERR_LIMIT;
     }
     return MACULA_ERR_INTERNAL;
 }

@@ -100,6 +100,16 @@ typedef struct macula__worker_config {
      * connected with ERROR unknown_next_peer (worker_station.c). The
      * capability bit is the caller's to set in `capabilities`. */
     int station;
+    /* Receive and decode budgets (peering/budget.h): the largest frame
+     * body accepted (0 = MACULA_FRAME_MAX_BODY), the bytes this
+     * connection's parsers may hold (0 = 32 MiB), the absolute cap of a
+     * decoded frame (0 = 64 MiB), and the runtime-wide receive budget the
+     * held bytes also count against (NULL = none; loop thread, outlives
+     * the worker). */
+    size_t max_frame_size;
+    size_t recv_budget;
+    size_t max_decode_bytes;
+    struct macula__budget *recv_global;
 } macula__worker_config;
 
 #define MACULA__WORKER_MAX_REALMS 1024  /* a peer announcing more fails verification */
@@ -239,6 +249,15 @@ int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uin
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full
  * mailbox): counted in frames_dropped. */
 void macula__worker_count_dropped(macula__worker *w, uint64_t n);
+
+/* Receive-budget figures (budget.h) for tests and the getters: bytes the
+ * parsers hold now and at most, frames dropped before the handshake
+ * without being decoded, frames refused by the decode budget. */
+typedef struct macula__worker_budget_info {
+    size_t recv_held, recv_peak;
+    uint64_t frames_undecoded, decode_refused;
+} macula__worker_budget_info;
+void macula__worker_get_budget_info(const macula__worker *w, macula__worker_budget_info *out);
 
 /* --- actions --- */
 /* Moves the oldest queued action into *out: 1, or 0 when none is left.
