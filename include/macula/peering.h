@@ -380,6 +380,23 @@ typedef struct macula_peer_options {
      * with MACULA_STREAM_CODE_REFUSED (and a "stream_refused" diagnostic).
      * 0 = 100, as the reference's transport allows. */
     size_t max_peer_streams;
+
+    /* --- release 3: budgets (issue 11; a struct_size of release 2 reads
+     * these as their defaults). Defaults are sized for a 2-vCPU, ~4 GB
+     * box; see also macula_runtime_options.peer_recv_budget. --- */
+    /* Largest inbound frame body accepted; a larger declared length ends
+     * the peer with MACULA_DISC_FRAME_TOO_LARGE as soon as its 4-byte
+     * header is in. 0 = 16,777,215 (the protocol's maximum, also the
+     * upper bound). */
+    size_t max_frame_size;
+    /* Bytes the peer's partial inbound frames (all its streams) may hold;
+     * beyond it the peer ends with MACULA_DISC_RECV_BUDGET. 0 = 32 MiB. */
+    size_t recv_budget;
+    /* Memory a decoded inbound frame may take: at most 32 bytes per wire
+     * byte plus 64 KiB, and never more than this. A frame over it is
+     * dropped undecoded ("frame_dropped", reason decode_budget; counted
+     * in frames_dropped). 0 = 64 MiB. */
+    size_t max_decode_bytes;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,
@@ -481,6 +498,13 @@ struct macula_peer_info {
     uint64_t bytes_in, bytes_out; /* wire bytes of frames */
     uint64_t frames_dropped;      /* undecodable, early, late or unqueueable */
     char peer_addr[64];           /* "ip:port" once known, else "" */
+
+    /* --- release 2: budgets (issue 11) --- */
+    uint64_t recv_held;        /* bytes its partial inbound frames hold now */
+    uint64_t recv_peak;        /* ... and at most so far */
+    uint64_t frames_undecoded; /* dropped before the handshake after reading frame_type only */
+    uint64_t decode_refused;   /* dropped by the decode budget (also in frames_dropped) */
+    uint64_t reads_paused;     /* times reading paused for a full mailbox (back-pressure) */
 };
 
 /* Zeroes `out` and records its size (common.h, "ABI rules"). */

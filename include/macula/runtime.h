@@ -64,6 +64,14 @@ typedef struct macula_runtime_options {
     /* Optional diagnostics hook. */
     macula_diag_fn diag;
     void *diag_user;
+
+    /* --- release 2 (a struct_size of release 1 reads these as their
+     * defaults) --- */
+    /* Bytes that partial inbound frames of all peers together may hold
+     * (each peer also has its own recv_budget, peering.h); a peer whose
+     * partial frames would take more ends with MACULA_DISC_RECV_BUDGET.
+     * 0 = 256 MiB (sized for a 2-vCPU, ~4 GB box); SIZE_MAX = no cap. */
+    size_t peer_recv_budget;
 } macula_runtime_options;
 
 /* Fills `o` with the defaults and records its size (common.h, "ABI

@@ -12,7 +12,11 @@
 #include "util/abi.h"
 
 /* Released layouts of macula_peer_info (common.h, "ABI rules"). */
-static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr), sizeof(macula_peer_info)};
+static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr),
+                                        MACULA__FIELD_END(macula_peer_info, reads_paused), sizeof(macula_peer_info)};
+_Static_assert(offsetof(macula_peer_info, recv_held) >=
+                   MACULA__ROUND_UP(MACULA__FIELD_END(macula_peer_info, peer_addr), _Alignof(macula_peer_info)),
+               "release 2 of macula_peer_info starts inside release 1's tail padding");
 
 void macula_peer_info_init_sized(macula_peer_info *out, size_t struct_size)
 {
@@ -328,7 +332,7 @@ int macula_peer_reset_stream(macula_runtime *rt, macula_peer p, macula_stream st
 
 int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)
 {
-    if (!rt || !out || !macula__abi_size(out, peer_info_ends, 2))
+    if (!rt || !out || !macula__abi_size(out, peer_info_ends, sizeof peer_info_ends / sizeof peer_info_ends[0]))
         return MACULA_ERR_INVALID_ARG;
     macula__peering *pr;
     macula__peer_shared *sh = live_peer(rt, p, &pr);
@@ -337,7 +341,7 @@ int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *ou
     macula_peer_info full;
     macula__peer_shared_snapshot(sh, &full, NULL, 0);
     macula__peer_shared_unref(sh);
-    return macula__abi_write(out, &full, peer_info_ends, 2);
+    return macula__abi_write(out, &full, peer_info_ends, sizeof peer_info_ends / sizeof peer_info_ends[0]);
 }
 
 int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size_t max)

@@ -37,6 +37,7 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
         goto fail_sh;
     macula__worker_config cfg;
     macula__peer_template_worker_config(t, e->handle, &cfg);
+    cfg.recv_global = &pr->recv_budget;
     e->w = macula__worker_new(&cfg, &rc);
     if (!e->w)
         goto fail_table;

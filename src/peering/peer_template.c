@@ -19,7 +19,12 @@
  * admit_user, release 2 with max_peer_streams. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
 #define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
-static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, sizeof(macula_peer_options)};
+#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, max_decode_bytes)
+static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, PEER_OPTIONS_R3,
+                                           sizeof(macula_peer_options)};
+_Static_assert(offsetof(macula_peer_options, max_frame_size) >=
+                   MACULA__ROUND_UP(PEER_OPTIONS_R2, _Alignof(macula_peer_options)),
+               "release 3 of macula_peer_options starts inside release 2's tail padding");
 _Static_assert(offsetof(macula_peer_options, peer_user) >=
                    MACULA__ROUND_UP(PEER_OPTIONS_R1, _Alignof(macula_peer_options)),
                "release 2 of macula_peer_options starts inside release 1's tail padding");
@@ -105,7 +110,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     macula_peer_options_init(&full);
     if (!caller_opts)
         bad = "opts";
-    else if (macula__abi_read(&full, caller_opts, peer_options_ends, 3) != 0)
+    else if (macula__abi_read(&full, caller_opts, peer_options_ends, sizeof peer_options_ends / sizeof peer_options_ends[0]) != 0)
         bad = "struct_size";
     else
         bad = check(o, is_server, fallback_id);
@@ -149,6 +154,9 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->peer_user = o->peer_user;
     t->queue_until_connected = o->queue_until_connected != 0;
     t->max_peer_streams = o->max_peer_streams;
+    t->max_frame_size = o->max_frame_size;
+    t->recv_budget = o->recv_budget;
+    t->max_decode_bytes = o->max_decode_bytes;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;
@@ -207,6 +215,9 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->drain_timeout_ns = (uint64_t)t->drain_timeout_ms * 1000000u;
     cfg->send_queue_cap = t->send_queue_cap;
     cfg->max_peer_streams = t->max_peer_streams;
+    cfg->max_frame_size = t->max_frame_size;
+    cfg->recv_budget = t->recv_budget;
+    cfg->max_decode_bytes = t->max_decode_bytes;
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
     cfg->station = t->station;

@@ -34,6 +34,8 @@ static void *make(macula_runtime *rt)
     }
     pr->rt = rt;
     pr->loop = macula__runtime_loop(rt);
+    size_t rb = macula__runtime_peer_recv_budget(rt);
+    pr->recv_budget.limit = rb == SIZE_MAX ? 0 : rb;
     pr->hook.begin = hook_begin;
     pr->hook.force = hook_force;
     pr->hook.arg = pr;

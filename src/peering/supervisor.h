@@ -26,6 +26,7 @@
 #include <pthread.h>
 
 #include "macula/peering.h"
+#include "peering/budget.h"
 #include "peering/peer_table.h"
 #include "peering/peer_template.h"
 #include "peering/worker.h"
@@ -115,6 +116,8 @@ struct macula__peering {
     macula__peer_entry *entries;
     size_t n_entries;
     macula_listener *listeners;
+    /* partial inbound frames of every worker (budget.h; loop thread) */
+    macula__budget recv_budget;
 };
 
 /* --- supervisor.c --- */

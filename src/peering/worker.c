@@ -499,6 +499,10 @@ void macula__worker_get_info(const macula__worker *w, macula_peer_info *out)
     out->bytes_in = w->bytes_in;
     out->bytes_out = w->bytes_out;
     out->frames_dropped = w->frames_dropped;
+    out->recv_held = w->recv.used;
+    out->recv_peak = w->recv.peak;
+    out->frames_undecoded = w->frames_undecoded;
+    out->decode_refused = w->decode_refused;
 }
 
 void macula__worker_get_budget_info(const macula__worker *w, macula__worker_budget_info *out)
