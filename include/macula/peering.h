@@ -252,11 +252,29 @@ MACULA_API void macula_event_free(macula_event *ev);
 
 /* --- mailbox: a thread-safe event queue with a pollable descriptor --- */
 typedef struct macula_mailbox macula_mailbox;
-/* `max_events` 0 = 1,048,576. When full, FRAME events are dropped (counted
- * in the peer's frames_dropped, reported as a "mailbox_full" diagnostic);
- * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY and DISCONNECTED are always
- * queued (until macula_mailbox_close). */
+/* macula_mailbox_new_budget(max_events, 0, 0, err): back-pressure, the
+ * default byte budget. */
 MACULA_API macula_mailbox *macula_mailbox_new(size_t max_events, int *err);
+/* A mailbox bounded by `max_events` (0 = 1,048,576) and `max_bytes` of
+ * queued events (each counts its frame's wire size plus ~200 bytes;
+ * 0 = 64 MiB). When either is reached:
+ *  - by default (back-pressure), FRAME events are still queued, and each
+ *    peer that delivered into the full mailbox stops being read (QUIC flow
+ *    control then stops the sender within its window; its peer_info
+ *    reads_paused counts it) until pops bring the mailbox down to half of
+ *    both caps: nothing is lost and each peer's order is kept. The caps
+ *    are exceeded by at most what paused peers had in flight (a QUIC
+ *    stream window each). A mailbox fed by macula_mailbox_handler outside
+ *    a runtime's peers only queues.
+ *  - with MACULA_MAILBOX_DROP_WHEN_FULL, FRAME events are dropped (counted
+ *    in the peer's frames_dropped, reported as a "mailbox_full"
+ *    diagnostic).
+ * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY, stream and DISCONNECTED events
+ * are always queued (until macula_mailbox_close). flags: 0 or
+ * MACULA_MAILBOX_DROP_WHEN_FULL; anything else is MACULA_ERR_INVALID_ARG. */
+#define MACULA_MAILBOX_DROP_WHEN_FULL 1u
+MACULA_API macula_mailbox *macula_mailbox_new_budget(size_t max_events, size_t max_bytes, unsigned flags,
+                                                     int *err);
 /* Free only once no runtime can post to it any more (runtime freed, or
  * every peer using it has ended) and no thread is inside
  * macula_mailbox_pop. Queued events are freed. */

@@ -26,6 +26,7 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
     if (!e)
         goto fail;
     e->pr = pr;
+    e->cur_sid = -1;
     e->sh = macula__peer_shared_new(t->identity, t->send_queue_cap, t->is_server, &rc);
     if (!e->sh)
         goto fail_e;
@@ -85,6 +86,7 @@ static void free_held(macula__peer_entry *e)
 static void free_memory(macula__peer_entry *e)
 {
     free_held(e);
+    macula__bp_clear(e);
     macula__peer_table_remove(&e->pr->table, e->handle);
     atomic_store(&e->sh->ended, 1);
     macula__peer_shared_unref(e->sh);
@@ -172,6 +174,7 @@ static void conn_handler(void *user, const macula_quic_event *ev)
     macula__peer_entry *e = user;
     uint64_t now = macula__loop_now(e->pr->loop);
     char detail[256];
+    e->cur_sid = -1; /* only STREAM_DATA below reads a stream */
     switch (ev->type) {
     case MACULA_QUIC_EV_CONNECTED:
         set_peer_addr(e);
@@ -181,6 +184,7 @@ static void conn_handler(void *user, const macula_quic_event *ev)
         macula__worker_on_stream_opened(e->w, now, ev->stream_id);
         break;
     case MACULA_QUIC_EV_STREAM_DATA:
+        macula__bp_reading(e, ev->stream_id);
         macula__worker_on_stream_data(e->w, now, ev->stream_id, ev->data, ev->len, ev->fin);
         break;
     case MACULA_QUIC_EV_STREAM_RESET:
@@ -318,8 +322,8 @@ static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reaso
 static void to_handler(macula__peer_entry *e, macula_event *ev)
 {
     if (e->handler == macula_mailbox_handler) {
-        int rc = macula__mailbox_push(e->handler_user, ev);
-        if (rc != 0) {
+        int rc = macula__bp_push(e, ev);
+        if (rc < 0) {
             macula__worker_count_dropped(e->w, ev->type == MACULA_EVENT_FRAME);
             macula_diag_field f = {"error", macula_err_name(rc)};
             macula__peering_diag(e->pr, e->handle, rc == MACULA_ERR_SHUTDOWN ? "mailbox_closed" : "mailbox_full", &f,

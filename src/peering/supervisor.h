@@ -69,6 +69,13 @@ struct macula__peer_entry {
     int close_requested;       /* the worker was told to close ... */
     int close_by_shutdown;     /* ... first by the runtime's shutdown */
     macula_peer_info final_info; /* DISCONNECTED: the event's final_info */
+
+    /* Mailbox back-pressure (peer_backpressure.c; loop thread). */
+    int64_t cur_sid;             /* stream whose data is being handled, or -1 */
+    int bp_waiting;              /* a waiter sits in the mailbox: reading is paused */
+    struct macula__bp_waiter *bp_spare; /* the waiter the next full push hands over */
+    int64_t *bp_sids;            /* streams paused for it */
+    size_t n_bp_sids, cap_bp_sids;
 };
 
 typedef enum macula__peering_cmd_kind {
@@ -136,6 +143,20 @@ void macula__peering_entry_gone(macula__peering *pr);
 /* Loop: a diagnostic with the peer's serial as the field "peer". */
 void macula__peering_diag(macula__peering *pr, macula_peer peer, const char *name, const macula_diag_field *fields,
                           size_t n);
+
+/* --- peer_backpressure.c: mailbox back-pressure (peering.h,
+ * macula_mailbox_new_budget). A FRAME pushed into a full mailbox pauses
+ * the stream being read (and every stream that delivers later) with
+ * macula_quic_conn_pause_reading, and leaves a waiter in the mailbox;
+ * when pops make room the waiter posts a resume to the loop, which
+ * un-pauses them. Nothing is dropped. --- */
+/* Loop: routes `ev` into the entry's mailbox, pausing as above; returns
+ * macula__mailbox_push_bp's result. */
+int macula__bp_push(macula__peer_entry *e, macula_event *ev);
+/* Loop: stream data is about to be handled on `sid` (-1: done). */
+void macula__bp_reading(macula__peer_entry *e, int64_t sid);
+/* Loop: releases what the entry holds for back-pressure. */
+void macula__bp_clear(macula__peer_entry *e);
 
 /* --- peer_shell.c --- */
 /* Any thread: a new entry (handle, shared block, worker) from a template;

@@ -503,6 +503,13 @@ void macula__worker_get_info(const macula__worker *w, macula_peer_info *out)
     out->recv_peak = w->recv.peak;
     out->frames_undecoded = w->frames_undecoded;
     out->decode_refused = w->decode_refused;
+    out->reads_paused = w->reads_paused;
+}
+
+void macula__worker_count_paused(macula__worker *w)
+{
+    if (w)
+        w->reads_paused++;
 }
 
 void macula__worker_get_budget_info(const macula__worker *w, macula__worker_budget_info *out)

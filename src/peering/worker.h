@@ -249,6 +249,9 @@ int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uin
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full
  * mailbox): counted in frames_dropped. */
 void macula__worker_count_dropped(macula__worker *w, uint64_t n);
+/* The shell paused reading from the peer for a full mailbox: counted in
+ * the info's reads_paused. */
+void macula__worker_count_paused(macula__worker *w);
 
 /* Receive-budget figures (budget.h) for tests and the getters: bytes the
  * parsers hold now and at most, frames dropped before the handshake

@@ -146,6 +146,7 @@ struct macula__worker {
     macula__budget *recv_global;  /* the runtime's, or NULL */
     size_t recv_counted;          /* what recv / recv_global hold for us */
     uint64_t frames_undecoded, decode_refused;
+    uint64_t reads_paused;
 };
 
 /* --- worker_actions.c --- */
