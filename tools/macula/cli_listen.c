@@ -2,11 +2,14 @@
 /* `macula listen`: accepts Macula peers and prints one JSON line per event
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;
- * events are printed (and echoed) from its handlers. */
+ * events are formatted (and echoed) in its handlers and written to stdout
+ * by a writer thread (cli_out.h), so a slow stdout never stalls the loop. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cli_out.h"
 
 static int listen_usage(FILE *f)
 {
@@ -40,7 +43,9 @@ static int listen_usage(FILE *f)
             "  \"conn\" is the peer's serial number in this process. A PUBLISH/EVENT frame that carries\n"
             "  a publisher_sig also gets \"publisher_sig\":\"valid\" or \"invalid\" (checked against its\n"
             "  own \"publisher\" key).\n"
-            "\n"
+            "\n");
+    /* two strings: C99's length limit */
+    fprintf(f,
             "  --listen ADDR:PORT         numeric address to bind (required)\n" CLI_PEER_ARGS_USAGE
             "  --echo                     send every received frame except GOODBYE back unchanged, on\n"
             "                             the stream it came on; finish a dedicated stream when the\n"
@@ -52,6 +57,9 @@ static int listen_usage(FILE *f)
             "  --cert FILE --cert-key FILE  serve this PEM certificate chain (leaf first, then any\n"
             "                             intermediates) and key instead of one made from --key\n"
             "                             (which still signs HELLO), e.g. a CA-issued one\n"
+            "  --out-buffer BYTES         lines waiting for stdout kept at most (default 8388608); a\n"
+            "                             slow reader never stalls the peers: lines beyond it are\n"
+            "                             dropped and then counted in {\"event\":\"lines_dropped\",\"count\":N}\n"
             "Exit status: 0 after a signal, 1 when the listener cannot start, 2 on bad usage (a key\n"
             "file that cannot be read included).\n");
     return cli_usage_exit(f);
@@ -62,12 +70,35 @@ typedef struct listen_state {
     int echo;
     int with_wire;
     int64_t refuse_code;
+    cli_out *out;
 } listen_state;
+
+static void emit_event(listen_state *s, const macula_event *ev)
+{
+    char *buf;
+    size_t len;
+    FILE *m = cli_out_open_line(s->out, &buf, &len);
+    if (m) {
+        cli_event_print(m, ev, s->with_wire);
+        cli_out_flush_line(s->out, m, &buf, &len);
+    }
+}
+
+static void emit_diag(listen_state *s, const char *name, const macula_diag_field *fields, size_t n)
+{
+    char *buf;
+    size_t len;
+    FILE *m = cli_out_open_line(s->out, &buf, &len);
+    if (m) {
+        cli_diag_print(m, name, fields, n);
+        cli_out_flush_line(s->out, m, &buf, &len);
+    }
+}
 
 static void on_event(void *user, macula_event *ev)
 {
     listen_state *s = user;
-    cli_event_print(stdout, ev, s->with_wire);
+    emit_event(s, ev);
     if (s->echo && ev->type == MACULA_EVENT_FRAME && ev->frame) {
         const char *type = macula_frame_type(ev->frame);
         if (type && strcmp(type, "goodbye") != 0) {
@@ -75,7 +106,7 @@ static void on_event(void *user, macula_event *ev)
             int rc = macula_peer_send_frame_on(s->rt, ev->peer, ev->stream, macula_event_take_frame(ev));
             if (rc != 0) {
                 macula_diag_field f[] = {{"error", macula_err_name(rc)}};
-                cli_diag_print(stdout, "echo_failed", f, 1);
+                emit_diag(s, "echo_failed", f, 1);
             }
         }
     }
@@ -84,21 +115,16 @@ static void on_event(void *user, macula_event *ev)
         int rc = macula_peer_finish_stream(s->rt, ev->peer, ev->stream);
         if (rc != 0 && rc != MACULA_ERR_STALE_HANDLE) {
             macula_diag_field f[] = {{"error", macula_err_name(rc)}};
-            cli_diag_print(stdout, "echo_failed", f, 1);
+            emit_diag(s, "echo_failed", f, 1);
         }
     }
 }
 
-static void on_owner(void *user, macula_event *ev)
-{
-    listen_state *s = user;
-    cli_event_print(stdout, ev, s->with_wire);
-}
+static void on_owner(void *user, macula_event *ev) { emit_event(user, ev); }
 
 static void on_diag(void *user, const char *name, const macula_diag_field *fields, size_t n)
 {
-    (void)user;
-    cli_diag_print(stdout, name, fields, n);
+    emit_diag(user, name, fields, n);
 }
 
 static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *code)
@@ -116,7 +142,7 @@ int cli_listen(int argc, char **argv)
     listen_state st;
     memset(&st, 0, sizeof st);
     st.refuse_code = -2; /* none */
-    uint64_t max_handshaking = 0;
+    uint64_t max_handshaking = 0, out_buffer = CLI_OUT_DEFAULT_CAP;
     int dups = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -133,6 +159,12 @@ int cli_listen(int argc, char **argv)
         } else if (!strcmp(a, "--max-handshaking")) {
             if (!v || cli_parse_u64(v, 1, 10000000, &max_handshaking) != 0) {
                 cli_errorf("--max-handshaking: expected 1..10000000");
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--out-buffer")) {
+            if (!v || cli_parse_u64(v, 4096, (uint64_t)1 << 40, &out_buffer) != 0) {
+                cli_errorf("--out-buffer: expected 4096..2^40 bytes");
                 return CLI_EXIT_USAGE;
             }
             i++;
@@ -179,9 +211,18 @@ int cli_listen(int argc, char **argv)
     cli_block_stop_signals(&sigs);
 
     int status = CLI_EXIT_PROTOCOL;
+    fflush(stdout);
+    st.out = cli_out_start(STDOUT_FILENO, (size_t)out_buffer);
+    if (!st.out) {
+        cli_errorf("listen: cannot start the output thread");
+        macula_identity_free(id);
+        free(host);
+        return CLI_EXIT_PROTOCOL;
+    }
     macula_runtime_options ro;
     macula_runtime_options_init(&ro);
     ro.diag = on_diag;
+    ro.diag_user = &st;
     /* The graceful stop lasts as long as the drain it promises. */
     if (pa.drain_ms)
         ro.shutdown_timeout_ms = pa.drain_ms + 1000;
@@ -225,11 +266,20 @@ int cli_listen(int argc, char **argv)
         cli_errorf("cannot listen on %s: %s (%s)", listen, macula_strerror(err), why ? why : "");
         goto out;
     }
-    cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
+    {
+        char *buf;
+        size_t len;
+        FILE *m = cli_out_open_line(st.out, &buf, &len);
+        if (m) {
+            cli_listening_print(m, host, macula_listener_port(l), macula_identity_node_id(id));
+            cli_out_flush_line(st.out, m, &buf, &len);
+        }
+    }
     if (cli_run_until_signal(st.rt, &sigs) == 0)
         status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);
+    cli_out_stop(st.out); /* after the runtime: its last lines are queued */
     macula_identity_free(id);
     free(host);
     return status;
