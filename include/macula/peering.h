@@ -125,7 +125,10 @@ typedef enum macula_disconnect_reason {
     MACULA_DISC_INTERNAL_ERROR,              /* out of memory or a broken invariant; detail says */
     /* Partial frames of the peer would hold more than its connection's
      * recv_budget or the runtime's peer_recv_budget. */
-    MACULA_DISC_RECV_BUDGET
+    MACULA_DISC_RECV_BUDGET,
+    /* Nothing at all came from the peer (not even the ACK of a keep-alive
+     * PING) for dead_peer_timeout_ms. */
+    MACULA_DISC_DEAD_PEER
 } macula_disconnect_reason;
 /* "connect_failed", "handshake_timeout", ..., "closed", "internal_error". */
 MACULA_API const char *macula_disconnect_reason_name(macula_disconnect_reason r);
@@ -415,6 +418,15 @@ typedef struct macula_peer_options {
      * dropped undecoded ("frame_dropped", reason decode_budget; counted
      * in frames_dropped). 0 = 64 MiB. */
     size_t max_decode_bytes;
+    /* Dead-peer detection: end the peer with MACULA_DISC_DEAD_PEER when
+     * no packet at all has come from it for this long, well before the
+     * QUIC idle timeout. It relies on keep-alive PINGs (ack-eliciting, so
+     * a live peer always answers): set it above the keep-alive interval
+     * (keepalive_ms when dialing, the listener's quic.keepalive_ms when
+     * accepting; 2-3 intervals avoids ending a peer for one lost ACK).
+     * A dial with keepalive_ms 0 refuses it ("dead_peer_timeout_ms").
+     * Checked every quarter of it. 0 = off (default). */
+    uint32_t dead_peer_timeout_ms;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,

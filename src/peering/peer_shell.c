@@ -32,6 +32,7 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
         goto fail_e;
     e->sh->queue_until_connected = t->queue_until_connected; /* before any other thread can see it */
     e->peer_user = t->peer_user;
+    e->dp_timeout_ns = (uint64_t)t->dead_peer_timeout_ms * 1000000u;
     e->queue_until_connected = t->queue_until_connected;
     rc = macula__peer_table_add(&pr->table, e->sh, e, &e->handle);
     if (rc != 0)
@@ -122,6 +123,7 @@ static void finish(macula__peer_entry *e)
 {
     macula__peering *pr = e->pr;
     macula__timer_cancel(pr->loop, &e->timer);
+    macula__dp_stop(e);
     if (e->conn) {
         /* The worker closes its transport before it ends; this is only a
          * safety net so that no event can reach a freed entry. */
@@ -139,6 +141,7 @@ static void finish(macula__peer_entry *e)
 void macula__peer_entry_free_now(macula__peer_entry *e)
 {
     macula__timer_cancel(e->pr->loop, &e->timer);
+    macula__dp_stop(e);
     e->listener = NULL; /* listeners are freed wholesale after the entries */
     if (e->linked) {
         unlink_entry(e);
@@ -314,6 +317,8 @@ static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reaso
         return MACULA_ERR_INTERNAL;
     case MACULA_DISC_RECV_BUDGET:
         return MACULA_ERR_LIMIT;
+    case MACULA_DISC_DEAD_PEER:
+        return MACULA_ERR_TIMEOUT;
     }
     return MACULA_ERR_INTERNAL;
 }
@@ -544,6 +549,7 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn)
         macula__worker_start(e->w, now);
         if (is_server && !conn)
             macula__worker_on_transport_closed(e->w, now, "the connection is not waiting for macula_peer_accept");
+        macula__dp_start(e);
     }
     macula__peer_entry_drive(e);
 }

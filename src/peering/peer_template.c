@@ -19,7 +19,7 @@
  * admit_user, release 2 with max_peer_streams. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
 #define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
-#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, max_decode_bytes)
+#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, dead_peer_timeout_ms)
 static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, PEER_OPTIONS_R3,
                                            sizeof(macula_peer_options)};
 _Static_assert(offsetof(macula_peer_options, max_frame_size) >=
@@ -86,6 +86,8 @@ static const char *check(const macula_peer_options *o, int is_server, const macu
         return "verify";
     if (o->ca_file && (!o->ca_file[0] || effective_verify(o) != MACULA_QUIC_VERIFY_PKI))
         return "ca_file";
+    if (o->dead_peer_timeout_ms && (!o->keepalive_ms || o->dead_peer_timeout_ms <= o->keepalive_ms))
+        return "dead_peer_timeout_ms"; /* nothing would make a live peer speak */
     return NULL;
 }
 
@@ -157,6 +159,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->max_frame_size = o->max_frame_size;
     t->recv_budget = o->recv_budget;
     t->max_decode_bytes = o->max_decode_bytes;
+    t->dead_peer_timeout_ms = o->dead_peer_timeout_ms;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;

@@ -31,6 +31,7 @@ typedef struct macula__peer_template {
     size_t send_queue_cap;
     size_t max_peer_streams;
     size_t max_frame_size, recv_budget, max_decode_bytes; /* 0 = defaults (budget.h) */
+    uint32_t dead_peer_timeout_ms;                        /* 0 = off */
     /* client only: the target and its QUIC settings */
     char *host;
     uint16_t port;

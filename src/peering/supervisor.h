@@ -76,6 +76,12 @@ struct macula__peer_entry {
     struct macula__bp_waiter *bp_spare; /* the waiter the next full push hands over */
     int64_t *bp_sids;            /* streams paused for it */
     size_t n_bp_sids, cap_bp_sids;
+
+    /* Dead-peer detection (peer_deadpeer.c; loop thread). */
+    uint64_t dp_timeout_ns;      /* 0 = off */
+    macula__timer dp_timer;
+    uint64_t dp_packets;         /* packets_received when last seen moving */
+    uint64_t dp_heard;           /* loop time it last moved */
 };
 
 typedef enum macula__peering_cmd_kind {
@@ -157,6 +163,15 @@ int macula__bp_push(macula__peer_entry *e, macula_event *ev);
 void macula__bp_reading(macula__peer_entry *e, int64_t sid);
 /* Loop: releases what the entry holds for back-pressure. */
 void macula__bp_clear(macula__peer_entry *e);
+
+/* --- peer_deadpeer.c: dead-peer detection (macula_peer_options
+ * dead_peer_timeout_ms). A timer every quarter of the timeout reads the
+ * connection's packets_received; when it has not moved for the whole
+ * timeout the worker ends with MACULA_DISC_DEAD_PEER. --- */
+/* Loop: arms the check when the entry has a timeout (before the first
+ * drive: that may free the entry). */
+void macula__dp_start(macula__peer_entry *e);
+void macula__dp_stop(macula__peer_entry *e);
 
 /* --- peer_shell.c --- */
 /* Any thread: a new entry (handle, shared block, worker) from a template;

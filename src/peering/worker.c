@@ -506,6 +506,15 @@ void macula__worker_get_info(const macula__worker *w, macula_peer_info *out)
     out->reads_paused = w->reads_paused;
 }
 
+void macula__worker_on_dead_peer(macula__worker *w, uint64_t now, uint64_t silent_ms)
+{
+    (void)now;
+    if (!w || w->ending || w->state == MACULA_PEER_ENDED)
+        return;
+    macula__worker_end(w, MACULA_DISC_DEAD_PEER, -1, "nothing heard from the peer for %llu ms",
+                       (unsigned long long)silent_ms);
+}
+
 void macula__worker_count_paused(macula__worker *w)
 {
     if (w)

@@ -252,6 +252,10 @@ void macula__worker_count_dropped(macula__worker *w, uint64_t n);
 /* The shell paused reading from the peer for a full mailbox: counted in
  * the info's reads_paused. */
 void macula__worker_count_paused(macula__worker *w);
+/* The shell heard nothing from the peer for `silent_ms` although
+ * keep-alive runs: ends the worker with MACULA_DISC_DEAD_PEER (nothing
+ * once it is ending). */
+void macula__worker_on_dead_peer(macula__worker *w, uint64_t now, uint64_t silent_ms);
 
 /* Receive-budget figures (budget.h) for tests and the getters: bytes the
  * parsers hold now and at most, frames dropped before the handshake

@@ -52,6 +52,8 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
         ms = &a->drain_ms;
     } else if (!strcmp(opt, "--idle-timeout-ms")) {
         ms = &a->idle_ms;
+    } else if (!strcmp(opt, "--dead-peer-ms")) {
+        ms = &a->dead_peer_ms;
     } else if (!strcmp(opt, "--keepalive-ms")) {
         if (cli_parse_ms(opt, v, 1, &a->keepalive_ms) != 0)
             return -1;
@@ -80,6 +82,7 @@ void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
         o->keepalive_ms = a->keepalive_ms;
     o->low_memory = a->low_memory;
     o->station = a->station;
+    o->dead_peer_timeout_ms = a->dead_peer_ms;
     o->alpn = a->n_alpn ? a->alpn : NULL;
     o->n_alpn = a->n_alpn;
 }
