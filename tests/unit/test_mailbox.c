@@ -52,7 +52,7 @@ static void test_deep_copy_and_order(void)
     macula_mailbox_handler(mb, &f);
     CHECK(f.frame == NULL); /* taken */
 
-    char detail[32];
+    char detail[32] = {0}; /* the memset below keeps the last NUL */
     strcpy(detail, "peer: code 0 closed");
     macula_event d = make_event(MACULA_EVENT_DISCONNECTED, 7, 0);
     d.reason = MACULA_DISC_PEER_CLOSED;
