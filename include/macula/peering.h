@@ -70,7 +70,12 @@
  * "listener_busy" (max_handshaking reached; field peer_addr),
  * "listener_accept_failed", "internal_error", "mailbox_closed" (an event
  * for a closed mailbox, freed; a FRAME is counted in frames_dropped),
- * "api_misuse" (a call on the wrong thread, refused; see Threads).
+ * "api_misuse" (a call on the wrong thread, refused; see Threads),
+ * "reading_paused" (why: mailbox_full) and "reading_resumed" (why:
+ * mailbox_room): mailbox back-pressure (macula_mailbox_new_budget).
+ * "frame_dropped" reasons include decode_budget (the frame would decode
+ * into more memory than allowed: macula_peer_options.max_decode_bytes) and
+ * before_handshake (dropped after reading its frame_type only).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H

@@ -41,6 +41,11 @@
  * came before the handshake frame or during the drain, API sends refused
  * (not connected, queue full), frames still queued when the worker ended,
  * and what the shell reports with macula__worker_count_dropped().
+ * Budgets (budget.h): frames over the decode budget are dropped unbuilt
+ * (frames_dropped, decode_refused); before the handshake frame other
+ * frames are dropped after reading their frame_type only
+ * (frames_undecoded); partial frames over the receive budgets end the
+ * worker with MACULA_DISC_RECV_BUDGET.
  *
  * What the shell (runtime glue) must do:
  *  - after every input, poll and execute all actions in order;
