@@ -72,6 +72,13 @@ typedef struct macula_runtime_options {
      * partial frames would take more ends with MACULA_DISC_RECV_BUDGET.
      * 0 = 256 MiB (sized for a 2-vCPU, ~4 GB box); SIZE_MAX = no cap. */
     size_t peer_recv_budget;
+    /* Bytes of frames queued towards all peers together (each peer also
+     * has its own send_queue_cap): beyond it macula_peer_send_frame /
+     * send_wire answer MACULA_ERR_QUEUE_FULL, as for one peer's cap. Bytes
+     * QUIC has taken are not counted (each stream's QUIC queue is bounded
+     * by macula_quic_settings.send_queue_cap). 0 = 256 MiB; SIZE_MAX = no
+     * cap. */
+    size_t peer_send_budget;
 } macula_runtime_options;
 
 /* Fills `o` with the defaults and records its size (common.h, "ABI

@@ -31,6 +31,10 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
     if (!e->sh)
         goto fail_e;
     e->sh->queue_until_connected = t->queue_until_connected; /* before any other thread can see it */
+    if (pr->send_budget) {
+        atomic_fetch_add(&pr->send_budget->refs, 1);
+        e->sh->global = pr->send_budget;
+    }
     e->peer_user = t->peer_user;
     e->dp_timeout_ns = (uint64_t)t->dead_peer_timeout_ms * 1000000u;
     e->queue_until_connected = t->queue_until_connected;
@@ -349,7 +353,7 @@ static void release_held(macula__peer_entry *e)
         e->held_head = c->next;
         macula__worker_send(e->w, now, c->wire, c->len);
         c->wire = NULL;
-        atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+        macula__peer_shared_set_worker_bytes(e->sh, macula__worker_queued_bytes(e->w));
         macula__peering_cmd_free(c); /* releases the reservation the worker now counts */
     }
     e->held_tail = NULL;

@@ -131,6 +131,8 @@ struct macula__peering {
     macula_listener *listeners;
     /* partial inbound frames of every worker (budget.h; loop thread) */
     macula__budget recv_budget;
+    /* queued outbound bytes of every peer (peer_table.h; any thread) */
+    macula__send_budget *send_budget;
 };
 
 /* --- supervisor.c --- */

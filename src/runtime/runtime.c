@@ -15,7 +15,7 @@
 
 /* Released layouts of macula_runtime_options (common.h, "ABI rules"). */
 static const size_t runtime_options_ends[] = {MACULA__FIELD_END(macula_runtime_options, diag_user),
-                                              MACULA__FIELD_END(macula_runtime_options, peer_recv_budget),
+                                              MACULA__FIELD_END(macula_runtime_options, peer_send_budget),
                                               sizeof(macula_runtime_options)};
 _Static_assert(offsetof(macula_runtime_options, peer_recv_budget) >=
                    MACULA__ROUND_UP(MACULA__FIELD_END(macula_runtime_options, diag_user),
@@ -38,6 +38,11 @@ macula__loop *macula__runtime_loop(macula_runtime *rt) { return &rt->loop; }
 size_t macula__runtime_peer_recv_budget(const macula_runtime *rt)
 {
     return rt->opts.peer_recv_budget ? rt->opts.peer_recv_budget : (size_t)256 << 20;
+}
+
+size_t macula__runtime_peer_send_budget(const macula_runtime *rt)
+{
+    return rt->opts.peer_send_budget ? rt->opts.peer_send_budget : (size_t)256 << 20;
 }
 
 void **macula__runtime_slot(macula_runtime *rt, unsigned index)

@@ -118,10 +118,63 @@ static void test_mailbox_backpressure_no_loss(void)
     pt_case_end(&diags, &cli, NULL);
 }
 
+/* A peer that never reads (its application never pops a mailbox, so the
+ * listener stops reading it): the sender is refused with QUEUE_FULL once
+ * the runtime's send budget (512 KiB here) plus what one QUIC stream
+ * queue holds (32 MiB) plus the receiver's flow-control window (the
+ * paused listener's QUIC holds that much, acknowledged) is reached:
+ * ~49 MiB, where its own send_queue_cap alone would let ~112 MiB in. */
+static void test_runtime_send_budget_non_reading_peer(void)
+{
+    pt_diags diags;
+    pt_recorder cli;
+    pt_diags_init(&diags);
+    macula_runtime_options ro;
+    macula_runtime_options_init(&ro);
+    ro.peer_send_budget = 512 * 1024;
+    macula_runtime *rt = macula_runtime_new(&ro, NULL);
+    REQUIRE(rt && macula_runtime_start(rt) == 0);
+    pt_recorder_init(&cli, rt);
+    macula_mailbox *mb = macula_mailbox_new_budget(0, 64 * 1024, 0, NULL); /* never popped */
+    REQUIRE(mb);
+    macula_peer_options so;
+    macula_peer_options_init(&so);
+    so.handler = macula_mailbox_handler;
+    so.handler_user = mb;
+    macula_listener *l = pt_listen_auto(rt, alice, &so);
+    REQUIRE(l);
+    macula_peer_options o;
+    pt_client_options(&o, bob, &cli, macula_listener_port(l));
+    macula_peer p = pt_connect(rt, &o);
+    REQUIRE(pt_wait(&cli, p, MACULA_EVENT_CONNECTED, 1, 10000));
+    size_t accepted = 0;
+    int full = 0;
+    uint64_t t0 = pt_now_ms();
+    while (!full && pt_now_ms() - t0 < 20000) {
+        int rc = macula_peer_send_frame(rt, p, pt_numbered(0, accepted, 16384));
+        if (rc == MACULA_ERR_QUEUE_FULL) {
+            /* refused: is it for good? QUIC may still take bytes for a while */
+            pt_sleep_ms(200);
+            rc = macula_peer_send_frame(rt, p, pt_numbered(0, accepted, 16384));
+            full = rc == MACULA_ERR_QUEUE_FULL;
+        }
+        if (rc == 0)
+            accepted += 16384;
+    }
+    fprintf(stderr, "  non-reading peer: %zu KiB accepted before QUEUE_FULL stuck\n", accepted / 1024);
+    CHECK(full);
+    CHECK(accepted < (size_t)56 << 20);
+    macula_peer_close(rt, p, NULL);
+    macula_runtime_free(rt);
+    macula_mailbox_free(mb);
+    pt_case_end(&diags, &cli, NULL);
+}
+
 int main(void)
 {
     if (pt_begin(300, &alice, &bob, NULL) != 0)
         return 1;
     RUN(test_mailbox_backpressure_no_loss);
+    RUN(test_runtime_send_budget_non_reading_peer);
     return pt_end(&alice, &bob, NULL);
 }
