@@ -57,6 +57,8 @@ static int listen_usage(FILE *f)
             "  --cert FILE --cert-key FILE  serve this PEM certificate chain (leaf first, then any\n"
             "                             intermediates) and key instead of one made from --key\n"
             "                             (which still signs HELLO), e.g. a CA-issued one\n"
+            "  --peer-recv-budget BYTES   partial frames all peers together may hold (default 268435456)\n"
+            "  --peer-send-budget BYTES   frames queued towards all peers together (default 268435456)\n"
             "  --out-buffer BYTES         lines waiting for stdout kept at most (default 8388608); a\n"
             "                             slow reader never stalls the peers: lines beyond it are\n"
             "                             dropped and then counted in {\"event\":\"lines_dropped\",\"count\":N}\n"
@@ -142,7 +144,7 @@ int cli_listen(int argc, char **argv)
     listen_state st;
     memset(&st, 0, sizeof st);
     st.refuse_code = -2; /* none */
-    uint64_t max_handshaking = 0, out_buffer = CLI_OUT_DEFAULT_CAP;
+    uint64_t max_handshaking = 0, out_buffer = CLI_OUT_DEFAULT_CAP, recv_total = 0, send_total = 0;
     int dups = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -159,6 +161,13 @@ int cli_listen(int argc, char **argv)
         } else if (!strcmp(a, "--max-handshaking")) {
             if (!v || cli_parse_u64(v, 1, 10000000, &max_handshaking) != 0) {
                 cli_errorf("--max-handshaking: expected 1..10000000");
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--peer-recv-budget") || !strcmp(a, "--peer-send-budget")) {
+            if (!v || cli_parse_u64(v, 1, (uint64_t)1 << 40, !strcmp(a, "--peer-recv-budget") ? &recv_total
+                                                                                                : &send_total) != 0) {
+                cli_errorf("%s: expected 1..2^40 bytes", a);
                 return CLI_EXIT_USAGE;
             }
             i++;
@@ -223,6 +232,8 @@ int cli_listen(int argc, char **argv)
     macula_runtime_options_init(&ro);
     ro.diag = on_diag;
     ro.diag_user = &st;
+    ro.peer_recv_budget = (size_t)recv_total;
+    ro.peer_send_budget = (size_t)send_total;
     /* The graceful stop lasts as long as the drain it promises. */
     if (pa.drain_ms)
         ro.shutdown_timeout_ms = pa.drain_ms + 1000;
