@@ -32,6 +32,7 @@ try:
     took = time.monotonic() - t0
     c.check(d is not None and d.get("reason") == "dead_peer", "dialer: reason dead_peer: %s" % d)
     c.check(took < 3.0, "dialer noticed within 3 s (%.2f s; timeout 0.6 s)" % took)
+    print("  dialer: dead_peer %.2f s after SIGSTOP of the listener" % took, file=sys.stderr)
 finally:
     listen.signal(signal.SIGCONT)
     dial.kill()
@@ -50,6 +51,7 @@ try:
     took = time.monotonic() - t0
     c.check(d is not None and d.get("reason") == "dead_peer", "listener: reason dead_peer: %s" % d)
     c.check(took < 3.0, "listener noticed within 3 s (%.2f s)" % took)
+    print("  listener: dead_peer %.2f s after SIGSTOP of the dialer" % took, file=sys.stderr)
 finally:
     dial.signal(signal.SIGCONT)
     dial.kill()
