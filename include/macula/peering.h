@@ -272,8 +272,9 @@ MACULA_API macula_mailbox *macula_mailbox_new(size_t max_events, int *err);
  *    reads_paused counts it) until pops bring the mailbox down to half of
  *    both caps: nothing is lost and each peer's order is kept. The caps
  *    are exceeded by at most what paused peers had in flight (a QUIC
- *    stream window each). A mailbox fed by macula_mailbox_handler outside
- *    a runtime's peers only queues.
+ *    stream window each). macula_mailbox_close resumes them too (what
+ *    they deliver is then refused, see below). A mailbox fed by
+ *    macula_mailbox_handler outside a runtime's peers only queues.
  *  - with MACULA_MAILBOX_DROP_WHEN_FULL, FRAME events are dropped (counted
  *    in the peer's frames_dropped, reported as a "mailbox_full"
  *    diagnostic).

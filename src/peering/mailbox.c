@@ -220,14 +220,25 @@ void macula_mailbox_close(macula_mailbox *mb)
     if (!mb)
         return;
     pthread_mutex_lock(&mb->mu);
+    macula__mailbox_waiter *wake = NULL;
     if (!mb->closed) {
         mb->closed = 1;
         /* Readable from now on, so that pollers notice too. */
         if (mb->count == 0)
             efd_set(mb);
         pthread_cond_broadcast(&mb->cv);
+        /* Paused peers read again: what they deliver is now refused
+         * ("mailbox_closed") instead of waiting for pops that may never
+         * come. */
+        wake = mb->waiters;
+        mb->waiters = NULL;
     }
     pthread_mutex_unlock(&mb->mu);
+    while (wake) {
+        macula__mailbox_waiter *next = wake->next;
+        wake->fn(wake, 1);
+        wake = next;
+    }
 }
 
 static void deadline_after(struct timespec *ts, int ms)

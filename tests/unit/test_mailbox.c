@@ -310,6 +310,23 @@ static void test_byte_budget_backpressure(void)
     macula_mailbox_free(mb);
     CHECK_EQ_INT(w2.fired, 1);
     CHECK_EQ_INT(w2.room, 0);
+    /* closing the mailbox lets paused peers go (their frames are then refused) */
+    mb = macula_mailbox_new_budget(0, 4096, 0, NULL);
+    REQUIRE(mb);
+    test_waiter w3 = {{NULL, test_waiter_fn}, 0, 0};
+    taken = 0;
+    for (int i = 0; i < 8; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, 1024);
+        f.frame = macula_frame_new("publish", NULL);
+        if (macula__mailbox_push_bp(mb, &f, taken ? NULL : &w3.base) == MACULA__MAILBOX_FULL)
+            taken = 1;
+    }
+    CHECK(taken && !w3.fired);
+    macula_mailbox_close(mb);
+    CHECK_EQ_INT(w3.fired, 1);
+    CHECK_EQ_INT(w3.room, 1);
+    macula_mailbox_free(mb);
+    CHECK_EQ_INT(w3.fired, 1);
     /* drop-when-full counts against bytes too */
     mb = macula_mailbox_new_budget(0, 4096, MACULA_MAILBOX_DROP_WHEN_FULL, NULL);
     REQUIRE(mb);
