@@ -433,6 +433,13 @@ typedef struct macula_peer_options {
      * A dial with keepalive_ms 0 refuses it ("dead_peer_timeout_ms").
      * Checked every quarter of it. 0 = off (default). */
     uint32_t dead_peer_timeout_ms;
+    /* Dialed connections: bytes QUIC keeps per stream (unsent + unacked),
+     * on top of send_queue_cap (accepted ones use their listener's
+     * quic.send_queue_cap). What a peer that stops reading can cost a
+     * sender is therefore send_queue_cap + this per stream, and all peers
+     * together are also held by macula_runtime_options.peer_send_budget.
+     * 0 = the QUIC default (32 MiB). */
+    size_t quic_send_queue_cap;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,

@@ -19,7 +19,7 @@
  * admit_user, release 2 with max_peer_streams. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
 #define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
-#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, dead_peer_timeout_ms)
+#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, quic_send_queue_cap)
 static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, PEER_OPTIONS_R3,
                                            sizeof(macula_peer_options)};
 _Static_assert(offsetof(macula_peer_options, max_frame_size) >=
@@ -178,6 +178,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
         t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
         t->keepalive_ms = o->keepalive_ms;
         t->low_memory = o->low_memory != 0;
+        t->quic_send_queue_cap = o->quic_send_queue_cap;
     }
     if (!ok) {
         macula__peer_template_clear(t);
@@ -241,4 +242,6 @@ void macula__peer_template_dial_options(const macula__peer_template *t, macula_q
     o->settings.idle_timeout_ms = t->idle_timeout_ms;
     o->settings.keepalive_ms = t->keepalive_ms;
     o->settings.low_memory = t->low_memory;
+    if (t->quic_send_queue_cap)
+        o->settings.send_queue_cap = t->quic_send_queue_cap;
 }

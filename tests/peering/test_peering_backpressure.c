@@ -124,14 +124,14 @@ static void test_mailbox_backpressure_no_loss(void)
  * queue holds (32 MiB) plus the receiver's flow-control window (the
  * paused listener's QUIC holds that much, acknowledged) is reached:
  * ~49 MiB, where its own send_queue_cap alone would let ~112 MiB in. */
-static void test_runtime_send_budget_non_reading_peer(void)
+static void non_reading_peer(size_t runtime_budget, size_t send_cap, size_t quic_cap, size_t below)
 {
     pt_diags diags;
     pt_recorder cli;
     pt_diags_init(&diags);
     macula_runtime_options ro;
     macula_runtime_options_init(&ro);
-    ro.peer_send_budget = 512 * 1024;
+    ro.peer_send_budget = runtime_budget;
     macula_runtime *rt = macula_runtime_new(&ro, NULL);
     REQUIRE(rt && macula_runtime_start(rt) == 0);
     pt_recorder_init(&cli, rt);
@@ -145,6 +145,8 @@ static void test_runtime_send_budget_non_reading_peer(void)
     REQUIRE(l);
     macula_peer_options o;
     pt_client_options(&o, bob, &cli, macula_listener_port(l));
+    o.send_queue_cap = send_cap;
+    o.quic_send_queue_cap = quic_cap;
     macula_peer p = pt_connect(rt, &o);
     REQUIRE(pt_wait(&cli, p, MACULA_EVENT_CONNECTED, 1, 10000));
     size_t accepted = 0;
@@ -161,13 +163,26 @@ static void test_runtime_send_budget_non_reading_peer(void)
         if (rc == 0)
             accepted += 16384;
     }
-    fprintf(stderr, "  non-reading peer: %zu KiB accepted before QUEUE_FULL stuck\n", accepted / 1024);
+    fprintf(stderr, "  non-reading peer: %zu KiB accepted before QUEUE_FULL stuck (runtime budget %zu, send_queue_cap %zu, "
+            "quic_send_queue_cap %zu)\n", accepted / 1024, runtime_budget, send_cap, quic_cap);
     CHECK(full);
-    CHECK(accepted < (size_t)56 << 20);
+    CHECK(accepted < below);
     macula_peer_close(rt, p, NULL);
     macula_runtime_free(rt);
     macula_mailbox_free(mb);
     pt_case_end(&diags, &cli, NULL);
+}
+
+static void test_runtime_send_budget_non_reading_peer(void)
+{
+    non_reading_peer(512 * 1024, 0, 0, (size_t)56 << 20);
+}
+
+/* Per connection: send_queue_cap 1 MiB and a 1 MiB QUIC stream queue let
+ * ~1 + 1 MiB plus the receiver's window in (the defaults: 64 + 32 MiB). */
+static void test_connection_send_budget_non_reading_peer(void)
+{
+    non_reading_peer(0, (size_t)1 << 20, (size_t)1 << 20, (size_t)24 << 20);
 }
 
 int main(void)
@@ -176,5 +191,6 @@ int main(void)
         return 1;
     RUN(test_mailbox_backpressure_no_loss);
     RUN(test_runtime_send_budget_non_reading_peer);
+    RUN(test_connection_send_budget_non_reading_peer);
     return pt_end(&alice, &bob, NULL);
 }
