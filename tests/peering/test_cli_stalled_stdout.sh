@@ -49,5 +49,22 @@ frames = sum(1 for l in out if '"event":"frame"' in l)
 total = frames + sum(d["count"] for d in drops)
 c.check(total >= 3001, "frame lines written + lines reported dropped cover every frame (%d + %d)" %
         (frames, total - frames))
+
+# A signal while stdout is still stalled: the listener exits anyway (the
+# writer gets 5 s, then the rest is left behind), instead of hanging.
+listen = subprocess.Popen([macula, "listen", "--listen", "127.0.0.1:0", "--key", keys["a"], "--echo",
+                           "--drain-ms", "200", "--out-buffer", "65536"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+port = json.loads(listen.stdout.readline())["port"]
+run([macula, "dial", "127.0.0.1:%d" % port, "--key", keys["b"], *flood, "--frames", "3000",
+     "--close-after", "30000", "--drain-ms", "200"], timeout=60)
+t0 = time.monotonic()
+listen.terminate()
+try:
+    rc = listen.wait(timeout=15)
+except subprocess.TimeoutExpired:
+    listen.kill()
+    rc = "hung"
+c.check(rc == 0, "SIGTERM with stdout stalled: exit 0 within 15 s (rc %s after %.1f s)" % (rc, time.monotonic() - t0))
 sys.exit(c.done())
 PY

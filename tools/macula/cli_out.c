@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct out_line {
@@ -22,7 +23,7 @@ struct cli_out {
     pthread_cond_t cv;
     out_line *head, *tail;
     uint64_t pending_drops, total_drops;
-    int stopping;
+    int stopping, done;
     pthread_t thread;
 };
 
@@ -60,6 +61,10 @@ static void *writer(void *arg)
             pthread_mutex_unlock(&o->mu);
             if (d)
                 write_drops(o->fd, d);
+            pthread_mutex_lock(&o->mu);
+            o->done = 1;
+            pthread_cond_broadcast(&o->cv);
+            pthread_mutex_unlock(&o->mu);
             return NULL;
         }
         o->head = l->next;
@@ -84,7 +89,11 @@ cli_out *cli_out_start(int fd, size_t cap)
     o->fd = fd;
     o->cap = cap ? cap : CLI_OUT_DEFAULT_CAP;
     pthread_mutex_init(&o->mu, NULL);
-    pthread_cond_init(&o->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&o->cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&o->thread, NULL, writer, o) != 0) {
         pthread_cond_destroy(&o->cv);
         pthread_mutex_destroy(&o->mu);
@@ -169,10 +178,22 @@ void cli_out_stop(cli_out *o)
 {
     if (!o)
         return;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += CLI_OUT_STOP_WAIT_S;
     pthread_mutex_lock(&o->mu);
     o->stopping = 1;
-    pthread_cond_signal(&o->cv);
+    pthread_cond_broadcast(&o->cv);
+    int timed_out = 0;
+    while (!o->done && !timed_out)
+        timed_out = pthread_cond_timedwait(&o->cv, &o->mu, &until) == ETIMEDOUT;
     pthread_mutex_unlock(&o->mu);
+    if (timed_out) {
+        /* The reader is stuck: leave the thread (blocked in write) and its
+         * queue to the process's exit rather than hang it. */
+        pthread_detach(o->thread);
+        return;
+    }
     pthread_join(o->thread, NULL);
     pthread_cond_destroy(&o->cv);
     pthread_mutex_destroy(&o->mu);

@@ -20,6 +20,8 @@
 #include <stdio.h>
 
 #define CLI_OUT_DEFAULT_CAP ((size_t)8 << 20)
+/* How long stop() waits for a stalled reader before leaving the rest. */
+#define CLI_OUT_STOP_WAIT_S 5
 
 typedef struct cli_out cli_out;
 
@@ -33,7 +35,9 @@ void cli_out_line(cli_out *o, const char *line, size_t len);
 FILE *cli_out_open_line(cli_out *o, char **buf, size_t *len);
 void cli_out_flush_line(cli_out *o, FILE *m, char **buf, size_t *len);
 /* Writes what is queued (and a pending lines_dropped), ends the thread,
- * frees. */
+ * frees; when the reader takes nothing for CLI_OUT_STOP_WAIT_S seconds,
+ * returns anyway and leaves the thread and the rest to the process's exit
+ * (the program is ending). */
 void cli_out_stop(cli_out *o);
 uint64_t cli_out_dropped(cli_out *o);
 
