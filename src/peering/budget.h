@@ -24,7 +24,17 @@
  *    (64 MiB); beyond it the frame is dropped unbuilt ("frame_dropped",
  *    reason decode_budget), found before anything is allocated.
  *  - before CONNECT / HELLO: frames of any other type are dropped after
- *    reading their frame_type only (frames_skipped counts them).
+ *    reading their frame_type only (frames_undecoded counts them).
+ *
+ * Elsewhere, same issue (not in this file's struct):
+ *  - send, per peer: send_queue_cap (64 MiB) of frames the worker holds,
+ *    plus QUIC's per-stream queue (quic_send_queue_cap on a dial, the
+ *    listener's quic.send_queue_cap; 32 MiB);
+ *  - send, per runtime: macula_runtime_options.peer_send_budget (256 MiB)
+ *    over every peer's reserved + worker-held bytes (peer_table.h,
+ *    macula__send_budget; any thread, atomics). Both answer QUEUE_FULL.
+ *  - inbound events: the mailbox's byte budget (64 MiB) and count; when
+ *    full the peer's streams are paused (peer_backpressure.c).
  */
 #ifndef MACULA_PEERING_BUDGET_H
 #define MACULA_PEERING_BUDGET_H
