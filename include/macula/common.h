@@ -92,6 +92,7 @@ typedef enum macula_err {
     MACULA_ERR_CBOR_DUPLICATE_KEY = -26, /* a map repeats a key */
     MACULA_ERR_NOT_FOUND = -27,          /* field absent / wrong kind */
     MACULA_ERR_NO_PUBLISHER_SIG = -28,   /* PUBLISH/EVENT without publisher_sig */
+    MACULA_ERR_DECODE_BUDGET = -29,      /* decoding would take more memory than allowed */
 
     /* identity (PROTOCOL.md §1) */
     MACULA_ERR_KEYFILE_MISSING = -40, /* key file does not exist */

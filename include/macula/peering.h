@@ -85,6 +85,11 @@
  * meanwhile). Small frames queued on a control stream leave in one QUIC
  * write. A frame decoded from a peer is never signed by
  * macula_peer_send_frame (MACULA_ERR_NOT_SIGNABLE when unsigned).
+ * "reading_paused" (why: mailbox_full) and "reading_resumed" (why:
+ * mailbox_room): mailbox back-pressure (macula_mailbox_new_budget).
+ * "frame_dropped" reasons include decode_budget (the frame would decode
+ * into more memory than allowed: macula_peer_options.max_decode_bytes) and
+ * before_handshake (dropped after reading its frame_type only).
  */
 #ifndef MACULA_PEERING_H
 #define MACULA_PEERING_H
@@ -136,7 +141,13 @@ typedef enum macula_disconnect_reason {
     MACULA_DISC_FRAME_TOO_LARGE,             /* peer declared a frame > 16,777,215 B */
     MACULA_DISC_PEER_IDENTITY_MISMATCH,      /* verified node id != expected_node_id */
     MACULA_DISC_CLOSED,                      /* close() before connected; detail = the reason given */
-    MACULA_DISC_INTERNAL_ERROR               /* out of memory or a broken invariant; detail says */
+    MACULA_DISC_INTERNAL_ERROR,              /* out of memory or a broken invariant; detail says */
+    /* Partial frames of the peer would hold more than its connection's
+     * recv_budget or the runtime's peer_recv_budget. */
+    MACULA_DISC_RECV_BUDGET,
+    /* Nothing at all came from the peer (not even the ACK of a keep-alive
+     * PING) for dead_peer_timeout_ms. */
+    MACULA_DISC_DEAD_PEER
 } macula_disconnect_reason;
 /* "connect_failed", "handshake_timeout", ..., "closed", "internal_error". */
 MACULA_API const char *macula_disconnect_reason_name(macula_disconnect_reason r);
@@ -292,11 +303,30 @@ MACULA_API void macula_event_free(macula_event *ev);
 
 /* --- mailbox: a thread-safe event queue with a pollable descriptor --- */
 typedef struct macula_mailbox macula_mailbox;
-/* `max_events` 0 = 1,048,576. When full, FRAME events are dropped (counted
- * in the peer's frames_dropped, reported as a "mailbox_full" diagnostic);
- * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY and DISCONNECTED are always
- * queued (until macula_mailbox_close). */
+/* macula_mailbox_new_budget(max_events, 0, 0, err): back-pressure, the
+ * default byte budget. */
 MACULA_API macula_mailbox *macula_mailbox_new(size_t max_events, int *err);
+/* A mailbox bounded by `max_events` (0 = 1,048,576) and `max_bytes` of
+ * queued events (each counts its frame's wire size plus ~200 bytes;
+ * 0 = 64 MiB). When either is reached:
+ *  - by default (back-pressure), FRAME events are still queued, and each
+ *    peer that delivered into the full mailbox stops being read (QUIC flow
+ *    control then stops the sender within its window; its peer_info
+ *    reads_paused counts it) until pops bring the mailbox down to half of
+ *    both caps: nothing is lost and each peer's order is kept. The caps
+ *    are exceeded by at most what paused peers had in flight (a QUIC
+ *    stream window each). macula_mailbox_close resumes them too (what
+ *    they deliver is then refused, see below). A mailbox fed by
+ *    macula_mailbox_handler outside a runtime's peers only queues.
+ *  - with MACULA_MAILBOX_DROP_WHEN_FULL, FRAME events are dropped (counted
+ *    in the peer's frames_dropped, reported as a "mailbox_full"
+ *    diagnostic).
+ * CONNECTED, HANDSHAKE_COMPLETE, SEND_READY, stream and DISCONNECTED events
+ * are always queued (until macula_mailbox_close). flags: 0 or
+ * MACULA_MAILBOX_DROP_WHEN_FULL; anything else is MACULA_ERR_INVALID_ARG. */
+#define MACULA_MAILBOX_DROP_WHEN_FULL 1u
+MACULA_API macula_mailbox *macula_mailbox_new_budget(size_t max_events, size_t max_bytes, unsigned flags,
+                                                     int *err);
 /* Free only once no runtime can post to it any more (runtime freed, or
  * every peer using it has ended) and no thread is inside
  * macula_mailbox_pop. Queued events are freed. */
@@ -421,7 +451,8 @@ typedef struct macula_peer_options {
      * 0 = 100, as the reference's transport allows. */
     size_t max_peer_streams;
 
-    /* --- release 3 --- */
+    /* --- release 3 (a struct_size of release 2 reads these as their
+     * defaults) --- */
     /* 1: FRAME events come with ev->frame NULL and the checked bytes in
      * ev->wire (the same well-formedness check as a decode, nothing
      * built); macula_event_frame() / take_frame() decode on demand. For
@@ -429,6 +460,37 @@ typedef struct macula_peer_options {
      * before delivery (ev->wire is set too). The handshake frame and a
      * station's inbound frames are always decoded. */
     int lazy_frames;
+    /* Budgets (issue 11). Defaults are sized for a 2-vCPU, ~4 GB box; see
+     * also macula_runtime_options.peer_recv_budget. */
+    /* Largest inbound frame body accepted; a larger declared length ends
+     * the peer with MACULA_DISC_FRAME_TOO_LARGE as soon as its 4-byte
+     * header is in. 0 = 16,777,215 (the protocol's maximum, also the
+     * upper bound). */
+    size_t max_frame_size;
+    /* Bytes the peer's partial inbound frames (all its streams) may hold;
+     * beyond it the peer ends with MACULA_DISC_RECV_BUDGET. 0 = 32 MiB. */
+    size_t recv_budget;
+    /* Memory a decoded inbound frame may take: at most 32 bytes per wire
+     * byte plus 64 KiB, and never more than this. A frame over it is
+     * dropped undecoded ("frame_dropped", reason decode_budget; counted
+     * in frames_dropped). 0 = 64 MiB. */
+    size_t max_decode_bytes;
+    /* Dead-peer detection: end the peer with MACULA_DISC_DEAD_PEER when
+     * no packet at all has come from it for this long, well before the
+     * QUIC idle timeout. It relies on keep-alive PINGs (ack-eliciting, so
+     * a live peer always answers): set it above the keep-alive interval
+     * (keepalive_ms when dialing, the listener's quic.keepalive_ms when
+     * accepting; 2-3 intervals avoids ending a peer for one lost ACK).
+     * A dial with keepalive_ms 0 refuses it ("dead_peer_timeout_ms").
+     * Checked every quarter of it. 0 = off (default). */
+    uint32_t dead_peer_timeout_ms;
+    /* Dialed connections: bytes QUIC keeps per stream (unsent + unacked),
+     * on top of send_queue_cap (accepted ones use their listener's
+     * quic.send_queue_cap). What a peer that stops reading can cost a
+     * sender is therefore send_queue_cap + this per stream, and all peers
+     * together are also held by macula_runtime_options.peer_send_budget.
+     * 0 = the QUIC default (32 MiB). */
+    size_t quic_send_queue_cap;
 } macula_peer_options;
 
 /* Zeroes `o`, sets every default above and records its size (common.h,
@@ -551,6 +613,13 @@ struct macula_peer_info {
     uint64_t bytes_in, bytes_out; /* wire bytes of frames */
     uint64_t frames_dropped;      /* undecodable, early, late or unqueueable */
     char peer_addr[64];           /* "ip:port" once known, else "" */
+
+    /* --- release 2: budgets (issue 11) --- */
+    uint64_t recv_held;        /* bytes its partial inbound frames hold now */
+    uint64_t recv_peak;        /* ... and at most so far */
+    uint64_t frames_undecoded; /* dropped before the handshake after reading frame_type only */
+    uint64_t decode_refused;   /* dropped by the decode budget (also in frames_dropped) */
+    uint64_t reads_paused;     /* times reading paused for a full mailbox (back-pressure) */
 };
 
 /* Zeroes `out` and records its size (common.h, "ABI rules"). */

@@ -65,7 +65,9 @@ typedef struct macula_runtime_options {
     macula_diag_fn diag;
     void *diag_user;
 
-    /* --- diagnostics rate limit (added for issue 11) ---
+    /* --- release 2 (a struct_size of release 1 reads these as their
+     * defaults) --- */
+    /* Diagnostics rate limit (added for issue 11).
      * One token bucket per diagnostic name: at most diag_burst lines at
      * once, refilled at diag_rate_per_sec per second. Lines beyond are not
      * delivered but counted; the next delivered line of that name carries
@@ -76,6 +78,18 @@ typedef struct macula_runtime_options {
      * diag_rate_per_sec 0 = no limit. */
     uint32_t diag_rate_per_sec;
     uint32_t diag_burst;
+    /* Bytes that partial inbound frames of all peers together may hold
+     * (each peer also has its own recv_budget, peering.h); a peer whose
+     * partial frames would take more ends with MACULA_DISC_RECV_BUDGET.
+     * 0 = 256 MiB (sized for a 2-vCPU, ~4 GB box); SIZE_MAX = no cap. */
+    size_t peer_recv_budget;
+    /* Bytes of frames queued towards all peers together (each peer also
+     * has its own send_queue_cap): beyond it macula_peer_send_frame /
+     * send_wire answer MACULA_ERR_QUEUE_FULL, as for one peer's cap. Bytes
+     * QUIC has taken are not counted (each stream's QUIC queue is bounded
+     * by macula_quic_settings.send_queue_cap). 0 = 256 MiB; SIZE_MAX = no
+     * cap. */
+    size_t peer_send_budget;
 } macula_runtime_options;
 
 /* Fills `o` with the defaults and records its size (common.h, "ABI

@@ -104,6 +104,17 @@ long macula__cbor_map_find(const macula_value *map, const char *s, size_t len);
  * MACULA_ERR_CBOR_TYPE. */
 int macula__cbor_validate(const uint8_t *data, size_t len, bool top_text_map);
 
+/* macula_cbor_decode whose decoded tree may take at most `budget` bytes
+ * (SIZE_MAX: no cap); beyond it MACULA_ERR_DECODE_BUDGET, found in pass 1
+ * before anything is allocated (peering/budget.h says who sets it). */
+int macula__cbor_decode_budget(const uint8_t *data, size_t len, size_t budget, macula_value **out);
+/* The text value of `key` in the top-level map of data[0..len), found by
+ * stepping over the other entries (no allocation, nothing else checked):
+ * 0 with *val / *val_len pointing into `data`, MACULA_ERR_NOT_FOUND, or
+ * MACULA_ERR_BAD_FRAME / CBOR_DEPTH when the map cannot be walked. */
+int macula__cbor_peek_text_field(const uint8_t *data, size_t len, const char *key, const uint8_t **val,
+                                 size_t *val_len);
+
 /* Bytes in the head for argument `v`. */
 size_t macula__cbor_head_size(uint64_t v);
 /* Writes a shortest head; returns bytes written. */

@@ -33,6 +33,8 @@ struct cursor {
     const uint8_t *p, *end;
     /* pass 1: what the block of pass 2 holds */
     size_t nodes, slots, bytes;
+    /* the most pass 2's block may take (SIZE_MAX: no budget) */
+    size_t budget;
     bool top_text_map; /* the item must be a map with text keys (a frame body) */
     int duplicate;     /* a repeated map key, reported once the rest is known well formed */
     /* pass 1: the keys (their heads) of the maps being walked, innermost last */
@@ -283,6 +285,11 @@ static int validate_container(struct cursor *c, const struct head *h, unsigned d
     if (h->arg > left(c) / per)
         return MACULA_ERR_BAD_FRAME;
     c->slots += (size_t)(h->arg * per);
+    /* a lower bound of the block already (each item has its slot), so a
+     * container of millions of tiny items fails before they are walked */
+    if (c->budget != SIZE_MAX &&
+        c->nodes * sizeof(macula_value) + c->slots * sizeof(macula_value *) + c->bytes > c->budget)
+        return MACULA_ERR_DECODE_BUDGET;
     if (h->major == CBOR_MAJOR_MAP)
         return validate_map(c, (size_t)h->arg, depth + 1);
     for (uint64_t i = 0; i < h->arg; i++) {
@@ -328,11 +335,12 @@ ITEM_STEP int validate(struct cursor *c, unsigned depth)
 /* Pass 1 over data[0..len): 0 when it is exactly one acceptable item (then
  * c holds the counts for pass 2), else the decoder's error. Structural
  * errors anywhere win over a duplicate key, as when pass 2 found those. */
-static int check(struct cursor *c, const uint8_t *data, size_t len, bool top_text_map)
+static int check(struct cursor *c, const uint8_t *data, size_t len, bool top_text_map, size_t budget)
 {
     c->p = data;
     c->end = data + len;
     c->nodes = c->slots = c->bytes = 0;
+    c->budget = budget;
     c->top_text_map = top_text_map;
     c->duplicate = MACULA_OK;
     c->keys = c->small_keys;
@@ -357,7 +365,7 @@ int macula__cbor_validate(const uint8_t *data, size_t len, bool top_text_map)
     if (!data && len)
         return MACULA_ERR_INVALID_ARG;
     struct cursor c;
-    return check(&c, data, len, top_text_map);
+    return check(&c, data, len, top_text_map, SIZE_MAX);
 }
 
 /* Pass 2's block: nodes, then item arrays, then string bytes, each handed
@@ -446,11 +454,16 @@ static int build_container(struct cursor *c, struct block *b, const struct head 
 
 int macula_cbor_decode(const uint8_t *data, size_t len, macula_value **out)
 {
+    return macula__cbor_decode_budget(data, len, SIZE_MAX, out);
+}
+
+int macula__cbor_decode_budget(const uint8_t *data, size_t len, size_t budget, macula_value **out)
+{
     if ((!data && len) || !out)
         return MACULA_ERR_INVALID_ARG;
     *out = NULL;
     struct cursor c;
-    int rc = check(&c, data, len, false);
+    int rc = check(&c, data, len, false, budget);
     if (rc)
         return rc;
     /* Every item takes at least one input byte, so the counts are bounded
@@ -462,6 +475,8 @@ int macula_cbor_decode(const uint8_t *data, size_t len, macula_value **out)
         return MACULA_OK;
     }
     size_t node_size = c.nodes * sizeof(macula_value), slot_size = c.slots * sizeof(macula_value *);
+    if (node_size + slot_size + c.bytes > budget)
+        return MACULA_ERR_DECODE_BUDGET;
     uint8_t *mem = malloc(node_size + slot_size + c.bytes);
     if (!mem)
         return MACULA_ERR_NOMEM;
@@ -482,4 +497,74 @@ int macula_cbor_decode(const uint8_t *data, size_t len, macula_value **out)
     }
     (*out)->storage = MACULA__VALUE_BLOCK; /* the first node: it owns the block */
     return MACULA_OK;
+}
+
+/* Steps over one item without checking more than its framing (counts
+ * against the bytes left, depth); nothing is allocated. */
+static int skip_item(const uint8_t **p, const uint8_t *end, unsigned depth)
+{
+    struct head h;
+    int rc = read_head(p, end, &h);
+    if (rc)
+        return rc;
+    switch (h.major) {
+    case CBOR_MAJOR_BYTES:
+    case CBOR_MAJOR_TEXT:
+        if (h.arg > (uint64_t)(end - *p))
+            return MACULA_ERR_BAD_FRAME;
+        *p += h.arg;
+        return MACULA_OK;
+    case CBOR_MAJOR_ARRAY:
+    case CBOR_MAJOR_MAP: {
+        if (depth + 1 > MACULA_CBOR_MAX_DEPTH)
+            return MACULA_ERR_CBOR_DEPTH;
+        uint64_t n = h.major == CBOR_MAJOR_MAP ? 2 : 1;
+        if (h.arg > (uint64_t)(end - *p) / n)
+            return MACULA_ERR_BAD_FRAME;
+        n *= h.arg;
+        for (uint64_t i = 0; i < n; i++)
+            if ((rc = skip_item(p, end, depth + 1)) != MACULA_OK)
+                return rc;
+        return MACULA_OK;
+    }
+    default:
+        return MACULA_OK;
+    }
+}
+
+int macula__cbor_peek_text_field(const uint8_t *data, size_t len, const char *key, const uint8_t **val,
+                                 size_t *val_len)
+{
+    if (!data || !key || !val || !val_len)
+        return MACULA_ERR_INVALID_ARG;
+    const uint8_t *p = data, *end = data + len;
+    size_t klen = strlen(key);
+    struct head h;
+    int rc = read_head(&p, end, &h);
+    if (rc)
+        return rc;
+    if (h.major != CBOR_MAJOR_MAP)
+        return MACULA_ERR_BAD_FRAME;
+    for (uint64_t i = 0; i < h.arg; i++) {
+        struct head k;
+        if ((rc = read_head(&p, end, &k)) != MACULA_OK)
+            return rc;
+        if (k.major != CBOR_MAJOR_TEXT || k.arg > (uint64_t)(end - p))
+            return MACULA_ERR_BAD_FRAME;
+        int match = k.arg == klen && memcmp(p, key, klen) == 0;
+        p += k.arg;
+        if (match) {
+            struct head v;
+            if ((rc = read_head(&p, end, &v)) != MACULA_OK)
+                return rc;
+            if (v.major != CBOR_MAJOR_TEXT || v.arg > (uint64_t)(end - p))
+                return MACULA_ERR_BAD_FRAME;
+            *val = p;
+            *val_len = (size_t)v.arg;
+            return MACULA_OK;
+        }
+        if ((rc = skip_item(&p, end, 1)) != MACULA_OK)
+            return rc;
+    }
+    return MACULA_ERR_NOT_FOUND;
 }

@@ -44,15 +44,32 @@ int macula_frame_encode(const macula_frame *f, uint8_t **wire, size_t *wire_len)
 
 int macula_frame_decode_body(const uint8_t *body, size_t len, macula_frame **out)
 {
+    return macula__frame_decode_body_budget(body, len, SIZE_MAX, out);
+}
+
+int macula__frame_peek_type(const uint8_t *body, size_t len, const uint8_t **type, size_t *type_len)
+{
+    int rc = macula__cbor_peek_text_field(body, len, "frame_type", type, type_len);
+    return rc == MACULA_OK || rc == MACULA_ERR_NOT_FOUND || rc == MACULA_ERR_INVALID_ARG ? rc : MACULA_ERR_BAD_FRAME;
+}
+
+size_t macula__decode_budget(size_t body, size_t cap)
+{
+    size_t b = body > (SIZE_MAX - 65536) / 32 ? SIZE_MAX : body * 32 + 65536;
+    return b < cap ? b : cap;
+}
+
+int macula__frame_decode_body_budget(const uint8_t *body, size_t len, size_t budget, macula_frame **out)
+{
     if ((!body && len) || !out)
         return MACULA_ERR_INVALID_ARG;
     *out = NULL;
     if (len > MACULA_FRAME_MAX_BODY)
         return MACULA_ERR_FRAME_TOO_LARGE;
     macula_value *map;
-    int rc = macula_cbor_decode(body, len, &map);
+    int rc = macula__cbor_decode_budget(body, len, budget, &map);
     if (rc)
-        return rc == MACULA_ERR_NOMEM ? rc : MACULA_ERR_BAD_FRAME;
+        return rc == MACULA_ERR_NOMEM || rc == MACULA_ERR_DECODE_BUDGET ? rc : MACULA_ERR_BAD_FRAME;
     int err;
     *out = macula_frame_from_map(map, &err); /* a map with text keys, or bad_frame */
     if (!*out)

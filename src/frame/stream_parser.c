@@ -25,12 +25,20 @@ struct macula_stream_parser {
     size_t end;   /* one past the last buffered byte */
     size_t cap;
     int fatal;
+    /* limits (macula__stream_parser_set_limits): the largest body taken,
+     * and the most a decoded frame may take */
+    size_t max_body;
+    size_t decode_cap;
 };
 
 macula_stream_parser *macula_stream_parser_new(int *err)
 {
     macula_stream_parser *p = calloc(1, sizeof *p);
     frame_set_err(err, p ? MACULA_OK : MACULA_ERR_NOMEM);
+    if (p) {
+        p->max_body = MACULA_FRAME_MAX_BODY;
+        p->decode_cap = SIZE_MAX;
+    }
     return p;
 }
 
@@ -50,8 +58,19 @@ static void check_head(macula_stream_parser *p)
         return;
     const uint8_t *h = p->buf + p->start;
     uint32_t body = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-    if (body > MACULA_FRAME_MAX_BODY)
+    if (body > MACULA_FRAME_MAX_BODY || body > p->max_body)
         p->fatal = 1;
+}
+
+/* Bytes from `start` to the end of the frame at the head, or 0 when its
+ * header is not in yet. */
+static size_t head_frame_len(const macula_stream_parser *p)
+{
+    if (p->end - p->start < MACULA_FRAME_HEADER_LEN)
+        return 0;
+    const uint8_t *h = p->buf + p->start;
+    return MACULA_FRAME_HEADER_LEN +
+           ((size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | (size_t)h[3]);
 }
 
 int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size_t len)
@@ -74,6 +93,13 @@ int macula_stream_parser_feed(macula_stream_parser *p, const uint8_t *data, size
         size_t cap = p->cap ? p->cap : PARSER_FIRST_CAPACITY;
         while (cap - p->end < len)
             cap *= 2;
+        /* Not beyond the frame being completed (when its length is known
+         * and the input stays within it): a partial frame then holds what
+         * it declared, not the next power of two (a 16 MiB frame would
+         * take 32), which the receive budgets count (peering/budget.h). */
+        size_t want = head_frame_len(p);
+        if (want && p->end + len <= want && cap > want)
+            cap = want;
         uint8_t *nb = realloc(p->buf, cap);
         if (!nb)
             return MACULA_ERR_NOMEM;
@@ -110,10 +136,22 @@ int macula_stream_parser_next(macula_stream_parser *p, macula_frame **out, size_
     if (p->end == p->start)
         return MACULA_ERR_NEED_MORE; /* also: no buffer yet */
     size_t consumed = 0;
-    int rc = macula_frame_decode(p->buf + p->start, p->end - p->start, out, &consumed, NULL);
+    size_t flen = head_frame_len(p);
+    int rc;
+    if (flen == 0 || p->end - p->start < flen) {
+        rc = macula_frame_decode(p->buf + p->start, p->end - p->start, out, &consumed, NULL);
+    } else {
+        /* whole frame in: decode within the budget */
+        size_t body = flen - MACULA_FRAME_HEADER_LEN;
+        rc = body > MACULA_FRAME_MAX_BODY ? MACULA_ERR_FRAME_TOO_LARGE
+                                          : macula__frame_decode_body_budget(p->buf + p->start + MACULA_FRAME_HEADER_LEN,
+                                                                             body, macula__decode_budget(body, p->decode_cap), out);
+        consumed = flen;
+    }
     switch (rc) {
     case MACULA_OK:
     case MACULA_ERR_BAD_FRAME:
+    case MACULA_ERR_DECODE_BUDGET:
         p->start += consumed;
         if (wire_len)
             *wire_len = consumed;
@@ -134,8 +172,33 @@ const uint8_t *macula_stream_parser_tail(const macula_stream_parser *p, size_t *
     return p && p->buf ? p->buf + p->start : (const uint8_t *)"";
 }
 
-int macula__stream_parser_peek(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
-                               size_t *wire_len)
+void macula__stream_parser_set_limits(macula_stream_parser *p, size_t max_body, size_t decode_cap)
+{
+    if (!p)
+        return;
+    p->max_body = max_body && max_body < MACULA_FRAME_MAX_BODY ? max_body : MACULA_FRAME_MAX_BODY;
+    p->decode_cap = decode_cap ? decode_cap : SIZE_MAX;
+    check_head(p);
+}
+
+size_t macula__stream_parser_held(const macula_stream_parser *p) { return p ? p->cap : 0; }
+
+int macula__stream_parser_peek(const macula_stream_parser *p, const uint8_t **wire, size_t *len)
+{
+    if (!p || !wire || !len)
+        return MACULA_ERR_INVALID_ARG;
+    if (p->fatal)
+        return MACULA_ERR_FRAME_TOO_LARGE;
+    size_t flen = head_frame_len(p);
+    if (flen == 0 || p->end - p->start < flen)
+        return MACULA_ERR_NEED_MORE;
+    *wire = p->buf + p->start;
+    *len = flen;
+    return MACULA_OK;
+}
+
+int macula__stream_parser_peek_frame(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
+                                     size_t *wire_len)
 {
     if (!p || !out || !wire || !wire_len)
         return MACULA_ERR_INVALID_ARG;
@@ -146,20 +209,31 @@ int macula__stream_parser_peek(macula_stream_parser *p, int build, macula_frame 
         return MACULA_ERR_FRAME_TOO_LARGE;
     if (p->end == p->start)
         return MACULA_ERR_NEED_MORE;
-    size_t consumed = 0;
+    size_t flen = head_frame_len(p);
+    if (flen == 0 || p->end - p->start < flen)
+        return MACULA_ERR_NEED_MORE;
     const uint8_t *at = p->buf + p->start;
-    int rc = build ? macula_frame_decode(at, p->end - p->start, out, &consumed, NULL)
-                   : macula__frame_check_wire(at, p->end - p->start, &consumed);
-    if (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME) {
+    size_t body = flen - MACULA_FRAME_HEADER_LEN;
+    int rc;
+    if (body > MACULA_FRAME_MAX_BODY)
+        rc = MACULA_ERR_FRAME_TOO_LARGE;
+    else if (build) /* built within the same decode budget as next() */
+        rc = macula__frame_decode_body_budget(at + MACULA_FRAME_HEADER_LEN, body,
+                                              macula__decode_budget(body, p->decode_cap), out);
+    else {
+        size_t consumed = 0;
+        rc = macula__frame_check_wire(at, flen, &consumed);
+    }
+    if (rc == MACULA_OK || rc == MACULA_ERR_BAD_FRAME || rc == MACULA_ERR_DECODE_BUDGET) {
         *wire = at;
-        *wire_len = consumed;
+        *wire_len = flen;
     } else if (rc == MACULA_ERR_FRAME_TOO_LARGE) {
         p->fatal = 1;
     }
     return rc;
 }
 
-void macula__stream_parser_consume(macula_stream_parser *p, size_t len)
+void macula__stream_parser_skip(macula_stream_parser *p, size_t len)
 {
     if (!p || len > p->end - p->start)
         return;

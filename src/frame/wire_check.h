@@ -28,14 +28,15 @@ int macula__frame_body_text(const uint8_t *body, size_t len, const char *key, co
 
 /* Stream parser, without building frames (forwarding, lazy decode): the
  * first complete frame in the buffer, left in place. `build` 0 validates
- * it only (*out stays NULL). Returns what macula_stream_parser_next would
- * (0, BAD_FRAME, NEED_MORE, FRAME_TOO_LARGE, NOMEM) with *wire / *wire_len
- * pointing at its bytes inside the parser (valid until the next call on
- * the parser) on 0 and BAD_FRAME; the caller then steps over them with
- * macula__stream_parser_consume(p, *wire_len). */
+ * it only (*out stays NULL); `build` 1 decodes it within the parser's
+ * decode budget (macula__stream_parser_set_limits). Returns what
+ * macula_stream_parser_next would (0, BAD_FRAME, DECODE_BUDGET, NEED_MORE,
+ * FRAME_TOO_LARGE, NOMEM) with *wire / *wire_len pointing at its bytes
+ * inside the parser (valid until the next call on the parser) on 0,
+ * BAD_FRAME and DECODE_BUDGET; the caller then steps over them with
+ * macula__stream_parser_skip(p, *wire_len) (frame_internal.h). */
 typedef struct macula_stream_parser macula_stream_parser;
-int macula__stream_parser_peek(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
-                               size_t *wire_len);
-void macula__stream_parser_consume(macula_stream_parser *p, size_t len);
+int macula__stream_parser_peek_frame(macula_stream_parser *p, int build, macula_frame **out, const uint8_t **wire,
+                                     size_t *wire_len);
 
 #endif

@@ -12,7 +12,11 @@
 #include "util/abi.h"
 
 /* Released layouts of macula_peer_info (common.h, "ABI rules"). */
-static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr), sizeof(macula_peer_info)};
+static const size_t peer_info_ends[] = {MACULA__FIELD_END(macula_peer_info, peer_addr),
+                                        MACULA__FIELD_END(macula_peer_info, reads_paused), sizeof(macula_peer_info)};
+_Static_assert(offsetof(macula_peer_info, recv_held) >=
+                   MACULA__ROUND_UP(MACULA__FIELD_END(macula_peer_info, peer_addr), _Alignof(macula_peer_info)),
+               "release 2 of macula_peer_info starts inside release 1's tail padding");
 
 void macula_peer_info_init_sized(macula_peer_info *out, size_t struct_size)
 {
@@ -350,7 +354,7 @@ int macula_peer_reset_stream(macula_runtime *rt, macula_peer p, macula_stream st
 
 int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *out)
 {
-    if (!rt || !out || !macula__abi_size(out, peer_info_ends, 2))
+    if (!rt || !out || !macula__abi_size(out, peer_info_ends, sizeof peer_info_ends / sizeof peer_info_ends[0]))
         return MACULA_ERR_INVALID_ARG;
     macula__peering *pr;
     macula__peer_shared *sh = live_peer(rt, p, &pr);
@@ -359,7 +363,7 @@ int macula_peer_get_info(macula_runtime *rt, macula_peer p, macula_peer_info *ou
     macula_peer_info full;
     macula__peer_shared_snapshot(sh, &full, NULL, 0);
     macula__peer_shared_unref(sh);
-    return macula__abi_write(out, &full, peer_info_ends, 2);
+    return macula__abi_write(out, &full, peer_info_ends, sizeof peer_info_ends / sizeof peer_info_ends[0]);
 }
 
 int macula_peer_get_realms(macula_runtime *rt, macula_peer p, uint8_t *out, size_t max)
@@ -400,7 +404,7 @@ static int forward_on_loop(macula__peering *pr, macula__peer_shared *sh, macula_
     }
     rc = macula__worker_send_buf(e->w, macula__loop_now(pr->loop), stream, macula__wirebuf_ref(wb));
     /* the worker counts the bytes now: the reservation goes back */
-    atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(e->w));
+    macula__peer_shared_set_worker_bytes(sh, macula__worker_queued_bytes(e->w));
     macula__peer_shared_unreserve(sh, wb->len);
     macula__peer_shared_unref(sh);
     macula__peer_entry_drive(e); /* a no-op inside e's own drive: the outer one executes */

@@ -40,6 +40,8 @@ const char *macula_disconnect_reason_name(macula_disconnect_reason r)
     case MACULA_DISC_PEER_IDENTITY_MISMATCH: return "peer_identity_mismatch";
     case MACULA_DISC_CLOSED: return "closed";
     case MACULA_DISC_INTERNAL_ERROR: return "internal_error";
+    case MACULA_DISC_RECV_BUDGET: return "recv_budget";
+    case MACULA_DISC_DEAD_PEER: return "dead_peer";
     }
     return "unknown";
 }

@@ -28,17 +28,24 @@ macula__peer_entry *macula__peer_entry_new(macula__peering *pr, macula__peer_tem
     if (!e)
         goto fail;
     e->pr = pr;
+    e->cur_sid = -1;
     e->sh = macula__peer_shared_new(t->identity, t->send_queue_cap, t->is_server, &rc);
     if (!e->sh)
         goto fail_e;
     e->sh->queue_until_connected = t->queue_until_connected; /* before any other thread can see it */
+    if (pr->send_budget) {
+        atomic_fetch_add(&pr->send_budget->refs, 1);
+        e->sh->global = pr->send_budget;
+    }
     e->peer_user = t->peer_user;
+    e->dp_timeout_ns = (uint64_t)t->dead_peer_timeout_ms * 1000000u;
     e->queue_until_connected = t->queue_until_connected;
     rc = macula__peer_table_add(&pr->table, e->sh, e, &e->handle);
     if (rc != 0)
         goto fail_sh;
     macula__worker_config cfg;
     macula__peer_template_worker_config(t, e->handle, &cfg);
+    cfg.recv_global = &pr->recv_budget;
     e->w = macula__worker_new(&cfg, &rc);
     if (!e->w)
         goto fail_table;
@@ -89,6 +96,7 @@ static void free_memory(macula__peer_entry *e)
     if (macula__timer_armed(&e->fwd_timer)) /* armed only on the loop thread */
         macula__timer_cancel(e->pr->loop, &e->fwd_timer);
     free_held(e);
+    macula__bp_clear(e);
     macula__peer_table_remove(&e->pr->table, e->handle);
     atomic_store(&e->sh->ended, 1);
     macula__peer_shared_unref(e->sh);
@@ -124,6 +132,7 @@ static void finish(macula__peer_entry *e)
 {
     macula__peering *pr = e->pr;
     macula__timer_cancel(pr->loop, &e->timer);
+    macula__dp_stop(e);
     if (e->conn) {
         /* The worker closes its transport before it ends; this is only a
          * safety net so that no event can reach a freed entry. */
@@ -141,6 +150,7 @@ static void finish(macula__peer_entry *e)
 void macula__peer_entry_free_now(macula__peer_entry *e)
 {
     macula__timer_cancel(e->pr->loop, &e->timer);
+    macula__dp_stop(e);
     e->listener = NULL; /* listeners are freed wholesale after the entries */
     if (e->linked) {
         unlink_entry(e);
@@ -176,6 +186,7 @@ static void conn_handler(void *user, const macula_quic_event *ev)
     macula__peer_entry *e = user;
     uint64_t now = macula__loop_now(e->pr->loop);
     char detail[256];
+    e->cur_sid = -1; /* only STREAM_DATA below reads a stream */
     switch (ev->type) {
     case MACULA_QUIC_EV_CONNECTED:
         set_peer_addr(e);
@@ -185,6 +196,7 @@ static void conn_handler(void *user, const macula_quic_event *ev)
         macula__worker_on_stream_opened(e->w, now, ev->stream_id);
         break;
     case MACULA_QUIC_EV_STREAM_DATA:
+        macula__bp_reading(e, ev->stream_id);
         macula__worker_on_stream_data(e->w, now, ev->stream_id, ev->data, ev->len, ev->fin);
         break;
     case MACULA_QUIC_EV_STREAM_RESET:
@@ -312,6 +324,10 @@ static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reaso
         return MACULA_ERR_IDENTITY_MISMATCH;
     case MACULA_DISC_INTERNAL_ERROR:
         return MACULA_ERR_INTERNAL;
+    case MACULA_DISC_RECV_BUDGET:
+        return MACULA_ERR_LIMIT;
+    case MACULA_DISC_DEAD_PEER:
+        return MACULA_ERR_TIMEOUT;
     }
     return MACULA_ERR_INTERNAL;
 }
@@ -320,8 +336,8 @@ static int disconnect_cause(const macula__peer_entry *e, macula_disconnect_reaso
 static void to_handler(macula__peer_entry *e, macula_event *ev)
 {
     if (e->handler == macula_mailbox_handler) {
-        int rc = macula__mailbox_push(e->handler_user, ev);
-        if (rc != 0) {
+        int rc = macula__bp_push(e, ev);
+        if (rc < 0) {
             macula__worker_count_dropped(e->w, ev->type == MACULA_EVENT_FRAME);
             macula_diag_field f = {"error", macula_err_name(rc)};
             macula__peering_diag(e->pr, e->handle, rc == MACULA_ERR_SHUTDOWN ? "mailbox_closed" : "mailbox_full", &f,
@@ -341,7 +357,7 @@ static void release_held(macula__peer_entry *e)
         macula__peering_cmd *c = e->held_head;
         e->held_head = c->next;
         macula__peering_cmd_send(c, e->w, now);
-        atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+        macula__peer_shared_set_worker_bytes(e->sh, macula__worker_queued_bytes(e->w));
         macula__peering_cmd_free(c); /* releases the reservation the worker now counts */
     }
     e->held_tail = NULL;
@@ -541,6 +557,7 @@ void macula__peer_entry_start(macula__peer_entry *e, macula_quic_conn *conn)
         macula__worker_start(e->w, now);
         if (is_server && !conn)
             macula__worker_on_transport_closed(e->w, now, "the connection is not waiting for macula_peer_accept");
+        macula__dp_start(e);
     }
     macula__peer_entry_drive(e);
 }

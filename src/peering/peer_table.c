@@ -55,14 +55,52 @@ void macula__peer_shared_unref(macula__peer_shared *sh)
 {
     if (!sh || atomic_fetch_sub(&sh->refs, 1) != 1)
         return;
+    if (sh->global) { /* what it still counts goes back */
+        atomic_fetch_sub(&sh->global->used, atomic_load(&sh->reserved) + atomic_load(&sh->worker_bytes));
+        macula__send_budget_unref(sh->global);
+    }
     macula_identity_free(sh->identity);
     pthread_mutex_destroy(&sh->mu);
     free(sh->realms);
     free(sh);
 }
 
+macula__send_budget *macula__send_budget_new(size_t cap)
+{
+    macula__send_budget *b = calloc(1, sizeof *b);
+    if (b) {
+        atomic_init(&b->used, 0);
+        atomic_init(&b->refs, 1);
+        b->cap = cap;
+    }
+    return b;
+}
+
+void macula__send_budget_unref(macula__send_budget *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+void macula__peer_shared_set_worker_bytes(macula__peer_shared *sh, size_t n)
+{
+    size_t old = atomic_exchange(&sh->worker_bytes, n);
+    if (sh->global && n >= old)
+        atomic_fetch_add(&sh->global->used, n - old);
+    else if (sh->global)
+        atomic_fetch_sub(&sh->global->used, old - n);
+}
+
 int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len)
 {
+    /* The runtime's budget first, the same way: reserve, then check. */
+    if (sh->global) {
+        size_t all = atomic_fetch_add(&sh->global->used, len) + len;
+        if (sh->global->cap && (all < len || all > sh->global->cap)) {
+            atomic_fetch_sub(&sh->global->used, len);
+            return MACULA_ERR_QUEUE_FULL;
+        }
+    }
     /* Reserve first, then check: concurrent senders can never pass the
      * cap together. The worker's share only shrinks between publications
      * (it grows only by what we reserved), so the check is conservative. */
@@ -70,12 +108,19 @@ int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len)
     size_t worker = atomic_load(&sh->worker_bytes);
     if (mine < len || mine > sh->send_queue_cap || worker > sh->send_queue_cap - mine) {
         atomic_fetch_sub(&sh->reserved, len);
+        if (sh->global)
+            atomic_fetch_sub(&sh->global->used, len);
         return MACULA_ERR_QUEUE_FULL;
     }
     return 0;
 }
 
-void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len) { atomic_fetch_sub(&sh->reserved, len); }
+void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len)
+{
+    atomic_fetch_sub(&sh->reserved, len);
+    if (sh->global)
+        atomic_fetch_sub(&sh->global->used, len);
+}
 
 int macula__peer_shared_send_allowed(macula__peer_shared *sh)
 {
@@ -101,7 +146,7 @@ size_t macula__peer_shared_snapshot(macula__peer_shared *sh, macula_peer_info *i
 
 void macula__peer_shared_publish(macula__peer_shared *sh, const macula__worker *w, const char *peer_addr)
 {
-    atomic_store(&sh->worker_bytes, macula__worker_queued_bytes(w));
+    macula__peer_shared_set_worker_bytes(sh, macula__worker_queued_bytes(w));
     size_t n = 0;
     const uint8_t *realms = macula__worker_peer_realms(w, &n);
     /* Built outside the lock, which the getters share; this runs after

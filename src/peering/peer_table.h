@@ -29,6 +29,18 @@
 
 typedef struct macula__peer_entry macula__peer_entry;
 
+/* The runtime-wide send budget (macula_runtime_options.peer_send_budget):
+ * bytes reserved by callers plus bytes the workers hold, over every peer
+ * of the runtime. Any thread; refcounted, as peers' shared blocks may be
+ * released after the peering state. */
+typedef struct macula__send_budget {
+    atomic_size_t used;
+    size_t cap; /* 0 = none */
+    atomic_uint refs;
+} macula__send_budget;
+macula__send_budget *macula__send_budget_new(size_t cap);
+void macula__send_budget_unref(macula__send_budget *b);
+
 typedef struct macula__peer_shared {
     atomic_uint refs;
     /* Immutable after creation: read by any thread holding a reference. */
@@ -60,6 +72,9 @@ typedef struct macula__peer_shared {
     macula_peer_info info;
     uint8_t *realms; /* n_realms * 32 */
     size_t n_realms;
+    /* The runtime's send budget (one reference) or NULL; set before any
+     * other thread sees the block. reserved + worker_bytes count in it. */
+    macula__send_budget *global;
 } macula__peer_shared;
 
 /* One reference, for the caller. The identity is copied. The state starts
@@ -70,6 +85,9 @@ void macula__peer_shared_unref(macula__peer_shared *sh);
 /* Any thread: reserves `len` bytes against send_queue_cap; 0 or
  * MACULA_ERR_QUEUE_FULL (nothing reserved). */
 int macula__peer_shared_reserve(macula__peer_shared *sh, size_t len);
+/* Loop thread: the bytes the worker holds now (kept in step with the
+ * runtime's send budget). */
+void macula__peer_shared_set_worker_bytes(macula__peer_shared *sh, size_t n);
 void macula__peer_shared_unreserve(macula__peer_shared *sh, size_t len);
 /* Any thread: copies the snapshot (info when non-NULL, up to max realm ids
  * into realms); returns how many realms the peer announced. */

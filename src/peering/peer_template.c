@@ -17,11 +17,16 @@
 #define MAX_ALPN_LEN 255
 
 /* Released layouts (common.h, "ABI rules"): release 1 ends with
- * admit_user, release 2 with max_peer_streams, release 3 with
- * lazy_frames. */
+ * admit_user, release 2 with max_peer_streams, release 3 (lazy_frames and
+ * the budgets) with quic_send_queue_cap. */
 #define PEER_OPTIONS_R1 MACULA__FIELD_END(macula_peer_options, admit_user)
 #define PEER_OPTIONS_R2 MACULA__FIELD_END(macula_peer_options, max_peer_streams)
-static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, sizeof(macula_peer_options)};
+#define PEER_OPTIONS_R3 MACULA__FIELD_END(macula_peer_options, quic_send_queue_cap)
+static const size_t peer_options_ends[] = {PEER_OPTIONS_R1, PEER_OPTIONS_R2, PEER_OPTIONS_R3,
+                                           sizeof(macula_peer_options)};
+_Static_assert(offsetof(macula_peer_options, lazy_frames) >=
+                   MACULA__ROUND_UP(PEER_OPTIONS_R2, _Alignof(macula_peer_options)),
+               "release 3 of macula_peer_options starts inside release 2's tail padding");
 _Static_assert(offsetof(macula_peer_options, peer_user) >=
                    MACULA__ROUND_UP(PEER_OPTIONS_R1, _Alignof(macula_peer_options)),
                "release 2 of macula_peer_options starts inside release 1's tail padding");
@@ -83,6 +88,8 @@ static const char *check(const macula_peer_options *o, int is_server, const macu
         return "verify";
     if (o->ca_file && (!o->ca_file[0] || effective_verify(o) != MACULA_QUIC_VERIFY_PKI))
         return "ca_file";
+    if (o->dead_peer_timeout_ms && (!o->keepalive_ms || o->dead_peer_timeout_ms <= o->keepalive_ms))
+        return "dead_peer_timeout_ms"; /* nothing would make a live peer speak */
     return NULL;
 }
 
@@ -107,7 +114,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     macula_peer_options_init(&full);
     if (!caller_opts)
         bad = "opts";
-    else if (macula__abi_read(&full, caller_opts, peer_options_ends, 3) != 0)
+    else if (macula__abi_read(&full, caller_opts, peer_options_ends, sizeof peer_options_ends / sizeof peer_options_ends[0]) != 0)
         bad = "struct_size";
     else
         bad = check(o, is_server, fallback_id);
@@ -152,6 +159,10 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
     t->queue_until_connected = o->queue_until_connected != 0;
     t->max_peer_streams = o->max_peer_streams;
     t->lazy_frames = o->lazy_frames != 0;
+    t->max_frame_size = o->max_frame_size;
+    t->recv_budget = o->recv_budget;
+    t->max_decode_bytes = o->max_decode_bytes;
+    t->dead_peer_timeout_ms = o->dead_peer_timeout_ms;
     if (!is_server) {
         t->host = dup_str(o->host, &ok);
         t->port = o->port;
@@ -170,6 +181,7 @@ int macula__peer_template_init(macula__peer_template *t, const macula_peer_optio
         t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
         t->keepalive_ms = o->keepalive_ms;
         t->low_memory = o->low_memory != 0;
+        t->quic_send_queue_cap = o->quic_send_queue_cap;
     }
     if (!ok) {
         macula__peer_template_clear(t);
@@ -210,6 +222,9 @@ void macula__peer_template_worker_config(const macula__peer_template *t, macula_
     cfg->drain_timeout_ns = (uint64_t)t->drain_timeout_ms * 1000000u;
     cfg->send_queue_cap = t->send_queue_cap;
     cfg->max_peer_streams = t->max_peer_streams;
+    cfg->max_frame_size = t->max_frame_size;
+    cfg->recv_budget = t->recv_budget;
+    cfg->max_decode_bytes = t->max_decode_bytes;
     cfg->admit = t->admit;
     cfg->admit_user = t->admit_user;
     cfg->station = t->station;
@@ -231,4 +246,6 @@ void macula__peer_template_dial_options(const macula__peer_template *t, macula_q
     o->settings.idle_timeout_ms = t->idle_timeout_ms;
     o->settings.keepalive_ms = t->keepalive_ms;
     o->settings.low_memory = t->low_memory;
+    if (t->quic_send_queue_cap)
+        o->settings.send_queue_cap = t->quic_send_queue_cap;
 }

@@ -30,6 +30,9 @@ typedef struct macula__peer_template {
     uint32_t handshake_timeout_ms, drain_timeout_ms;
     size_t send_queue_cap;
     size_t max_peer_streams;
+    size_t max_frame_size, recv_budget, max_decode_bytes; /* 0 = defaults (budget.h) */
+    uint32_t dead_peer_timeout_ms;                        /* 0 = off */
+    size_t quic_send_queue_cap;                           /* dial; 0 = QUIC default */
     /* client only: the target and its QUIC settings */
     char *host;
     uint16_t port;

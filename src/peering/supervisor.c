@@ -34,6 +34,10 @@ static void *make(macula_runtime *rt)
     }
     pr->rt = rt;
     pr->loop = macula__runtime_loop(rt);
+    size_t rb = macula__runtime_peer_recv_budget(rt);
+    pr->recv_budget.limit = rb == SIZE_MAX ? 0 : rb;
+    size_t sb = macula__runtime_peer_send_budget(rt);
+    pr->send_budget = macula__send_budget_new(sb == SIZE_MAX ? 0 : sb); /* NULL: no runtime-wide cap */
     pr->hook.begin = hook_begin;
     pr->hook.force = hook_force;
     pr->hook.arg = pr;
@@ -113,7 +117,7 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
             /* The worker takes the bytes (and counts them) before the
              * reservation is released: the cap check stays conservative. */
             macula__peering_cmd_send(c, e->w, macula__loop_now(pr->loop));
-            atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+            macula__peer_shared_set_worker_bytes(e->sh, macula__worker_queued_bytes(e->w));
             /* once for all the SENDs of this batch of commands: queued
              * together, small frames leave in one QUIC write */
             macula__peer_entry_drive_soon(e);
@@ -137,7 +141,7 @@ static void run(macula__peering *pr, macula__peering_cmd *c)
                 (void)macula__worker_finish_stream(e->w, now, c->stream);
             else
                 (void)macula__worker_reset_stream(e->w, now, c->stream, c->code);
-            atomic_store(&e->sh->worker_bytes, macula__worker_queued_bytes(e->w));
+            macula__peer_shared_set_worker_bytes(e->sh, macula__worker_queued_bytes(e->w));
             macula__peer_entry_drive(e);
         }
         break;
@@ -315,6 +319,7 @@ static void destroy(void *obj)
         macula__peer_entry_free_now(pr->entries);
     macula__listeners_free_now(pr);
     macula__peer_table_destroy(&pr->table);
+    macula__send_budget_unref(pr->send_budget);
     pthread_mutex_destroy(&pr->cmd_mu);
     free(pr);
 }

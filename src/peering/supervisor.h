@@ -27,6 +27,7 @@
 
 #include "macula/peering.h"
 #include "peering/wirebuf.h"
+#include "peering/budget.h"
 #include "peering/peer_table.h"
 #include "peering/peer_template.h"
 #include "peering/worker.h"
@@ -74,6 +75,18 @@ struct macula__peer_entry {
      * and ask for one drive later in the loop iteration, so that the
      * frames of one read leave as one batched SEND. */
     macula__timer fwd_timer;
+    /* Mailbox back-pressure (peer_backpressure.c; loop thread). */
+    int64_t cur_sid;             /* stream whose data is being handled, or -1 */
+    int bp_waiting;              /* a waiter sits in the mailbox: reading is paused */
+    struct macula__bp_waiter *bp_spare; /* the waiter the next full push hands over */
+    int64_t *bp_sids;            /* streams paused for it */
+    size_t n_bp_sids, cap_bp_sids;
+
+    /* Dead-peer detection (peer_deadpeer.c; loop thread). */
+    uint64_t dp_timeout_ns;      /* 0 = off */
+    macula__timer dp_timer;
+    uint64_t dp_packets;         /* packets_received when last seen moving */
+    uint64_t dp_heard;           /* loop time it last moved */
 };
 
 typedef enum macula__peering_cmd_kind {
@@ -122,6 +135,10 @@ struct macula__peering {
     macula__peer_entry *entries;
     size_t n_entries;
     macula_listener *listeners;
+    /* partial inbound frames of every worker (budget.h; loop thread) */
+    macula__budget recv_budget;
+    /* queued outbound bytes of every peer (peer_table.h; any thread) */
+    macula__send_budget *send_budget;
 };
 
 /* --- supervisor.c --- */
@@ -143,6 +160,29 @@ void macula__peering_entry_gone(macula__peering *pr);
 /* Loop: a diagnostic with the peer's serial as the field "peer". */
 void macula__peering_diag(macula__peering *pr, macula_peer peer, const char *name, const macula_diag_field *fields,
                           size_t n);
+
+/* --- peer_backpressure.c: mailbox back-pressure (peering.h,
+ * macula_mailbox_new_budget). A FRAME pushed into a full mailbox pauses
+ * the stream being read (and every stream that delivers later) with
+ * macula_quic_conn_pause_reading, and leaves a waiter in the mailbox;
+ * when pops make room the waiter posts a resume to the loop, which
+ * un-pauses them. Nothing is dropped. --- */
+/* Loop: routes `ev` into the entry's mailbox, pausing as above; returns
+ * macula__mailbox_push_bp's result. */
+int macula__bp_push(macula__peer_entry *e, macula_event *ev);
+/* Loop: stream data is about to be handled on `sid` (-1: done). */
+void macula__bp_reading(macula__peer_entry *e, int64_t sid);
+/* Loop: releases what the entry holds for back-pressure. */
+void macula__bp_clear(macula__peer_entry *e);
+
+/* --- peer_deadpeer.c: dead-peer detection (macula_peer_options
+ * dead_peer_timeout_ms). A timer every quarter of the timeout reads the
+ * connection's packets_received; when it has not moved for the whole
+ * timeout the worker ends with MACULA_DISC_DEAD_PEER. --- */
+/* Loop: arms the check when the entry has a timeout (before the first
+ * drive: that may free the entry). */
+void macula__dp_start(macula__peer_entry *e);
+void macula__dp_stop(macula__peer_entry *e);
 
 /* --- peer_shell.c --- */
 /* Any thread: a new entry (handle, shared block, worker) from a template;

@@ -42,7 +42,11 @@ macula__worker *macula__worker_new(const macula__worker_config *cfg, int *err)
     }
     int rc = 0;
     w->identity = macula__identity_dup(cfg->identity, &rc);
-    w->parser = macula_stream_parser_new(&rc);
+    w->max_frame_size = cfg->max_frame_size;
+    w->max_decode_bytes = cfg->max_decode_bytes ? cfg->max_decode_bytes : MACULA__DEFAULT_MAX_DECODE_BYTES;
+    w->recv.limit = cfg->recv_budget ? cfg->recv_budget : MACULA__DEFAULT_RECV_BUDGET;
+    w->recv_global = cfg->recv_global;
+    w->parser = macula__worker_parser_new(w, &rc);
     if (cfg->n_realms) {
         w->realms = malloc(cfg->n_realms * MACULA_REALM_LEN);
         if (w->realms)
@@ -96,6 +100,9 @@ void macula__worker_free(macula__worker *w)
         b = next;
     }
     macula_stream_parser_free(w->parser);
+    w->parser = NULL;
+    if (w->recv_global) /* what the runtime's budget still counts for us */
+        macula__budget_give(w->recv_global, w->recv_counted);
     macula_identity_free(w->identity);
     free(w->realms);
     free(w->peer_realms);
@@ -494,6 +501,34 @@ void macula__worker_get_info(const macula__worker *w, macula_peer_info *out)
     out->bytes_in = w->bytes_in;
     out->bytes_out = w->bytes_out;
     out->frames_dropped = w->frames_dropped;
+    out->recv_held = w->recv.used;
+    out->recv_peak = w->recv.peak;
+    out->frames_undecoded = w->frames_undecoded;
+    out->decode_refused = w->decode_refused;
+    out->reads_paused = w->reads_paused;
+}
+
+void macula__worker_on_dead_peer(macula__worker *w, uint64_t now, uint64_t silent_ms)
+{
+    (void)now;
+    if (!w || w->ending || w->state == MACULA_PEER_ENDED)
+        return;
+    macula__worker_end(w, MACULA_DISC_DEAD_PEER, -1, "nothing heard from the peer for %llu ms",
+                       (unsigned long long)silent_ms);
+}
+
+void macula__worker_count_paused(macula__worker *w)
+{
+    if (w)
+        w->reads_paused++;
+}
+
+void macula__worker_get_budget_info(const macula__worker *w, macula__worker_budget_info *out)
+{
+    out->recv_held = w->recv.used;
+    out->recv_peak = w->recv.peak;
+    out->frames_undecoded = w->frames_undecoded;
+    out->decode_refused = w->decode_refused;
 }
 
 const uint8_t *macula__worker_peer_realms(const macula__worker *w, size_t *n)

@@ -44,6 +44,11 @@
  * came before the handshake frame or during the drain, API sends refused
  * (not connected, queue full), frames still queued when the worker ended,
  * and what the shell reports with macula__worker_count_dropped().
+ * Budgets (budget.h): frames over the decode budget are dropped unbuilt
+ * (frames_dropped, decode_refused); before the handshake frame other
+ * frames are dropped after reading their frame_type only
+ * (frames_undecoded); partial frames over the receive budgets end the
+ * worker with MACULA_DISC_RECV_BUDGET.
  *
  * What the shell (runtime glue) must do:
  *  - after every input, poll and execute all actions in order;
@@ -105,6 +110,16 @@ typedef struct macula__worker_config {
     int station;
     /* FRAME events without a decoded frame (macula_peer_options.lazy_frames). */
     int lazy_frames;
+    /* Receive and decode budgets (peering/budget.h): the largest frame
+     * body accepted (0 = MACULA_FRAME_MAX_BODY), the bytes this
+     * connection's parsers may hold (0 = 32 MiB), the absolute cap of a
+     * decoded frame (0 = 64 MiB), and the runtime-wide receive budget the
+     * held bytes also count against (NULL = none; loop thread, outlives
+     * the worker). */
+    size_t max_frame_size;
+    size_t recv_budget;
+    size_t max_decode_bytes;
+    struct macula__budget *recv_global;
 } macula__worker_config;
 
 #define MACULA__WORKER_MAX_REALMS 1024  /* a peer announcing more fails verification */
@@ -252,6 +267,22 @@ int macula__worker_reset_stream(macula__worker *w, uint64_t now, int64_t id, uin
 /* The shell dropped `n` inbound frames the worker delivered (e.g. a full
  * mailbox): counted in frames_dropped. */
 void macula__worker_count_dropped(macula__worker *w, uint64_t n);
+/* The shell paused reading from the peer for a full mailbox: counted in
+ * the info's reads_paused. */
+void macula__worker_count_paused(macula__worker *w);
+/* The shell heard nothing from the peer for `silent_ms` although
+ * keep-alive runs: ends the worker with MACULA_DISC_DEAD_PEER (nothing
+ * once it is ending). */
+void macula__worker_on_dead_peer(macula__worker *w, uint64_t now, uint64_t silent_ms);
+
+/* Receive-budget figures (budget.h) for tests and the getters: bytes the
+ * parsers hold now and at most, frames dropped before the handshake
+ * without being decoded, frames refused by the decode budget. */
+typedef struct macula__worker_budget_info {
+    size_t recv_held, recv_peak;
+    uint64_t frames_undecoded, decode_refused;
+} macula__worker_budget_info;
+void macula__worker_get_budget_info(const macula__worker *w, macula__worker_budget_info *out);
 
 /* --- actions --- */
 /* Moves the oldest queued action into *out: 1, or 0 when none is left.

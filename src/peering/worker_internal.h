@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "peering/wirebuf.h"
+#include "peering/budget.h"
 #include "peering/worker.h"
 #include "peering/worker_streams.h"
 
@@ -147,6 +148,14 @@ struct macula__worker {
     macula_disconnect_reason end_reason;
     int64_t end_refusal_code;
     char end_detail[WORKER_DETAIL_MAX];
+
+    /* receive / decode budgets (budget.h, worker_inbound.c) */
+    size_t max_frame_size, max_decode_bytes;
+    macula__budget recv;          /* this connection's parsers */
+    macula__budget *recv_global;  /* the runtime's, or NULL */
+    size_t recv_counted;          /* what recv / recv_global hold for us */
+    uint64_t frames_undecoded, decode_refused;
+    uint64_t reads_paused;
 };
 
 /* --- worker_actions.c --- */
@@ -189,6 +198,14 @@ void macula__worker_free_actions(macula__worker *w);
  * with the reason that state gives (connect_failed, closed_during_handshake,
  * peer_closed, peer_closed_during_drain, or refused while refusing). */
 void macula__worker_peer_gone(macula__worker *w, const char *detail);
+
+/* --- worker_inbound.c --- */
+/* Brings the receive budgets in line with what the parsers hold now;
+ * ends the worker (recv_budget) when that is more than either allows.
+ * 0, or MACULA_ERR_LIMIT when it ended the worker. */
+int macula__worker_recv_sync(macula__worker *w);
+/* A new parser with the worker's limits. */
+macula_stream_parser *macula__worker_parser_new(macula__worker *w, int *err);
 
 /* --- worker_outbound.c --- */
 /* Appends an encoded frame (ownership passes) and sends it when possible. */

@@ -40,7 +40,7 @@ static macula__wstream *add(macula__worker *w, int64_t id, int64_t qid, int by_p
     if (!s)
         return NULL;
     int rc = 0;
-    s->parser = macula_stream_parser_new(&rc);
+    s->parser = macula__worker_parser_new(w, &rc);
     if (!s->parser) {
         free(s);
         return NULL;
@@ -177,6 +177,9 @@ static void pump(macula__worker *w, macula__wstream *s)
             }
         } else if (rc == MACULA_ERR_BAD_FRAME) {
             drop_inbound(w, s, "bad_frame", NULL, wire_len);
+        } else if (rc == MACULA_ERR_DECODE_BUDGET) {
+            w->decode_refused++;
+            drop_inbound(w, s, "decode_budget", NULL, wire_len);
         } else if (rc == MACULA_ERR_NEED_MORE) {
             if (s->peer_fin == 1) {
                 size_t tail = 0;

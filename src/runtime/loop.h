@@ -16,6 +16,10 @@ typedef struct macula__loop macula__loop;
 
 /* The loop of a runtime. */
 macula__loop *macula__runtime_loop(macula_runtime *rt);
+/* runtime options' peer_recv_budget, 0 replaced by its default
+ * (peering/budget.h); SIZE_MAX = no cap. */
+size_t macula__runtime_peer_recv_budget(const macula_runtime *rt);
+size_t macula__runtime_peer_send_budget(const macula_runtime *rt);
 /* The runtime a loop belongs to. */
 macula_runtime *macula__loop_runtime(macula__loop *loop);
 

@@ -16,7 +16,12 @@
 
 /* Released layouts of macula_runtime_options (common.h, "ABI rules"). */
 static const size_t runtime_options_ends[] = {MACULA__FIELD_END(macula_runtime_options, diag_user),
+                                              MACULA__FIELD_END(macula_runtime_options, peer_send_budget),
                                               sizeof(macula_runtime_options)};
+_Static_assert(offsetof(macula_runtime_options, peer_recv_budget) >=
+                   MACULA__ROUND_UP(MACULA__FIELD_END(macula_runtime_options, diag_user),
+                                    _Alignof(macula_runtime_options)),
+               "release 2 of macula_runtime_options starts inside release 1's tail padding");
 
 void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_size)
 {
@@ -32,6 +37,16 @@ void macula_runtime_options_init_sized(macula_runtime_options *o, size_t struct_
 }
 
 macula__loop *macula__runtime_loop(macula_runtime *rt) { return &rt->loop; }
+
+size_t macula__runtime_peer_recv_budget(const macula_runtime *rt)
+{
+    return rt->opts.peer_recv_budget ? rt->opts.peer_recv_budget : (size_t)256 << 20;
+}
+
+size_t macula__runtime_peer_send_budget(const macula_runtime *rt)
+{
+    return rt->opts.peer_send_budget ? rt->opts.peer_send_budget : (size_t)256 << 20;
+}
 
 void **macula__runtime_slot(macula_runtime *rt, unsigned index)
 {
@@ -63,7 +78,7 @@ macula_runtime *macula_runtime_new(const macula_runtime_options *opts, int *err)
     int rc = MACULA_ERR_NOMEM;
     macula_runtime_options o;
     macula_runtime_options_init(&o);
-    if (opts && macula__abi_read(&o, opts, runtime_options_ends, 2) != 0) {
+    if (opts && macula__abi_read(&o, opts, runtime_options_ends, sizeof runtime_options_ends / sizeof runtime_options_ends[0]) != 0) {
         rc = MACULA_ERR_INVALID_ARG;
         goto fail;
     }

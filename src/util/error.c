@@ -25,6 +25,7 @@ static const struct err_text err_table[] = {
     {MACULA_ERR_CBOR_DUPLICATE_KEY, "cbor_duplicate_key", "CBOR map repeats a key"},
     {MACULA_ERR_NOT_FOUND, "not_found", "field is absent or of another kind"},
     {MACULA_ERR_NO_PUBLISHER_SIG, "no_publisher_sig", "PUBLISH or EVENT frame carries no publisher_sig"},
+    {MACULA_ERR_DECODE_BUDGET, "decode_budget", "decoding the frame would take more memory than its budget"},
     {MACULA_ERR_KEYFILE_MISSING, "keyfile_missing", "key file does not exist"},
     {MACULA_ERR_KEYFILE_SIZE, "keyfile_bad_size", "key file is not 78 bytes long"},
     {MACULA_ERR_KEYFILE_MAGIC, "keyfile_bad_magic", "key file does not start with \"macula-v2-key\\0\""},

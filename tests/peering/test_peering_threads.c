@@ -131,7 +131,8 @@ static int mb_setup_up(mb_setup *m, size_t mailbox_cap, size_t send_queue_cap, u
 {
     memset(m, 0, sizeof *m);
     m->rt = pt_case_begin(&m->diags, 0, &m->cli, NULL);
-    m->mb = macula_mailbox_new(mailbox_cap, NULL);
+    /* a capped mailbox here is the explicit drop-when-full kind */
+    m->mb = macula_mailbox_new_budget(mailbox_cap, 0, mailbox_cap ? MACULA_MAILBOX_DROP_WHEN_FULL : 0, NULL);
     if (!m->rt || !m->mb)
         return -1;
     macula_peer_options so;
@@ -210,8 +211,8 @@ static void test_many_senders_mailbox_reader(void)
     mb_setup_down(&m);
 }
 
-/* A mailbox of 3 events that nobody reads: frames beyond it are dropped
- * and counted, the DISCONNECTED still arrives. */
+/* A drop-when-full mailbox of 3 events that nobody reads: frames beyond
+ * it are dropped and counted, the DISCONNECTED still arrives. */
 static void test_mailbox_full(void)
 {
     mb_setup m;

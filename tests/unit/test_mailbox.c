@@ -97,7 +97,7 @@ static void test_deep_copy_and_order(void)
 
 static void test_cap_drops_frames_only(void)
 {
-    macula_mailbox *mb = macula_mailbox_new(2, NULL);
+    macula_mailbox *mb = macula_mailbox_new_budget(2, 0, MACULA_MAILBOX_DROP_WHEN_FULL, NULL);
     REQUIRE(mb);
     for (int i = 0; i < 2; i++) {
         macula_event f = make_event(MACULA_EVENT_FRAME, 1, (size_t)i);
@@ -243,6 +243,104 @@ static void run_threads(size_t consumers)
     CHECK_EQ_INT(disorder, 0);
     CHECK_EQ_INT(macula__mailbox_dropped(mb), 0);
     CHECK(!fd_readable(mb));
+    macula_mailbox_free(mb);
+}
+
+/* Back-pressure (the default): over the byte budget FRAME events are still
+ * queued, the push says "full" and takes the waiter once; pops fire it at
+ * half of the budget, not before; nothing is dropped. */
+typedef struct test_waiter {
+    macula__mailbox_waiter base;
+    int fired, room;
+} test_waiter;
+
+static void test_waiter_fn(macula__mailbox_waiter *w, int room)
+{
+    test_waiter *t = (test_waiter *)w;
+    t->fired++;
+    t->room = room;
+}
+
+static void test_byte_budget_backpressure(void)
+{
+    CHECK(macula_mailbox_new_budget(0, 0, 2u, NULL) == NULL); /* unknown flag */
+    macula_mailbox *mb = macula_mailbox_new_budget(0, 10 * 1024, 0, NULL);
+    REQUIRE(mb);
+    test_waiter w = {{NULL, test_waiter_fn}, 0, 0};
+    int full_at = -1;
+    for (int i = 0; i < 20; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, 1024);
+        f.frame = macula_frame_new("publish", NULL);
+        int rc = macula__mailbox_push_bp(mb, &f, full_at < 0 ? &w.base : NULL);
+        CHECK(rc == 0 || rc == MACULA__MAILBOX_FULL);
+        CHECK(f.frame == NULL); /* always taken */
+        if (rc == MACULA__MAILBOX_FULL && full_at < 0)
+            full_at = i;
+    }
+    CHECK(full_at >= 7 && full_at <= 9); /* ~1.2 KiB each against 10 KiB */
+    CHECK_EQ_INT(macula__mailbox_count(mb), 20);
+    CHECK_EQ_INT(macula__mailbox_dropped(mb), 0);
+    size_t peak = 0;
+    CHECK(macula__mailbox_bytes(mb, &peak) >= 20 * 1024);
+    CHECK(peak >= 20 * 1024);
+    int popped = 0;
+    while (!w.fired) {
+        macula_event *e = macula_mailbox_pop(mb, 0);
+        REQUIRE(e != NULL);
+        CHECK_EQ_INT(e->wire_len, 1024);
+        macula_event_free(e);
+        popped++;
+        if (!w.fired)
+            CHECK(macula__mailbox_bytes(mb, NULL) > 5 * 1024);
+    }
+    CHECK_EQ_INT(w.fired, 1);
+    CHECK_EQ_INT(w.room, 1);
+    CHECK(macula__mailbox_bytes(mb, NULL) <= 5 * 1024);
+    CHECK(popped >= 15);
+    /* a waiter still inside when the mailbox is freed is told "no room" */
+    test_waiter w2 = {{NULL, test_waiter_fn}, 0, 0};
+    int taken = 0;
+    for (int i = 0; i < 10; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, 1024);
+        f.frame = macula_frame_new("publish", NULL);
+        if (macula__mailbox_push_bp(mb, &f, taken ? NULL : &w2.base) == MACULA__MAILBOX_FULL)
+            taken = 1;
+    }
+    CHECK(taken);
+    macula_mailbox_free(mb);
+    CHECK_EQ_INT(w2.fired, 1);
+    CHECK_EQ_INT(w2.room, 0);
+    /* closing the mailbox lets paused peers go (their frames are then refused) */
+    mb = macula_mailbox_new_budget(0, 4096, 0, NULL);
+    REQUIRE(mb);
+    test_waiter w3 = {{NULL, test_waiter_fn}, 0, 0};
+    taken = 0;
+    for (int i = 0; i < 8; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, 1024);
+        f.frame = macula_frame_new("publish", NULL);
+        if (macula__mailbox_push_bp(mb, &f, taken ? NULL : &w3.base) == MACULA__MAILBOX_FULL)
+            taken = 1;
+    }
+    CHECK(taken && !w3.fired);
+    macula_mailbox_close(mb);
+    CHECK_EQ_INT(w3.fired, 1);
+    CHECK_EQ_INT(w3.room, 1);
+    macula_mailbox_free(mb);
+    CHECK_EQ_INT(w3.fired, 1);
+    /* drop-when-full counts against bytes too */
+    mb = macula_mailbox_new_budget(0, 4096, MACULA_MAILBOX_DROP_WHEN_FULL, NULL);
+    REQUIRE(mb);
+    int dropped = 0;
+    for (int i = 0; i < 10; i++) {
+        macula_event f = make_event(MACULA_EVENT_FRAME, 1, 1024);
+        f.frame = macula_frame_new("publish", NULL);
+        if (macula__mailbox_push(mb, &f) == MACULA_ERR_QUEUE_FULL) {
+            dropped++;
+            macula_frame_free(f.frame);
+        }
+    }
+    CHECK(dropped >= 6);
+    CHECK_EQ_INT(macula__mailbox_dropped(mb), (uint64_t)dropped);
     macula_mailbox_free(mb);
 }
 
@@ -402,6 +500,7 @@ int main(void)
 {
     RUN(test_deep_copy_and_order);
     RUN(test_cap_drops_frames_only);
+    RUN(test_byte_budget_backpressure);
     RUN(test_threads_one_consumer);
     RUN(test_threads_two_consumers);
     RUN(test_blocking_pop_wakes);

@@ -577,10 +577,10 @@ static void test_names(void)
     CHECK(strcmp(macula_peer_state_name(MACULA_PEER_ENDED), "ended") == 0);
     CHECK(strcmp(macula_peer_state_name((macula_peer_state)99), "unknown") == 0);
     /* every reason has a distinct name */
-    for (int a = MACULA_DISC_CONNECT_FAILED; a <= MACULA_DISC_INTERNAL_ERROR; a++) {
+    for (int a = MACULA_DISC_CONNECT_FAILED; a <= MACULA_DISC_RECV_BUDGET; a++) {
         const char *na = macula_disconnect_reason_name((macula_disconnect_reason)a);
         CHECK(strcmp(na, "unknown") != 0);
-        for (int b = a + 1; b <= MACULA_DISC_INTERNAL_ERROR; b++)
+        for (int b = a + 1; b <= MACULA_DISC_RECV_BUDGET; b++)
             CHECK(strcmp(na, macula_disconnect_reason_name((macula_disconnect_reason)b)) != 0);
     }
     CHECK(strcmp(macula_disconnect_reason_name(MACULA_DISC_PEER_CLOSED_DURING_DRAIN), "peer_closed_during_drain") == 0);

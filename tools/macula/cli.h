@@ -132,6 +132,8 @@ typedef struct cli_peer_args {
     size_t n_realms;
     uint64_t capabilities;
     uint32_t drain_ms, handshake_ms, idle_ms, keepalive_ms; /* 0 = default */
+    uint32_t dead_peer_ms;                                  /* 0 = off */
+    size_t max_frame_size, recv_budget;                     /* 0 = default */
     int keepalive_set;
     int low_memory; /* --low-memory */
     const char *alpn[MACULA_QUIC_MAX_ALPN];
@@ -149,6 +151,10 @@ typedef struct cli_peer_args {
     "  --drain-ms N               drain after GOODBYE before closing QUIC (default 5000)\n"             \
     "  --idle-timeout-ms N        QUIC idle timeout (default 300000)\n"                                 \
     "  --keepalive-ms N           QUIC keep-alive interval, 0 = none (default 15000)\n"                 \
+    "  --dead-peer-ms N           end a peer silent for N ms (not even a keep-alive ACK) with\n"      \
+    "                             reason dead_peer; N above the keep-alive interval (default off)\n"  \
+    "  --max-frame-size N         largest frame body accepted (default 16777215)\n"                   \
+    "  --recv-budget BYTES        partial frames one peer may hold (default 33554432)\n"              \
     "  --low-memory               no effect (kept for compatibility; lean by default)\n"                \
     "  --wire                     add \"wire\" (the frame's canonical wire hex) to frame events\n"      \
     "  --station                  act as a relay station: capability bit 0 in CONNECT/HELLO, and\n"     \

@@ -2,11 +2,14 @@
 /* `macula listen`: accepts Macula peers and prints one JSON line per event
  * until SIGINT/SIGTERM, then shuts down gracefully (GOODBYE to every
  * connected peer, within the drain). The runtime runs on its own thread;
- * events are printed (and echoed) from its handlers. */
+ * events are formatted (and echoed) in its handlers and written to stdout
+ * by a writer thread (cli_out.h), so a slow stdout never stalls the loop. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "cli_out.h"
 
 static int listen_usage(FILE *f)
 {
@@ -54,7 +57,12 @@ static int listen_usage(FILE *f)
             "  --refuse CODE              refuse every peer: HELLO accepted=false, refusal_code CODE\n"
             "  --cert FILE --cert-key FILE  serve this PEM certificate chain (leaf first, then any\n"
             "                             intermediates) and key instead of one made from --key\n"
-            "                             (which still signs HELLO), e.g. a CA-issued one\n");
+            "                             (which still signs HELLO), e.g. a CA-issued one\n"
+            "  --peer-recv-budget BYTES   partial frames all peers together may hold (default 268435456)\n"
+            "  --peer-send-budget BYTES   frames queued towards all peers together (default 268435456)\n"
+            "  --out-buffer BYTES         lines waiting for stdout kept at most (default 8388608); a\n"
+            "                             slow reader never stalls the peers: lines beyond it are\n"
+            "                             dropped and then counted in {\"event\":\"lines_dropped\",\"count\":N}\n");
     /* Several calls: one string literal would pass the 4095 bytes C99 promises. */
     fprintf(f,
             "  --max-pending N            connections not yet connected (QUIC handshake or waiting for\n"
@@ -78,12 +86,36 @@ typedef struct listen_state {
     int echo;
     int with_wire;
     int64_t refuse_code;
+    cli_out *out;
+    macula_listener *l; /* for the stats line at exit */
 } listen_state;
+
+static void emit_event(listen_state *s, const macula_event *ev)
+{
+    char *buf;
+    size_t len;
+    FILE *m = cli_out_open_line(s->out, &buf, &len);
+    if (m) {
+        cli_event_print(m, ev, s->with_wire);
+        cli_out_flush_line(s->out, m, &buf, &len);
+    }
+}
+
+static void emit_diag(listen_state *s, const char *name, const macula_diag_field *fields, size_t n)
+{
+    char *buf;
+    size_t len;
+    FILE *m = cli_out_open_line(s->out, &buf, &len);
+    if (m) {
+        cli_diag_print(m, name, fields, n);
+        cli_out_flush_line(s->out, m, &buf, &len);
+    }
+}
 
 static void on_event(void *user, macula_event *ev)
 {
     listen_state *s = user;
-    cli_event_print(stdout, ev, s->with_wire);
+    emit_event(s, ev);
     if (s->echo && ev->type == MACULA_EVENT_FRAME && ev->frame) {
         const char *type = macula_frame_type(ev->frame);
         if (type && strcmp(type, "goodbye") != 0) {
@@ -93,7 +125,7 @@ static void on_event(void *user, macula_event *ev)
             int rc = macula_peer_forward(s->rt, ev->peer, ev->stream, ev);
             if (rc != 0) {
                 macula_diag_field f[] = {{"error", macula_err_name(rc)}};
-                cli_diag_print(stdout, "echo_failed", f, 1);
+                emit_diag(s, "echo_failed", f, 1);
             }
         }
     }
@@ -102,21 +134,16 @@ static void on_event(void *user, macula_event *ev)
         int rc = macula_peer_finish_stream(s->rt, ev->peer, ev->stream);
         if (rc != 0 && rc != MACULA_ERR_STALE_HANDLE) {
             macula_diag_field f[] = {{"error", macula_err_name(rc)}};
-            cli_diag_print(stdout, "echo_failed", f, 1);
+            emit_diag(s, "echo_failed", f, 1);
         }
     }
 }
 
-static void on_owner(void *user, macula_event *ev)
-{
-    listen_state *s = user;
-    cli_event_print(stdout, ev, s->with_wire);
-}
+static void on_owner(void *user, macula_event *ev) { emit_event(user, ev); }
 
 static void on_diag(void *user, const char *name, const macula_diag_field *fields, size_t n)
 {
-    (void)user;
-    cli_diag_print(stdout, name, fields, n);
+    emit_diag(user, name, fields, n);
 }
 
 static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int64_t *code)
@@ -127,12 +154,19 @@ static int refuse_all(void *user, const uint8_t node_id[MACULA_NODE_ID_LEN], int
 }
 
 /* The listener's counters, printed from the loop thread before the stop. */
+/* The stats line goes through the writer too, after the lines before it. */
 static void print_stats(void *arg)
 {
+    listen_state *st = arg;
     macula_quic_endpoint_stats s;
     macula_quic_endpoint_stats_init(&s);
-    if (macula_listener_get_stats(arg, &s) == 0)
-        cli_endpoint_stats_print(stdout, &s);
+    char *buf;
+    size_t len;
+    FILE *m;
+    if (macula_listener_get_stats(st->l, &s) == 0 && (m = cli_out_open_line(st->out, &buf, &len))) {
+        cli_endpoint_stats_print(m, &s);
+        cli_out_flush_line(st->out, m, &buf, &len);
+    }
 }
 
 int cli_listen(int argc, char **argv)
@@ -144,6 +178,7 @@ int cli_listen(int argc, char **argv)
     memset(&st, 0, sizeof st);
     st.refuse_code = -2; /* none */
     uint64_t max_handshaking = 0, max_pending = 0, max_pending_addr = 0, budget_mb = 0, max_conns = 0;
+    uint64_t out_buffer = CLI_OUT_DEFAULT_CAP, recv_total = 0, send_total = 0;
     macula_quic_retry retry = MACULA_QUIC_RETRY_AUTO;
     int dups = 0;
     for (int i = 1; i < argc; i++) {
@@ -178,6 +213,19 @@ int cli_listen(int argc, char **argv)
         } else if (!strcmp(a, "--retry")) {
             if (cli_parse_retry(v, &retry) != 0)
                 return CLI_EXIT_USAGE;
+            i++;
+        } else if (!strcmp(a, "--peer-recv-budget") || !strcmp(a, "--peer-send-budget")) {
+            if (!v || cli_parse_u64(v, 1, (uint64_t)1 << 40, !strcmp(a, "--peer-recv-budget") ? &recv_total
+                                                                                                : &send_total) != 0) {
+                cli_errorf("%s: expected 1..2^40 bytes", a);
+                return CLI_EXIT_USAGE;
+            }
+            i++;
+        } else if (!strcmp(a, "--out-buffer")) {
+            if (!v || cli_parse_u64(v, 4096, (uint64_t)1 << 40, &out_buffer) != 0) {
+                cli_errorf("--out-buffer: expected 4096..2^40 bytes");
+                return CLI_EXIT_USAGE;
+            }
             i++;
         } else if (!strcmp(a, "--close-duplicates")) {
             dups = 1;
@@ -222,9 +270,20 @@ int cli_listen(int argc, char **argv)
     cli_block_stop_signals(&sigs);
 
     int status = CLI_EXIT_PROTOCOL;
+    fflush(stdout);
+    st.out = cli_out_start(STDOUT_FILENO, (size_t)out_buffer);
+    if (!st.out) {
+        cli_errorf("listen: cannot start the output thread");
+        macula_identity_free(id);
+        free(host);
+        return CLI_EXIT_PROTOCOL;
+    }
     macula_runtime_options ro;
     macula_runtime_options_init(&ro);
     ro.diag = on_diag;
+    ro.diag_user = &st;
+    ro.peer_recv_budget = (size_t)recv_total;
+    ro.peer_send_budget = (size_t)send_total;
     /* The graceful stop lasts as long as the drain it promises. */
     if (pa.drain_ms)
         ro.shutdown_timeout_ms = pa.drain_ms + 1000;
@@ -273,11 +332,21 @@ int cli_listen(int argc, char **argv)
         cli_errorf("cannot listen on %s: %s (%s)", listen, macula_strerror(err), why ? why : "");
         goto out;
     }
-    cli_listening_print(stdout, host, macula_listener_port(l), macula_identity_node_id(id));
-    if (cli_run_until_signal_then(st.rt, &sigs, print_stats, l) == 0)
+    {
+        char *buf;
+        size_t len;
+        FILE *m = cli_out_open_line(st.out, &buf, &len);
+        if (m) {
+            cli_listening_print(m, host, macula_listener_port(l), macula_identity_node_id(id));
+            cli_out_flush_line(st.out, m, &buf, &len);
+        }
+    }
+    st.l = l;
+    if (cli_run_until_signal_then(st.rt, &sigs, print_stats, &st) == 0)
         status = CLI_EXIT_OK;
 out:
     macula_runtime_free(st.rt);
+    cli_out_stop(st.out); /* after the runtime: its last lines are queued */
     macula_identity_free(id);
     free(host);
     return status;

@@ -52,6 +52,16 @@ int cli_peer_args_parse(cli_peer_args *a, int argc, char **argv, int *i)
         ms = &a->drain_ms;
     } else if (!strcmp(opt, "--idle-timeout-ms")) {
         ms = &a->idle_ms;
+    } else if (!strcmp(opt, "--dead-peer-ms")) {
+        ms = &a->dead_peer_ms;
+    } else if (!strcmp(opt, "--max-frame-size") || !strcmp(opt, "--recv-budget")) {
+        uint64_t n;
+        int frame = !strcmp(opt, "--max-frame-size");
+        if (!v || cli_parse_u64(v, 1, frame ? 16777215u : (uint64_t)1 << 40, &n) != 0) {
+            cli_errorf("%s: expected 1..%s bytes", opt, frame ? "16777215" : "2^40");
+            return -1;
+        }
+        *(frame ? &a->max_frame_size : &a->recv_budget) = (size_t)n;
     } else if (!strcmp(opt, "--keepalive-ms")) {
         if (cli_parse_ms(opt, v, 1, &a->keepalive_ms) != 0)
             return -1;
@@ -80,6 +90,9 @@ void cli_peer_args_apply(const cli_peer_args *a, macula_peer_options *o)
         o->keepalive_ms = a->keepalive_ms;
     o->low_memory = a->low_memory;
     o->station = a->station;
+    o->dead_peer_timeout_ms = a->dead_peer_ms;
+    o->max_frame_size = a->max_frame_size;
+    o->recv_budget = a->recv_budget;
     o->alpn = a->n_alpn ? a->alpn : NULL;
     o->n_alpn = a->n_alpn;
 }
