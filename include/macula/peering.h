@@ -285,11 +285,15 @@ typedef struct macula_event {
 typedef void (*macula_event_fn)(void *user, macula_event *ev);
 
 /* Takes ownership of a FRAME event's frame (NULL for other events). With
- * lazy_frames it decodes the frame first (NULL when out of memory). */
+ * lazy_frames it decodes the frame first (NULL when out of memory or over
+ * the default decode budget, see max_decode_bytes). */
 MACULA_API macula_frame *macula_event_take_frame(macula_event *ev);
 /* A FRAME event's frame, still owned by the event: ev->frame, decoded from
  * ev->wire on the first call when the peer has lazy_frames (then stored in
- * ev->frame). NULL for other events, after take_frame, or out of memory.
+ * ev->frame). NULL for other events, after take_frame, out of memory, or
+ * when the frame would decode into more than the default max_decode_bytes
+ * (64 MiB) or 32 bytes per wire byte: decoding lazily is no way around the
+ * decode budget; ev->wire stays usable (e.g. for macula_peer_forward).
  * A frame decoded from a peer's bytes is marked received: see
  * macula_peer_send_frame. */
 MACULA_API macula_frame *macula_event_frame(macula_event *ev);

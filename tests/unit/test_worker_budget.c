@@ -204,6 +204,41 @@ static void test_decode_budget(void)
     free(big);
 }
 
+/* A lazy FRAME event (the relay path: checked, not built) decodes on
+ * demand within the same budget: the bomb gives NULL, fast and without a
+ * big allocation; an ordinary frame decodes. */
+static void test_lazy_decode_budget(void)
+{
+    size_t len;
+    uint8_t *big = tiny_items_frame(MACULA_FRAME_MAX_BODY - 40, &len);
+    REQUIRE(big != NULL);
+    macula_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = MACULA_EVENT_FRAME;
+    ev.lazy_ = 1;
+    ev.wire = big;
+    ev.wire_len = len;
+    long rss0 = max_rss_kib();
+    double t0 = secs();
+    CHECK(macula_event_frame(&ev) == NULL);
+    CHECK(secs() - t0 < 1.0);
+    CHECK((max_rss_kib() - rss0) / 1024 < 100);
+    CHECK(ev.frame == NULL && ev.wire == big);
+    free(big);
+
+    size_t flen;
+    uint8_t *f = ws_numbered_frame(alice, 7, &flen);
+    memset(&ev, 0, sizeof ev);
+    ev.type = MACULA_EVENT_FRAME;
+    ev.lazy_ = 1;
+    ev.wire = f;
+    ev.wire_len = flen;
+    macula_frame *got = macula_event_frame(&ev);
+    CHECK(got != NULL && ev.frame == got);
+    macula_frame_free(macula_event_take_frame(&ev));
+    macula_free(f);
+}
+
 /* The decoder's own budget: the slot count fails at the array's head, the
  * node count once the items were walked; within budget it decodes. */
 static void test_cbor_decode_budget(void)
@@ -254,6 +289,7 @@ int main(void)
     RUN(test_max_frame_size);
     RUN(test_decode_budget);
     RUN(test_cbor_decode_budget);
+    RUN(test_lazy_decode_budget);
     RUN(test_before_connect_not_decoded);
     ws_identities_free(alice, bob, mallory);
     return tu_summary();
