@@ -221,6 +221,13 @@ uint64_t macula__worker_free_out_chain(macula__worker *w, worker_out *o);
 /* Checks state and send_queue_cap for an API send (takes `wire` when
  * refused): 0 to go on. */
 int macula__worker_send_check(macula__worker *w, uint8_t *wire, size_t len);
+/* Frees a buffer that goes nowhere: drops the reference, or frees the
+ * malloc'd bytes. */
+void macula__worker_release_bytes(uint8_t *bytes, macula__wirebuf *wb);
+/* Appends a buffer to an outbound queue (the control stream's or a
+ * dedicated stream's); on allocation failure the bytes are released. */
+int macula__worker_out_append(worker_out **head, worker_out **tail, worker_out_kind kind, uint8_t *bytes,
+                              size_t len, macula__wirebuf *wb);
 /* macula__worker_queue_out with a wirebuf (bytes = wb->data; the
  * reference is taken in every case). */
 int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,

@@ -79,15 +79,20 @@ int macula__worker_queue_out(macula__worker *w, worker_out_kind kind, uint8_t *b
     return macula__worker_queue_out_buf(w, kind, bytes, len, NULL);
 }
 
-int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,
-                                 macula__wirebuf *wb)
+void macula__worker_release_bytes(uint8_t *bytes, macula__wirebuf *wb)
+{
+    if (wb)
+        macula__wirebuf_unref(wb);
+    else
+        free(bytes);
+}
+
+int macula__worker_out_append(worker_out **head, worker_out **tail, worker_out_kind kind, uint8_t *bytes,
+                              size_t len, macula__wirebuf *wb)
 {
     worker_out *o = malloc(sizeof *o);
     if (!o) {
-        if (wb)
-            macula__wirebuf_unref(wb);
-        else
-            free(bytes);
+        macula__worker_release_bytes(bytes, wb);
         return MACULA_ERR_NOMEM;
     }
     o->next = NULL;
@@ -95,11 +100,20 @@ int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_
     o->len = len;
     o->bytes = bytes;
     o->wb = wb;
-    if (w->out_tail)
-        w->out_tail->next = o;
+    if (*tail)
+        (*tail)->next = o;
     else
-        w->out_head = o;
-    w->out_tail = o;
+        *head = o;
+    *tail = o;
+    return 0;
+}
+
+int macula__worker_queue_out_buf(macula__worker *w, worker_out_kind kind, uint8_t *bytes, size_t len,
+                                 macula__wirebuf *wb)
+{
+    int rc = macula__worker_out_append(&w->out_head, &w->out_tail, kind, bytes, len, wb);
+    if (rc)
+        return rc;
     if (kind == OUT_API)
         w->out_api_bytes += len;
     macula__worker_flush(w);

@@ -365,36 +365,16 @@ int macula__wstreams_send(macula__worker *w, int64_t id, uint8_t *wire, size_t l
 }
 
 /* Gives up bytes that were not queued. */
-static void release_bytes(uint8_t *wire, macula__wirebuf *wb)
-{
-    if (wb)
-        macula__wirebuf_unref(wb);
-    else
-        free(wire);
-}
-
 int macula__wstreams_send_buf(macula__worker *w, int64_t id, uint8_t *wire, size_t len, macula__wirebuf *wb)
 {
     macula__wstream *s = find_id(w, id);
     if (!s || s->out_done || s->fin_wanted) {
-        release_bytes(wire, wb);
+        macula__worker_release_bytes(wire, wb);
         return MACULA_ERR_STREAM_CLOSED;
     }
-    worker_out *o = malloc(sizeof *o);
-    if (!o) {
-        release_bytes(wire, wb);
-        return MACULA_ERR_NOMEM;
-    }
-    o->next = NULL;
-    o->kind = OUT_API;
-    o->len = len;
-    o->bytes = wire;
-    o->wb = wb;
-    if (s->out_tail)
-        s->out_tail->next = o;
-    else
-        s->out_head = o;
-    s->out_tail = o;
+    int rc = macula__worker_out_append(&s->out_head, &s->out_tail, OUT_API, wire, len, wb);
+    if (rc)
+        return rc;
     w->out_api_bytes += len;
     macula__worker_flush(w);
     return 0;
