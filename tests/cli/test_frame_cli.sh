@@ -8,7 +8,7 @@ set -euo pipefail
 exec python3 - "$MACULA" "$MACULA_VECTORS" "$MACULA_TEST_HELPERS" <<'PY'
 import json, os, sys
 sys.path.insert(0, sys.argv[3])
-from macula_cli import Checks, vectors, workdir
+from macula_cli import Checks, top_level_entries, vectors, workdir
 from macula_cli import run as run_cmd
 
 macula = sys.argv[1]
@@ -19,24 +19,6 @@ check = c.check
 def run(*args, stdin=None):
     rc, _, out, err = run_cmd([macula, *args], timeout=60, stdin=stdin)
     return rc, out, err
-
-def top_level_entries(diag):
-    """Splits a map's diag '{k: v, k: v}' into its top-level 'k: v' texts."""
-    assert diag[0] == '{' and diag[-1] == '}'
-    body, out, depth, start, i, in_str = diag[1:-1], [], 0, 0, 0, False
-    while i < len(body):
-        c = body[i]
-        if in_str:
-            if c == '\\': i += 1
-            elif c == '"': in_str = False
-        elif c == '"': in_str = True
-        elif c in '[{': depth += 1
-        elif c in ']}': depth -= 1
-        elif c == ',' and depth == 0:
-            out.append(body[start:i]); start = i + 2
-        i += 1
-    out.append(body[start:])
-    return out
 
 def signed_diag(v):
     """The vector's diag (unsigned, wire order) with the signature entry put

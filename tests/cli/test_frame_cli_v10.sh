@@ -12,7 +12,7 @@ set -euo pipefail
 exec python3 - "$MACULA" "$MACULA_VECTORS_V10" "$MACULA_VECTORS" "$MACULA_TEST_HELPERS" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[4])
-from macula_cli import Checks
+from macula_cli import Checks, top_level_entries
 from macula_cli import run as run_cmd
 
 macula = sys.argv[1]
@@ -26,24 +26,6 @@ check = c.check
 def run(*args, stdin=None):
     rc, _, out, err = run_cmd([macula, *args], timeout=60, stdin=stdin)
     return rc, out, err
-
-def top_level_entries(diag):
-    """Splits a map's diag '{k: v, k: v}' into its top-level 'k: v' texts."""
-    assert diag[0] == '{' and diag[-1] == '}'
-    body, out, depth, start, i, in_str = diag[1:-1], [], 0, 0, 0, False
-    while i < len(body):
-        ch = body[i]
-        if in_str:
-            if ch == '\\': i += 1
-            elif ch == '"': in_str = False
-        elif ch == '"': in_str = True
-        elif ch in '[{': depth += 1
-        elif ch in ']}': depth -= 1
-        elif ch == ',' and depth == 0:
-            out.append(body[start:i]); start = i + 2
-        i += 1
-    out.append(body[start:])
-    return out
 
 def canon_key(k):
     """Canonical order of text keys: by encoded bytes, i.e. shorter first."""

@@ -147,6 +147,24 @@ def run(args, timeout=30, stdin=None):
     return r.returncode, events, lines, r.stderr.decode("utf-8", "replace")
 
 
+def top_level_entries(diag):
+    """Splits a map's diag '{k: v, k: v}' (CBOR diagnostic notation) into its top-level 'k: v' texts."""
+    assert diag[0] == '{' and diag[-1] == '}'
+    body, out, depth, start, i, in_str = diag[1:-1], [], 0, 0, 0, False
+    while i < len(body):
+        ch = body[i]
+        if in_str:
+            if ch == '\\': i += 1
+            elif ch == '"': in_str = False
+        elif ch == '"': in_str = True
+        elif ch in '[{': depth += 1
+        elif ch in ']}': depth -= 1
+        elif ch == ',' and depth == 0:
+            out.append(body[start:i]); start = i + 2
+        i += 1
+    out.append(body[start:])
+    return out
+
 def vectors(path):
     with open(path) as f:
         doc = json.load(f)
