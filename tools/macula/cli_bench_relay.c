@@ -113,7 +113,6 @@ static macula_peer dial_r(struct prelay *p, macula_runtime *rt, const macula_ide
 static int prelay_open(struct prelay *p)
 {
     int err = 0;
-    const char *why = NULL;
     if (!(p->id_r = macula_identity_generate(&err)) || !(p->id_a = macula_identity_generate(&err)) ||
         !(p->id_b = macula_identity_generate(&err)))
         return err;
@@ -125,18 +124,8 @@ static int prelay_open(struct prelay *p)
     po.handler = r_handler;
     po.handler_user = p;
     po.lazy_frames = 1; /* R forwards without decoding */
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    static const char *const sans[] = {"127.0.0.1"};
-    lo.bind_host = "127.0.0.1";
-    lo.identity = p->id_r;
-    lo.sans = sans;
-    lo.n_sans = 1;
-    lo.auto_accept = &po;
-    if (!(p->l = macula_listener_new(p->rt_r, &lo, &err, &why))) {
-        cli_errorf("bench relay: listener: %s%s%s", macula_strerror(err), why ? ": " : "", why ? why : "");
-        return err ? err : MACULA_ERR_INTERNAL;
-    }
+    if (!(p->l = rig_loopback_listener(p->rt_r, p->id_r, &po, "bench relay", &err)))
+        return err;
     if ((err = macula_runtime_start(p->rt_r)) != 0)
         return err;
     if (!dial_r(p, p->rt_b, p->id_b, b_handler, &err) || !wait_flag(&p->b_up, 10000))

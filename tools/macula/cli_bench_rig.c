@@ -106,10 +106,31 @@ static int rig_low_memory; /* set once, before any rig runs */
 
 void rig_set_low_memory(int on) { rig_low_memory = on; }
 
+macula_listener *rig_loopback_listener(macula_runtime *rt, const macula_identity *id,
+                                       const macula_peer_options *accept, const char *what, int *err)
+{
+    macula_listener_options lo;
+    macula_listener_options_init(&lo);
+    static const char *const sans[] = {"127.0.0.1"};
+    lo.bind_host = "127.0.0.1";
+    lo.identity = id;
+    lo.sans = sans;
+    lo.n_sans = 1;
+    lo.auto_accept = accept;
+    lo.quic.low_memory = rig_low_memory;
+    const char *why = NULL;
+    macula_listener *l = macula_listener_new(rt, &lo, err, &why);
+    if (!l) {
+        cli_errorf("%s: listener: %s%s%s", what, macula_strerror(*err), why ? ": " : "", why ? why : "");
+        if (!*err)
+            *err = MACULA_ERR_INTERNAL;
+    }
+    return l;
+}
+
 int rig_server_open(struct rig *r)
 {
     int err = 0;
-    const char *why = NULL;
     if (!(r->srv_id = macula_identity_generate(&err)) || !(r->srv_rt = new_runtime(&err)))
         return err;
     macula_peer_options po;
@@ -117,19 +138,8 @@ int rig_server_open(struct rig *r)
     po.identity = r->srv_id;
     po.handler = srv_handler;
     po.handler_user = r;
-    macula_listener_options lo;
-    macula_listener_options_init(&lo);
-    static const char *const sans[] = {"127.0.0.1"};
-    lo.bind_host = "127.0.0.1";
-    lo.identity = r->srv_id;
-    lo.sans = sans;
-    lo.n_sans = 1;
-    lo.auto_accept = &po;
-    lo.quic.low_memory = rig_low_memory;
-    if (!(r->listener = macula_listener_new(r->srv_rt, &lo, &err, &why))) {
-        cli_errorf("bench: listener: %s%s%s", macula_strerror(err), why ? ": " : "", why ? why : "");
-        return err ? err : MACULA_ERR_INTERNAL;
-    }
+    if (!(r->listener = rig_loopback_listener(r->srv_rt, r->srv_id, &po, "bench", &err)))
+        return err;
     r->port = macula_listener_port(r->listener);
     memcpy(r->srv_node_id, macula_identity_node_id(r->srv_id), MACULA_NODE_ID_LEN);
     return macula_runtime_start(r->srv_rt);

@@ -71,6 +71,11 @@ void rig_raise_nofile(void);
  * with QUIC low_memory on (1) or off (0, the default). */
 void rig_set_low_memory(int on);
 int rig_server_open(struct rig *r);
+/* A listener on 127.0.0.1:0 of `rt` (self-signed over `id`, every peer
+ * accepted with `accept`), in the rigs' low_memory mode; NULL and *err
+ * (the failure printed, naming `what`) when it cannot start. */
+macula_listener *rig_loopback_listener(macula_runtime *rt, const macula_identity *id,
+                                       const macula_peer_options *accept, const char *what, int *err);
 /* Client half, dialing `port` and pinning `srv_node_id`. */
 int rig_client_open(struct rig *r, uint16_t port, const uint8_t srv_node_id[MACULA_NODE_ID_LEN]);
 /* Both halves in this process. */

@@ -88,6 +88,17 @@ static void print_rest(const struct decoded *d)
     }
 }
 
+/* The verify commands' last line: "ok" (exit 0) or "error <name>" (1). */
+static int print_verdict(int rc)
+{
+    if (rc == MACULA_OK) {
+        printf("ok\n");
+        return CLI_EXIT_OK;
+    }
+    printf("error %s\n", macula_err_name(rc));
+    return CLI_EXIT_PROTOCOL;
+}
+
 static int frame_decode(int argc, char **argv)
 {
     if (argc != 2)
@@ -125,14 +136,7 @@ static int frame_verify(int argc, char **argv)
         return code;
     }
     /* a key that is not 32 bytes cannot check anything: bad_frame (§2.6) */
-    int rc = pk_len == MACULA_PUBKEY_LEN ? macula_frame_verify(d.f, pk) : MACULA_ERR_BAD_FRAME;
-    if (rc == MACULA_OK) {
-        printf("ok\n");
-        code = CLI_EXIT_OK;
-    } else {
-        printf("error %s\n", macula_err_name(rc));
-        code = CLI_EXIT_PROTOCOL;
-    }
+    code = print_verdict(pk_len == MACULA_PUBKEY_LEN ? macula_frame_verify(d.f, pk) : MACULA_ERR_BAD_FRAME);
     decoded_free(&d);
     free(pk);
     return code;
@@ -147,14 +151,7 @@ static int frame_verify_publisher(int argc, char **argv)
     int code;
     if (decode_arg(argv[1], &d, &code) != 0)
         return code;
-    int rc = macula_frame_verify_publisher(d.f);
-    if (rc == MACULA_OK) {
-        printf("ok\n");
-        code = CLI_EXIT_OK;
-    } else {
-        printf("error %s\n", macula_err_name(rc));
-        code = CLI_EXIT_PROTOCOL;
-    }
+    code = print_verdict(macula_frame_verify_publisher(d.f));
     decoded_free(&d);
     return code;
 }
